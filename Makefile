@@ -1,0 +1,52 @@
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps run check fmt messages test bench clean
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/pip install --quiet -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import webcall_widget, django, channels, playwright"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the app with its test and dev tools
+
+system-deps: ## Install the Debian packages the tests use (Chromium, espeak-ng, sox, Redis)
+	scripts/install-system-deps
+
+run: install ## Serve the demo site with the sandbox agent at http://127.0.0.1:8000
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+check: install ## Lint, check formatting and types
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+messages: install ## Update and compile the translation catalogs (needs GNU gettext)
+	command -v msgfmt >/dev/null || (apt-get update -qq && apt-get install -y -qq gettext)
+	cd webcall_widget && ../$(BIN)/django-admin makemessages -l fr -l ar --settings=tests.settings --pythonpath=..
+	cd webcall_widget && ../$(BIN)/django-admin compilemessages --settings=tests.settings --pythonpath=..
+
+test: install system-deps check ## Run everything CI runs: checks, then the whole test suite
+	$(BIN)/pytest
+
+bench: install ## Print relay throughput and latency against a direct connection
+	$(BIN)/python benchmarks/relay_throughput.py
+
+clean: ## Remove the virtualenv, the demo database and caches
+	rm -rf $(VENV) demo.sqlite3* staticfiles tests/.artifacts .mypy_cache .ruff_cache

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from demo import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("csp/", views.strict_csp, name="strict-csp"),
+    path("plain/", views.plain_embed, name="plain-embed"),
+    path("admin/", admin.site.urls),
+    path("webcall/", include("webcall_widget.urls")),
+]

@@ -1,0 +1,25 @@
+"""The tests' ASGI application, composed exactly as a user's site would compose it."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from webcall_widget.routing import websocket_urlpatterns  # noqa: E402
+from webcall_widget.sandbox import mount_sandbox  # noqa: E402
+
+application = mount_sandbox(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        }
+    )
+)

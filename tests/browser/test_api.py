@@ -1,0 +1,87 @@
+"""The JavaScript API and the DOM events on the host element."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.widget import TIMEOUT, WidgetOnPage
+
+RECORD_EVENTS = """
+  window.__events = [];
+  for (const name of ['ready', 'message', 'state', 'error']) {
+    document.addEventListener('webcall:' + name, (e) => window.__events.push([name, e.detail]));
+  }
+"""
+
+
+def events(page, name):
+    return [detail for kind, detail in page.evaluate("window.__events") if kind == name]
+
+
+def test_commands_queued_before_the_script_loaded_are_run(live_site, page):
+    page.add_init_script(
+        RECORD_EVENTS
+        + """
+        window.__viaOn = [];
+        window.WebcallWidget = window.WebcallWidget || [];
+        window.WebcallWidget.push(['on', 'message', (detail) => window.__viaOn.push(detail.text)]);
+        window.WebcallWidget.push(['start']);
+        """
+    )
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page)
+    widget.expect_state("live")
+    expect(widget.panel).to_be_visible()  # start opens the panel
+    page.wait_for_function("() => window.__viaOn.length >= 1", timeout=TIMEOUT)
+    assert page.evaluate("window.__viaOn[0]").startswith("Hi! I'm the sandbox echo agent")
+
+
+def test_api_drives_a_conversation_and_events_report_it(live_site, page):
+    page.add_init_script(RECORD_EVENTS)
+    page.goto(live_site.url + "/")
+    WidgetOnPage(page).wait_loaded()
+    page.evaluate("() => window.WebcallWidget.start('text')")
+    widget = WidgetOnPage(page)
+    widget.expect_state("live")
+    page.evaluate("() => window.WebcallWidget.send('sent by the page')")
+    widget.expect_agent_reply("You said: sent by the page")
+    (ready,) = events(page, "ready")
+    assert ready["mode"] == "text" and ready["agent"] == "echo" and ready["call"]
+    messages = [(m["role"], m["text"], m["final"]) for m in events(page, "message")]
+    assert ("user", "sent by the page", True) in messages
+    assert ("agent", "You said: sent by the page", True) in messages
+    page.evaluate("() => window.WebcallWidget.end()")
+    widget.expect_state("ended")
+    states = [s["state"] for s in events(page, "state")]
+    assert states == ["connecting", "live", "ending", "ended"]
+    page.evaluate("() => window.WebcallWidget.close()")
+    expect(widget.panel).to_be_hidden()
+    page.evaluate("() => window.WebcallWidget.open()")
+    expect(widget.panel).to_be_visible()
+
+
+def test_error_event_carries_the_code_and_the_visitor_message(live_site, page):
+    live_site.sandbox().state.faults.create_status = 500
+    page.add_init_script(RECORD_EVENTS)
+    page.goto(live_site.url + "/")
+    WidgetOnPage(page).wait_loaded()
+    page.evaluate("() => window.WebcallWidget.start()")
+    page.wait_for_function("() => window.__events.some(([k]) => k === 'error')", timeout=TIMEOUT)
+    (error,) = events(page, "error")
+    assert error["code"] == "upstream_unavailable"
+    assert "not responding" in error["message"]
+
+
+def test_only_one_global_is_defined(live_site, page):
+    page.goto(live_site.url + "/admin/login/")  # same origin, no widget
+    before = set(page.evaluate("() => Object.keys(window)"))
+    page.goto(live_site.url + "/")
+    WidgetOnPage(page).wait_loaded()
+    after = set(page.evaluate("() => Object.keys(window)"))
+    assert after - before == {"WebcallWidget"}
+
+
+def test_send_before_the_call_is_live_is_refused(live_site, page):
+    page.goto(live_site.url + "/")
+    WidgetOnPage(page).wait_loaded()
+    assert page.evaluate("() => window.WebcallWidget.send('too early')") is False

@@ -1,0 +1,136 @@
+"""Embedding: the plain <script> tag on another origin, a strict CSP page, and no secrets."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.widget import WidgetOnPage
+from tests.servers import ServerThread
+from webcall_widget.embed import script_tag
+from webcall_widget.models import Agent
+from webcall_widget.sandbox.config import SANDBOX_API_KEY
+
+
+def static_page(html: str):
+    """An ASGI app that serves one HTML page: a site that is not Django."""
+    body = html.encode()
+
+    async def app(scope, receive, send):
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200 if scope["path"] == "/" else 404,
+                "headers": [(b"content-type", b"text/html; charset=utf-8")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body if scope["path"] == "/" else b""})
+
+    return app
+
+
+def page_with(snippet: str, lang: str = "en") -> str:
+    return (
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>Shop</title>'
+        f"</head><body><h1>Another site</h1>{snippet}</body></html>"
+    )
+
+
+@pytest.fixture
+def other_site(live_site) -> Iterator[ServerThread]:
+    snippet = script_tag("echo", base_url=live_site.url)
+    with ServerThread(static_page(page_with(snippet)), name="other-site") as server:
+        yield server
+
+
+def test_plain_script_on_another_origin_talks_to_an_agent_that_lists_it(
+    live_site, other_site, page
+):
+    Agent.objects.filter(slug="echo").update(allowed_origins=other_site.url)
+    Agent.objects.get(slug="echo").save()  # refresh the cached origin list
+    page.goto(other_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.say("from another site")
+    widget.expect_agent_reply("You said: from another site")
+    call = Agent.objects.get(slug="echo").calls.get()
+    assert call.origin == other_site.url
+
+
+def test_plain_script_naming_only_the_server_and_slug_works(live_site, page):
+    Agent.objects.get(slug="echo").save()
+    snippet = (
+        f'<script src="{live_site.url}/static/webcall_widget/widget.js" '
+        f'data-agent="echo" data-server="{live_site.url}" defer></script>'
+    )
+    with ServerThread(static_page(page_with(snippet)), name="shorthand-site") as site:
+        agent = Agent.objects.get(slug="echo")
+        agent.allowed_origins = site.url
+        agent.save()
+        page.goto(site.url + "/")
+        widget = WidgetOnPage(page).wait_loaded()
+        widget.start_text_chat()
+
+
+def test_origin_not_listed_gets_no_widget_and_a_console_hint(live_site, other_site, page):
+    page.goto(other_site.url + "/")
+    page.wait_for_function("() => window.WebcallWidget && window.WebcallWidget.widgets.length")
+    page.wait_for_timeout(800)
+    expect(page.locator("webcall-widget .launcher")).to_have_count(0)
+    assert any("allowed origins" in line for line in page.probe.console)
+
+
+def test_strict_csp_page_works_with_zero_violations(live_site, page):
+    response = page.goto(live_site.url + "/csp/")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self' 'nonce-" in policy and "style-src 'self';" in policy
+    assert "unsafe-inline" not in policy
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.say("strict")
+    widget.expect_agent_reply("You said: strict")
+    expect(page.locator("webcall-widget .message--user")).to_have_css(
+        "align-self", "flex-end"
+    )  # the stylesheet applied
+    assert page.probe.csp_violations() == []
+
+
+def test_csp_violations_are_detected_by_this_test_harness(live_site, page):
+    """The zero-violation test above would be worthless if violations went unseen."""
+    page.goto(live_site.url + "/csp/")
+    page.evaluate(
+        "() => { const s = document.createElement('style');"
+        " s.textContent = 'b{}'; document.head.append(s); }"
+    )
+    page.wait_for_timeout(200)
+    assert page.probe.csp_violations()
+
+
+def test_api_key_is_in_no_page_response_or_socket_frame(live_site, page):
+    seen: list[str] = []
+
+    def on_response(response):
+        # Redirects and aborted loads have no body to read.
+        with contextlib.suppress(Exception):
+            seen.append(response.text())
+
+    def on_socket(ws):
+        ws.on("framereceived", lambda payload: seen.append(str(payload)))
+        ws.on("framesent", lambda payload: seen.append(str(payload)))
+
+    page.on("response", on_response)
+    page.on("websocket", on_socket)
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.say("is the key anywhere?")
+    widget.expect_agent_reply("You said: is the key anywhere?")
+    seen.append(page.content())
+    seen.append(json.dumps(page.evaluate("() => Object.keys(window)")))
+    assert any("You said: is the key anywhere?" in text for text in seen)  # frames were seen
+    assert not [text for text in seen if SANDBOX_API_KEY in text]
+    assert not [text for text in seen if "echo-agent" in text]  # nor the VoiceHub agent id

@@ -1,0 +1,244 @@
+"""Text chat in Chromium: a visitor on the demo page talking to the sandbox echo agent."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.widget import TIMEOUT, WidgetOnPage
+from webcall_widget.models import Agent, Call, CallStatus
+from webcall_widget.strings import ERRORS
+
+
+def test_full_text_conversation_with_the_sandbox_agent(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.say("hello from the browser")
+    expect(widget.messages("user").last).to_have_text("hello from the browser")
+    widget.expect_agent_reply("You said: hello from the browser")
+    page.locator("webcall-widget .footer-actions .link-button").click()
+    widget.expect_state("ended")
+    expect(page.locator("webcall-widget .footer-actions .secondary-button")).to_be_visible()
+    call = Call.objects.get()
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-ended")
+    assert ("user", "hello from the browser") in call.messages.values_list("role", "text")
+
+
+def test_partial_replies_are_replaced_in_place(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    page.evaluate(
+        """() => {
+          window.__partials = 0;
+          document.addEventListener('webcall:message', (e) => {
+            if (!e.detail.final) window.__partials += 1;
+          });
+        }"""
+    )
+    widget.say("one two three four")
+    widget.expect_agent_reply("You said: one two three four")
+    assert page.evaluate("window.__partials") >= 3
+    expect(widget.messages("agent")).to_have_count(2)  # the greeting and one reply
+    expect(page.locator("webcall-widget .message--partial")).to_have_count(0)
+
+
+def test_text_is_rendered_as_text_never_as_html(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    payload = '<img src="x" onerror="window.__owned = true"><b>bold</b>'
+    widget.say(payload)
+    widget.expect_agent_reply(f"You said: {payload}")
+    expect(widget.messages("user").last).to_have_text(payload)
+    assert (
+        page.locator("webcall-widget .transcript img, webcall-widget .transcript b").count() == 0
+    )
+    assert page.evaluate("window.__owned === undefined")
+
+
+def test_shift_enter_makes_a_new_line_and_enter_sends(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.input.type("first line")
+    widget.input.press("Shift+Enter")
+    widget.input.type("second line")
+    expect(widget.messages("user")).to_have_count(0)
+    widget.input.press("Enter")
+    expect(widget.messages("user").last).to_have_text("first line\nsecond line")
+    expect(widget.input).to_have_value("")
+
+
+def test_enter_during_ime_composition_does_not_send(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.input.fill("にほんご")
+    widget.input.dispatch_event(
+        "keydown", {"key": "Enter", "isComposing": True, "bubbles": True, "cancelable": True}
+    )
+    page.wait_for_timeout(300)
+    expect(widget.messages("user")).to_have_count(0)
+    expect(widget.input).to_have_value("にほんご")
+
+
+def test_start_again_begins_a_new_call(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.say("bye")  # the echo agent hangs up
+    widget.expect_state("ended")
+    page.locator("webcall-widget .footer-actions .secondary-button").click()
+    widget.expect_state("idle")
+    expect(widget.messages()).to_have_count(0)
+    page.locator("webcall-widget .start [data-mode=text]").click()
+    widget.expect_state("live")
+    assert Call.objects.count() == 2
+
+
+def test_agent_hanging_up_shows_the_conversation_ended(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.say("goodbye")
+    widget.expect_state("ended")
+    expect(widget.messages("agent").last).to_have_text("Goodbye!")
+    expect(page.locator("webcall-widget .status")).to_have_text("Conversation ended")
+
+
+def test_text_mode_never_asks_for_the_microphone(live_site, page):
+    page.add_init_script(
+        """(() => {
+          window.__micRequests = 0;
+          const original = navigator.mediaDevices && navigator.mediaDevices.getUserMedia;
+          if (original) {
+            navigator.mediaDevices.getUserMedia = function (...args) {
+              window.__micRequests += 1;
+              return original.apply(this, args);
+            };
+          }
+        })()"""
+    )
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.say("no microphone please")
+    widget.expect_agent_reply("You said: no microphone please")
+    assert page.evaluate("window.__micRequests") == 0
+
+
+# what a visitor is told when something goes wrong
+
+
+def agent_for(**fields):
+    defaults = {
+        "name": "Broken",
+        "slug": "broken",
+        "voicehub_agent_id": "echo-agent",
+        "api_key": "sandbox-key",
+        "modes": ["text"],
+        "default_mode": "text",
+    }
+    return Agent.objects.create(**{**defaults, **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"voicehub_agent_id": "misconfigured-agent"}, "agent_misconfigured"),
+        ({"api_key": "not-a-key"}, "invalid_api_key"),
+        ({"api_key": "sandbox-key-no-credits"}, "insufficient_credits"),
+        ({"voicehub_agent_id": "voice-echo-agent"}, "operation_not_allowed"),
+    ],
+)
+def test_each_voicehub_refusal_has_its_own_message(live_site, page, fields, code):
+    agent_for(**fields)
+    page.goto(live_site.url + "/?agent=broken")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.launcher.click()
+    page.locator("webcall-widget .start [data-mode=text]").click()
+    widget.expect_state("error")
+    expect(widget.notice).to_contain_text(str(ERRORS[code]))
+    expect(page.locator("webcall-widget .notice button")).to_have_text("Try again")
+
+
+def test_voicehub_down_says_so_and_try_again_works(live_site, page):
+    live_site.sandbox().state.faults.create_status = 503
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.launcher.click()
+    page.locator("webcall-widget .start [data-mode=text]").click()
+    expect(widget.notice).to_contain_text(str(ERRORS["upstream_unavailable"]))
+    live_site.sandbox().state.faults.create_status = None
+    page.locator("webcall-widget .notice button").click()
+    widget.expect_state("live")
+    expect(widget.notice).to_be_hidden()
+
+
+def test_disabled_agent_says_it_is_unavailable(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    Agent.objects.filter(slug="echo").update(is_active=False)
+    widget.launcher.click()
+    page.locator("webcall-widget .start [data-mode=text]").click()
+    expect(widget.notice).to_contain_text(str(ERRORS["agent_disabled"]))
+
+
+def test_dropped_upstream_says_the_connection_was_lost(live_site, page):
+    live_site.sandbox().state.faults.drop_on_text = "pull the plug"
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.say("pull the plug")
+    widget.expect_state("error")
+    expect(widget.notice).to_contain_text(str(ERRORS["upstream_lost"]))
+    expect(page.locator("webcall-widget .footer-actions .secondary-button")).to_be_visible()
+    expect(widget.messages("user").last).to_have_text("pull the plug")
+
+
+def test_dropped_relay_socket_says_the_connection_was_lost(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    page.evaluate(
+        """() => new Promise((resolve) => {
+          document.addEventListener('webcall:error', (e) => resolve(e.detail), { once: true });
+          const widget = window.WebcallWidget.get();
+          widget.socket.close(4000);
+        })"""
+    )
+    widget.expect_state("error")
+    expect(widget.notice).to_contain_text(str(ERRORS["dropped"]))
+
+
+def test_unknown_agent_renders_nothing_and_explains_on_the_console(live_site, page):
+    page.goto(live_site.url + "/?agent=nobody")
+    page.wait_for_function(
+        "() => window.WebcallWidget && window.WebcallWidget.widgets.length === 1", timeout=TIMEOUT
+    )
+    page.wait_for_timeout(500)
+    expect(page.locator("webcall-widget .launcher")).to_have_count(0)
+    assert any("agent_not_found" in line for line in page.probe.console)
+
+
+def test_the_transcript_follows_new_messages(live_site, page):
+    page.set_viewport_size({"width": 1280, "height": 600})
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    for n in range(8):
+        widget.say(f"message number {n} with enough words to take some room")
+        widget.expect_agent_reply(
+            f"You said: message number {n} with enough words to take some room"
+        )
+    at_bottom = page.evaluate(
+        """() => {
+          const root = document.querySelector('webcall-widget').shadowRoot;
+          const list = root.querySelector('.transcript');
+          return list.scrollHeight > list.clientHeight
+            && list.scrollHeight - list.scrollTop - list.clientHeight < 4;
+        }"""
+    )
+    assert at_bottom

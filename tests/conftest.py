@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import hypothesis
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from tests.servers import ServerThread
+from webcall_widget.models import Agent
+from webcall_widget.sandbox import Sandbox
+from webcall_widget.sandbox.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY, SandboxConfig
+from webcall_widget.voicehub.events import Mode
+
+(Path(__file__).parent / ".artifacts").mkdir(exist_ok=True)
+
+# Hypothesis: the same examples on every run by default, so CI is repeatable; run with
+# --hypothesis-profile=explore (and more examples) to search new ground.
+hypothesis.settings.register_profile("ci", derandomize=True, database=None)
+hypothesis.settings.register_profile("explore", max_examples=500, database=None)
+hypothesis.settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _secret_canary() -> Iterator[None]:
+    """Arm the canary (tests/canary.py) for the whole session."""
+    from django.db.models.signals import post_save
+
+    from tests import canary
+
+    canary.register(SANDBOX_API_KEY)
+    canary.register("sandbox-key-no-credits")
+    post_save.connect(canary.remember_agent_key, sender=Agent, weak=False, dispatch_uid="canary")
+    canary.scan_relay_frames()
+    handler = canary.LogCanary(level=logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    ours = logging.getLogger("webcall_widget")
+    previous_level = ours.level
+    ours.setLevel(logging.DEBUG)
+    yield
+    ours.setLevel(previous_level)
+    root.removeHandler(handler)
+    post_save.disconnect(sender=Agent, dispatch_uid="canary")
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_leaked(request: pytest.FixtureRequest) -> Iterator[None]:
+    from tests import canary
+
+    before = len(canary.LEAKS)
+    yield
+    leaked = canary.LEAKS[before:]
+    if leaked:
+        del canary.LEAKS[before:]
+        pytest.fail("an API key was shown:\n" + "\n".join(leaked), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Rate-limit windows live in the cache: each test starts with none counted."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+class RunningSandbox:
+    """The sandbox served on a real port, with what it recorded."""
+
+    def __init__(self, app: Sandbox, server: ServerThread) -> None:
+        self.app = app
+        self.server = server
+        self.state = app.state
+        self.url = server.url
+
+    @property
+    def faults(self) -> Any:
+        return self.state.faults
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[RunningSandbox]:
+    # Heartbeats every second: a stalled socket is noticed within 3 s.
+    app = Sandbox(SandboxConfig(word_delay=0.0, ping_interval=1, ping_timeout=2))
+    with ServerThread(app, name="sandbox") as server:
+        yield RunningSandbox(app, server)
+
+
+@pytest.fixture
+def sandbox(sandbox_server: RunningSandbox, settings: Any) -> Iterator[RunningSandbox]:
+    """A clean sandbox, and the app's upstream pointed at it."""
+    sandbox_server.state.reset()
+    settings.WEBCALL_WIDGET = {
+        "UPSTREAM": {"URL": sandbox_server.url, "CONNECT_TIMEOUT": 5, "JOIN_TIMEOUT": 5}
+    }
+    yield sandbox_server
+    sandbox_server.state.reset()
+
+
+_slugs = itertools.count(1)
+
+
+@pytest.fixture
+def agent_factory(db: None) -> Callable[..., Agent]:
+    def make(**overrides: Any) -> Agent:
+        number = next(_slugs)
+        fields: dict[str, Any] = {
+            "name": f"Agent {number}",
+            "slug": f"agent-{number}",
+            "voicehub_agent_id": SANDBOX_AGENT_ID,
+            "api_key": SANDBOX_API_KEY,
+            "modes": [m.value for m in Mode],
+            "default_mode": Mode.TEXT.value,
+        }
+        fields.update(overrides)
+        return Agent.objects.create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def agent(agent_factory: Callable[..., Agent]) -> Agent:
+    return agent_factory()
+
+
+async def create_call(
+    async_client: Any, slug: str, mode: str | None = "text", *, origin: str | None = None
+) -> Any:
+    body = {} if mode is None else {"mode": mode}
+    headers = {"origin": origin} if origin else {}
+    return await async_client.post(
+        f"/webcall/agents/{slug}/calls",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def socket_path(response: Any) -> str:
+    return urlsplit(response.json()["socket"]).path
+
+
+@pytest.fixture
+async def open_socket() -> AsyncIterator[Callable[..., WebsocketCommunicator]]:
+    """Communicators on the package's own routing; all are disconnected at teardown."""
+    from webcall_widget.routing import websocket_urlpatterns
+
+    opened: list[WebsocketCommunicator] = []
+
+    def _open(path: str, *, origin: str | None = "http://testserver") -> WebsocketCommunicator:
+        headers = [(b"host", b"testserver")]
+        if origin is not None:
+            headers.append((b"origin", origin.encode()))
+        communicator = WebsocketCommunicator(
+            URLRouter(websocket_urlpatterns), path, headers=headers
+        )
+        opened.append(communicator)
+        return communicator
+
+    yield _open
+    for communicator in opened:
+        await communicator.disconnect(timeout=5)

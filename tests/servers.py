@@ -1,0 +1,94 @@
+"""Real servers for tests: an ASGI app served by uvicorn on 127.0.0.1, port 0, in a thread.
+
+A thread (rather than the test's own event loop) lets synchronous tests, the Django test
+client and Playwright all talk to the same server over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import uvicorn
+
+
+class ServerThread:
+    def __init__(self, app: Any, *, name: str = "test-server") -> None:
+        self.app = app
+        self.name = name
+        self.port = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerThread:
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+            ws="websockets-sansio",
+            ws_max_size=4 * 1024 * 1024,
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+        if not self._started.wait(10) or self._error is not None:
+            raise RuntimeError(f"{self.name} did not start") from self._error
+        return self
+
+    def _run(self) -> None:
+        assert self._server is not None
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to start() or left for stop()
+            self._error = exc
+            self._started.set()
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    async def _serve(self) -> None:
+        assert self._server is not None
+        server = self._server
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                await task
+                return
+            await asyncio.sleep(0.005)
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+        self._started.set()
+        await task
+        # Let the tasks of connections closed during shutdown finish.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

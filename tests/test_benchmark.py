@@ -1,0 +1,32 @@
+"""The relay benchmark still runs (tiny sizes: this checks it works, not how fast)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_prints_direct_and_relayed_figures_side_by_side():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/relay_throughput.py",
+            "--rounds",
+            "20",
+            "--frames",
+            "100",
+            "--repeat",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "direct" in result.stdout and "relayed" in result.stdout
+    assert "frames per second" in result.stdout
+    assert "Relayed throughput is" in result.stdout

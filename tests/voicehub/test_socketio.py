@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from webcall_widget.voicehub import socketio
+
+
+def decode(*frames):
+    decoder = socketio.Decoder()
+    packets = []
+    for frame in frames:
+        packet = (
+            decoder.receive_text(frame)
+            if isinstance(frame, str)
+            else decoder.receive_binary(frame)
+        )
+        if packet is not None:
+            packets.append(packet)
+    return packets
+
+
+def test_open_packet_gives_timings_in_seconds():
+    (opened,) = decode('0{"sid":"abc","pingInterval":25000,"pingTimeout":20000,"maxPayload":9}')
+    assert opened == socketio.Open("abc", 25.0, 20.0, 9)
+
+
+def test_connect_ack():
+    assert decode('40{"sid":"x"}') == [socketio.Connected({"sid": "x"})]
+
+
+def test_connect_error_carries_the_servers_message():
+    assert decode('44{"message":"Not authorized"}') == [socketio.ConnectError("Not authorized")]
+
+
+def test_ping_is_surfaced_with_its_payload():
+    assert decode("2", "2probe") == [socketio.Ping(""), socketio.Ping("probe")]
+
+
+def test_event_with_data():
+    assert decode('42["created",{"text":"hi"}]') == [socketio.Event("created", {"text": "hi"})]
+
+
+def test_event_without_data():
+    assert decode('42["audio.clear"]') == [socketio.Event("audio.clear", None)]
+
+
+def test_event_with_ack_id_is_still_an_event():
+    assert decode('4212["x",1]') == [socketio.Event("x", 1)]
+
+
+def test_event_in_default_namespace_written_out():
+    assert decode('42/,["x",1]') == [socketio.Event("x", 1)]
+
+
+def test_event_in_another_namespace_is_ignored():
+    assert decode('42/admin,["x",1]') == []
+
+
+def test_binary_event_waits_for_its_attachment():
+    header = '451-["audio.chunk",{"_placeholder":true,"num":0}]'
+    assert decode(header, b"\x01\x02") == [socketio.Event("audio.chunk", b"\x01\x02")]
+
+
+def test_binary_event_with_two_attachments_nested():
+    header = '452-["e",{"a":{"_placeholder":true,"num":1},"b":[{"_placeholder":true,"num":0}]}]'
+    assert decode(header, b"A", b"B") == [socketio.Event("e", {"a": b"B", "b": [b"A"]})]
+
+
+def test_encoded_event_round_trips():
+    frame = socketio.encode_event("text.message", {"callId": "c", "text": "é"})
+    assert decode(frame) == [socketio.Event("text.message", {"callId": "c", "text": "é"})]
+
+
+def test_binary_header_round_trips_with_its_attachment():
+    header = socketio.binary_event_header("audio.chunk")
+    assert json.loads(header[4:])[0] == "audio.chunk"
+    assert decode(header, b"pcm") == [socketio.Event("audio.chunk", b"pcm")]
+
+
+def test_engineio_close_and_socketio_disconnect_are_closes():
+    assert all(isinstance(p, socketio.Closed) for p in decode("1", "41"))
+
+
+def test_pong_and_noop_are_ignored():
+    assert decode("3", "6") == []
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "",
+        "9",
+        "4",
+        "49",
+        "42not json",
+        "42{}",
+        "42[]",
+        "42[5]",
+        "45x-[]",
+        '0{"pingInterval":1}',
+        '0{"sid":"a","pingInterval":"soon"}',
+    ],
+)
+def test_protocol_violations_raise(frame):
+    with pytest.raises(socketio.ProtocolViolation):
+        decode(frame)
+
+
+def test_binary_frame_without_header_is_a_violation():
+    with pytest.raises(socketio.ProtocolViolation):
+        decode(b"\x00")
+
+
+def test_text_frame_while_an_attachment_is_due_is_a_violation():
+    with pytest.raises(socketio.ProtocolViolation):
+        decode('451-["a",{"_placeholder":true,"num":0}]', '42["b"]')
+
+
+def test_placeholder_pointing_past_the_attachments_is_a_violation():
+    with pytest.raises(socketio.ProtocolViolation):
+        decode('451-["a",{"_placeholder":true,"num":3}]', b"x")

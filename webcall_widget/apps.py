@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class WebcallWidgetConfig(AppConfig):
+    name = "webcall_widget"
+    verbose_name = _("Web call widget")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from corsheaders.signals import check_request_enabled
+        from django.core import checks
+        from django.db.models.signals import post_delete, post_save
+
+        from webcall_widget import checks as webcall_checks
+        from webcall_widget import cors
+        from webcall_widget.models import Agent
+
+        for check in webcall_checks.ALL:
+            checks.register(check, checks.Tags.compatibility)
+        check_request_enabled.connect(cors.allow_agent_origin, dispatch_uid="webcall_widget.cors")
+        post_save.connect(cors.remember_agent, sender=Agent, dispatch_uid="webcall_widget.cors")
+        post_delete.connect(cors.forget_agent, sender=Agent, dispatch_uid="webcall_widget.cors")

@@ -1,0 +1,233 @@
+"""The browser wire protocol, version 1, without any I/O.
+
+Text frames are JSON objects with a ``type``; binary frames are audio. :func:`parse`
+turns what the browser sent into a typed frame or raises :class:`ProtocolError` with
+the close code to use; the ``*_frame`` builders make what the server sends.
+
+visitor to server::
+
+    {"type": "text", "text": "..."}     a chat message (modes text, TextAudio)
+    binary                              microphone audio, PCM16LE mono at inputRate
+    {"type": "end"}                     hang up
+    {"type": "ping", "t": n}            answered by {"type": "pong", "t": n}
+
+server to visitor::
+
+    {"type": "ready", "call": id, "mode": m, "audio": {...} | null}
+    {"type": "message", "id": .., "role": "agent" | "user", "text": .., "final": bool}
+    binary                              agent audio, PCM16LE mono at outputRate
+    {"type": "interrupt"}               drop queued agent audio now
+    {"type": "error", "code": .., "message": ..}
+    {"type": "ended", "reason": ..}     the socket closes next
+    {"type": "pong", "t": n}
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from webcall_widget.voicehub.events import AudioFormat, Mode
+
+PROTOCOL_VERSION = 1
+
+
+class CloseCode(enum.IntEnum):
+    NORMAL = 1000
+    MALFORMED_FRAME = 4400
+    BAD_TOKEN = 4401
+    ORIGIN_NOT_ALLOWED = 4403
+    UNKNOWN_CALL = 4404
+    TIMEOUT = 4408
+    TOKEN_USED = 4409
+    FRAME_TOO_LARGE = 4413
+    RATE_LIMITED = 4429
+    UPSTREAM_FAILED = 4502
+    AGENT_DISABLED = 4503
+
+
+CLOSE_CODE_EXPLANATIONS: dict[CloseCode, str] = {
+    CloseCode.NORMAL: "The call ended normally.",
+    CloseCode.MALFORMED_FRAME: "The browser sent a frame that is not protocol v1.",
+    CloseCode.BAD_TOKEN: "The connect token is invalid or expired.",
+    CloseCode.ORIGIN_NOT_ALLOWED: "The page's origin may not use this agent.",
+    CloseCode.UNKNOWN_CALL: "The call does not exist.",
+    CloseCode.TIMEOUT: "The call was idle too long or reached its maximum duration.",
+    CloseCode.TOKEN_USED: "The connect token was already used.",
+    CloseCode.FRAME_TOO_LARGE: "The browser sent a frame larger than allowed.",
+    CloseCode.RATE_LIMITED: "The browser sent frames faster than allowed.",
+    CloseCode.UPSTREAM_FAILED: "The connection to VoiceHub failed.",
+    CloseCode.AGENT_DISABLED: "The agent is disabled.",
+}
+
+
+class ProtocolError(Exception):
+    """A frame the relay cannot accept; ``close_code`` says whether the socket must close."""
+
+    def __init__(self, code: str, message: str, close_code: CloseCode | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioIn:
+    pcm: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    t: float | int | None
+
+
+ClientFrame = Text | AudioIn | End | Ping
+
+
+def parse(
+    text_data: str | None,
+    bytes_data: bytes | None,
+    *,
+    mode: Mode,
+    max_text_length: int,
+    max_frame_bytes: int,
+) -> ClientFrame:
+    """Validate one frame from the browser.
+
+    Raises:
+        ProtocolError: with ``close_code`` set for frames that end the call (malformed,
+            too large); without it for frames that are merely refused (text in a voice-only
+            call, a message that is too long), which the relay answers with an error frame.
+    """
+    if bytes_data is not None:
+        if len(bytes_data) > max_frame_bytes:
+            raise ProtocolError(
+                "frame_too_large",
+                f"Audio frames may be at most {max_frame_bytes} bytes.",
+                CloseCode.FRAME_TOO_LARGE,
+            )
+        if not mode.has_audio:
+            raise ProtocolError("audio_not_allowed", "This call does not take audio.")
+        if len(bytes_data) % 2:
+            raise ProtocolError(
+                "malformed_frame",
+                "Audio frames must hold whole 16-bit samples.",
+                CloseCode.MALFORMED_FRAME,
+            )
+        return AudioIn(bytes_data)
+    if text_data is None:
+        raise ProtocolError("malformed_frame", "Empty frame.", CloseCode.MALFORMED_FRAME)
+    if (
+        len(text_data) > max_frame_bytes
+        or len(text_data.encode("utf-8", "surrogatepass")) > max_frame_bytes
+    ):
+        raise ProtocolError(
+            "frame_too_large",
+            f"Frames may be at most {max_frame_bytes} bytes.",
+            CloseCode.FRAME_TOO_LARGE,
+        )
+    try:
+        frame = json.loads(text_data)
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise ProtocolError(
+            "malformed_frame",
+            'Text frames must be JSON objects with a "type".',
+            CloseCode.MALFORMED_FRAME,
+        )
+    kind = frame["type"]
+    if kind == "text":
+        return _text(frame, mode, max_text_length)
+    if kind == "ping":
+        t = frame.get("t")
+        if t is not None and not _is_number(t):
+            raise ProtocolError(
+                "malformed_frame", 'ping "t" must be a number.', CloseCode.MALFORMED_FRAME
+            )
+        return Ping(t)
+    if kind == "end":
+        return End()
+    raise ProtocolError(
+        "malformed_frame", f"Unknown frame type {kind[:40]!r}.", CloseCode.MALFORMED_FRAME
+    )
+
+
+def _text(frame: dict[str, Any], mode: Mode, max_text_length: int) -> Text:
+    text = frame.get("text")
+    if not isinstance(text, str):
+        raise ProtocolError(
+            "malformed_frame", 'A text frame needs a string "text".', CloseCode.MALFORMED_FRAME
+        )
+    if not mode.has_text:
+        raise ProtocolError("text_not_allowed", "This call is voice only.")
+    text = text.strip()
+    if not text:
+        raise ProtocolError("empty_message", "The message is empty.")
+    if len(text) > max_text_length:
+        raise ProtocolError(
+            "message_too_long", f"Messages may be at most {max_text_length} characters."
+        )
+    return Text(text)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _dump(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def ready_frame(call_id: str, mode: Mode, audio: AudioFormat) -> str:
+    audio_info = (
+        {
+            "format": audio.encoding,
+            "inputRate": audio.input_rate,
+            "outputRate": audio.output_rate,
+            "frameMs": audio.frame_ms,
+        }
+        if mode.has_audio
+        else None
+    )
+    return _dump(
+        {
+            "type": "ready",
+            "version": PROTOCOL_VERSION,
+            "call": call_id,
+            "mode": mode.value,
+            "audio": audio_info,
+        }
+    )
+
+
+def message_frame(message_id: str, role: str, text: str, *, final: bool) -> str:
+    return _dump({"type": "message", "id": message_id, "role": role, "text": text, "final": final})
+
+
+def error_frame(code: str, message: str) -> str:
+    return _dump({"type": "error", "code": code, "message": message})
+
+
+def ended_frame(reason: str) -> str:
+    return _dump({"type": "ended", "reason": reason})
+
+
+def pong_frame(t: float | int | None) -> str:
+    return _dump({"type": "pong", "t": t})
+
+
+INTERRUPT_FRAME = _dump({"type": "interrupt"})

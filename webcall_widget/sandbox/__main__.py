@@ -1,0 +1,73 @@
+"""Run the VoiceHub sandbox on its own: ``python -m webcall_widget.sandbox --port 8765``.
+
+Point a site at it with ``WEBCALL_WIDGET = {"UPSTREAM": {"URL": "http://127.0.0.1:8765"}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from webcall_widget.sandbox.app import Sandbox
+from webcall_widget.sandbox.config import SandboxAgent, SandboxConfig
+from webcall_widget.voicehub.events import Mode, Transport
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m webcall_widget.sandbox", description="A local VoiceHub emulator."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument(
+        "--transport", choices=[t.value for t in Transport], default=Transport.SOCKETIO.value
+    )
+    parser.add_argument(
+        "--api-key", action="append", default=[], help="accept this API key (repeatable)"
+    )
+    parser.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="ID[:MODE,MODE]",
+        help="serve this agent id, optionally limited to some modes (repeatable)",
+    )
+    parser.add_argument("--word-delay", type=float, default=0.04, help="seconds between words")
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> SandboxConfig:
+    defaults = SandboxConfig()
+    keys = dict(defaults.api_keys)
+    keys.update(dict.fromkeys(args.api_key))
+    agents = dict(defaults.agents)
+    for spec in args.agent:
+        agent_id, _, modes = spec.partition(":")
+        allowed = frozenset(Mode(m) for m in modes.split(",")) if modes else frozenset(Mode)
+        agents[agent_id] = SandboxAgent(modes=allowed)
+    return SandboxConfig(api_keys=keys, agents=agents, word_delay=args.word_delay)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from daphne.server import Server
+
+    args = parse_args(argv)
+    app = Sandbox(build_config(args), transport=Transport(args.transport))
+    server: Server | None = None
+
+    def announce() -> None:
+        assert server is not None
+        for port in server.listening_addresses:
+            print(f"VoiceHub sandbox listening on http://{args.host}:{port[1]}", flush=True)
+
+    server = Server(
+        application=app,
+        endpoints=[f"tcp:port={args.port}:interface={args.host}"],
+        ready_callable=announce,
+        verbosity=0,
+    )
+    server.run()
+
+
+if __name__ == "__main__":
+    main()

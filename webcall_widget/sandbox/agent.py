@@ -1,0 +1,290 @@
+"""The sandbox's echo agent: one :class:`Conversation` per connected socket.
+
+It does not know how frames are carried; the Socket.IO and plain WebSocket servers
+:meth:`~Conversation.feed` it decoded events and give it ``emit`` and ``disconnect``.
+It enforces VoiceHub's documented join rules and then:
+
+* text: greets on join, answers every message by streaming it back word by word
+  (partial ``created`` events, then a final one), and hangs up with ``call.ended`` when
+  the visitor says goodbye;
+* audio: chimes on join, finds the end of each utterance with an energy VAD, announces
+  the visitor's turn on the text channel (a user ``created`` message) and plays the
+  utterance back paced in real time. Speech during playback stops it at once and sends
+  ``audio.clear`` (barge-in).
+
+Events are handled in arrival order by one worker task; what the agent says is queued
+for a second task, so a long reply never delays reading what the visitor sends next,
+which is what makes barge-in possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from webcall_widget.sandbox import audio
+from webcall_widget.sandbox.config import SandboxConfig
+from webcall_widget.sandbox.state import SandboxCall, SandboxState
+from webcall_widget.sandbox.vad import EnergyVad, SpeechEnded, SpeechStarted
+from webcall_widget.voicehub.events import CHANNELS_FOR_MODE, Channel, EventNames, Mode, Role
+
+Emit = Callable[[str, Any], Awaitable[None]]
+Disconnect = Callable[[], Coroutine[Any, Any, None]]
+Turn = Callable[[], Awaitable[None]]
+
+_GOODBYE = re.compile(r"^\s*(good\s*)?bye\b", re.IGNORECASE)
+# Agent audio is sent this far ahead of real time, for the browser's jitter buffer.
+_PLAYBACK_LEAD = 0.06
+
+
+class Conversation:
+    def __init__(
+        self,
+        *,
+        config: SandboxConfig,
+        state: SandboxState,
+        names: EventNames,
+        emit: Emit,
+        disconnect: Disconnect,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.names = names
+        self._emit = emit
+        self._disconnect = disconnect
+        self.call: SandboxCall | None = None
+        self._counter = 0
+        self._hangup: asyncio.Task[None] | None = None
+        self._vad: EnergyVad | None = None
+        self._loopback = False
+        self._talking = False
+        self._interrupted = asyncio.Event()
+        self._audio_refused = False
+        self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._turns: asyncio.Queue[Turn] = asyncio.Queue()
+        self._tasks = [
+            asyncio.create_task(self._work(), name="sandbox-conversation"),
+            asyncio.create_task(self._speak(), name="sandbox-speaker"),
+        ]
+
+    def feed(self, name: str, data: Any) -> None:
+        """Queue one received event; never blocks."""
+        self._inbox.put_nowait((name, data))
+
+    async def _work(self) -> None:
+        while True:
+            name, data = await self._inbox.get()
+            await self.handle(name, data)
+
+    async def _speak(self) -> None:
+        while True:
+            turn = await self._turns.get()
+            await turn()
+
+    async def emit(self, name: str, data: Any) -> None:
+        self.state.record(self.call.call_id if self.call else None, "out", name, data)
+        await self._emit(name, data)
+
+    async def error(self, message: str) -> None:
+        await self.emit(self.names.error, {"message": message})
+
+    async def handle(self, name: str, data: Any) -> None:
+        if name == self.names.audio_chunk and isinstance(data, bytes | bytearray):
+            await self._audio(bytes(data))
+            return
+        call_id = data.get("callId") if isinstance(data, dict) else None
+        self.state.record(call_id or (self.call.call_id if self.call else None), "in", name, data)
+        if name == self.names.join:
+            await self._join(data)
+        elif name == self.names.leave:
+            await self._leave(data)
+        elif name == self.names.text_message:
+            await self._text(data)
+        else:
+            await self.error(f"unknown event {name!r}")
+
+    async def closed(self) -> None:
+        """The socket is gone: stop both tasks and mark the call ended."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.call is not None and self.call.ended is None:
+            self.call.ended = "client-disconnected"
+        self.state.count_connection(opened=False)
+
+    # joining and leaving
+
+    async def _join(self, data: Any) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("channels"), list):
+            await self.error("channel.join needs callId and channels")
+            return
+        call = self.state.calls.get(str(data.get("callId")))
+        if call is None or call.ended is not None:
+            await self.error("unknown or ended call")
+            return
+        channels = tuple(dict.fromkeys(str(c) for c in data["channels"]))
+        valid = {c.value for c in Channel}
+        if not channels or any(c not in valid for c in channels):
+            await self.error("channels must be 'audio' and/or 'text'")
+            return
+        if call.mode is Mode.TEXT and Channel.AUDIO in channels:
+            await self.error("a text call may not join the audio channel")
+            return
+        if call.mode.has_audio and Channel.AUDIO not in channels:
+            await self.error(f"a {call.mode.value} call must join the audio channel")
+            return
+        if self.state.faults.join_silent:
+            return
+        self.call = call
+        call.joined = channels
+        self.state.changed()
+        await self.emit(self.names.joined, {"callId": call.call_id, "channels": list(channels)})
+        if Channel.AUDIO in channels:
+            agent = self.config.agents.get(call.agent_id)
+            self._loopback = bool(agent and agent.loopback)
+            self._vad = EnergyVad(self.config.audio.input_rate, self.config.vad)
+            if self.config.voice_greeting and not self._loopback:
+                chime = audio.tone((660.0, 880.0), 0.4, self.config.audio.output_rate)
+                self._turns.put_nowait(lambda: self._play(chime))
+        if Channel.TEXT in channels:
+            self._turns.put_nowait(lambda: self._say(self.config.greeting, stream=False))
+
+    async def _leave(self, data: Any) -> None:
+        if self.call is None or not isinstance(data, dict):
+            return
+        leaving = set(data.get("channels") or CHANNELS_FOR_MODE[self.call.mode])
+        self.call.joined = tuple(c for c in self.call.joined if c not in leaving)
+        self.state.changed()
+
+    # text
+
+    async def _text(self, data: Any) -> None:
+        call = self.call
+        if call is None or Channel.TEXT not in call.joined:
+            await self.error("join the text channel before sending text")
+            return
+        if not call.mode.has_text:
+            await self.error(f"a {call.mode.value} call does not take text messages")
+            return
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            await self.error("text.message needs a non-empty text")
+            return
+        faults = self.state.faults
+        if faults.drop_on_text is not None and text == faults.drop_on_text:
+            self._hangup = asyncio.create_task(self._disconnect(), name="sandbox-drop")
+            return
+        if faults.echo_user_text:
+            await self._created(f"user-{self._counter}", text.strip(), role=Role.USER)
+        if _GOODBYE.match(text):
+            self._turns.put_nowait(self._goodbye)
+        else:
+            reply = f"You said: {text.strip()}"
+            self._turns.put_nowait(lambda: self._say(reply, stream=True))
+
+    async def _goodbye(self) -> None:
+        await self._say("Goodbye!", stream=False)
+        await self.hang_up("agent-hangup")
+
+    async def _say(self, text: str, *, stream: bool) -> None:
+        message_id = self._next_id()
+        words = text.split(" ")
+        if stream and len(words) > 1:
+            for end in range(1, len(words)):
+                await self._created(message_id, " ".join(words[:end]), final=False)
+                await asyncio.sleep(self.config.word_delay)
+        await self._created(message_id, text, final=True)
+
+    def _next_id(self) -> str:
+        assert self.call is not None
+        self._counter += 1
+        return f"{self.call.call_id[:8]}-{self._counter}"
+
+    async def _created(
+        self, message_id: str, text: str, *, final: bool = True, role: Role = Role.AGENT
+    ) -> None:
+        assert self.call is not None
+        await self.emit(
+            self.names.created,
+            {
+                "callId": self.call.call_id,
+                "id": message_id,
+                "role": role.value,
+                "text": text,
+                "final": final,
+            },
+        )
+
+    # audio
+
+    async def _audio(self, pcm: bytes) -> None:
+        call = self.call
+        if call is None or Channel.AUDIO not in call.joined or self._vad is None:
+            if not self._audio_refused:
+                self._audio_refused = True
+                await self.error("join the audio channel before sending audio")
+            return
+        self.state.count_audio(call.call_id, "in", len(pcm))
+        if self._loopback:
+            await self._send_audio(pcm)
+            return
+        for event in self._vad.feed(pcm, agent_talking=self._talking):
+            if isinstance(event, SpeechStarted) and self._talking:
+                await self._barge_in()
+            elif isinstance(event, SpeechEnded):
+                await self._created(
+                    self._next_id(), f"[{event.seconds:.1f} s of speech]", role=Role.USER
+                )
+                self._turns.put_nowait(lambda e=event: self._echo(e.pcm, e.seconds))  # type: ignore[misc]
+
+    async def _barge_in(self) -> None:
+        """The visitor talks over the agent: stop at once and tell the client to do so too."""
+        self._interrupted.set()
+        while not self._turns.empty():
+            self._turns.get_nowait()
+        assert self.call is not None
+        await self.emit(self.names.audio_clear, {"callId": self.call.call_id})
+
+    async def _echo(self, pcm: bytes, seconds: float) -> None:
+        await self._say(f"Echoing {seconds:.1f} seconds of audio.", stream=False)
+        rates = self.config.audio
+        await self._play(audio.resample(pcm, rates.input_rate, rates.output_rate))
+
+    async def _play(self, pcm: bytes) -> None:
+        """Send agent audio in frames, paced in real time, until done or interrupted."""
+        loop = asyncio.get_running_loop()
+        frame_bytes = self.config.audio.output_frame_bytes
+        frame_seconds = self.config.audio.frame_ms / 1000
+        self._interrupted.clear()
+        self._talking = True
+        started = loop.time()
+        try:
+            for index, frame in enumerate(audio.frames(pcm, frame_bytes)):
+                if self._interrupted.is_set():
+                    return
+                await self._send_audio(frame)
+                delay = started + (index + 1) * frame_seconds - _PLAYBACK_LEAD - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        finally:
+            self._talking = False
+
+    async def _send_audio(self, frame: bytes) -> None:
+        assert self.call is not None
+        self.state.count_audio(self.call.call_id, "out", len(frame))
+        await self._emit(self.names.audio_chunk, frame)
+
+    # the end
+
+    async def hang_up(self, reason: str) -> None:
+        """Announce the end of the call, then drop the socket.
+
+        The drop runs in its own task: it ends in :meth:`closed`, which cancels the task
+        that is calling this.
+        """
+        if self.call is not None:
+            self.call.ended = reason
+            await self.emit(self.names.call_ended, {"callId": self.call.call_id, "reason": reason})
+        self._hangup = asyncio.create_task(self._disconnect(), name="sandbox-hangup")

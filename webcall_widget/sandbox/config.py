@@ -1,0 +1,63 @@
+"""What the sandbox knows: its API keys, its agents, and how its echo agent behaves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from webcall_widget.sandbox.vad import VadConfig
+from webcall_widget.voicehub.events import AudioFormat, Mode
+
+ALL_MODES = frozenset(Mode)
+UNLIMITED = None
+
+SANDBOX_API_KEY = "sandbox-key"
+SANDBOX_AGENT_ID = "echo-agent"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxAgent:
+    modes: frozenset[Mode] = ALL_MODES
+    misconfigured: bool = False
+    # Return every audio frame at once instead of echoing whole utterances: the
+    # benchmark's agent, so that what it measures is the relay.
+    loopback: bool = False
+
+
+def _default_keys() -> dict[str, int | None]:
+    # key -> credits; each created call costs one. None: unlimited.
+    return {SANDBOX_API_KEY: UNLIMITED, "sandbox-key-no-credits": 0}
+
+
+def _default_agents() -> dict[str, SandboxAgent]:
+    return {
+        SANDBOX_AGENT_ID: SandboxAgent(),
+        "text-echo-agent": SandboxAgent(modes=frozenset({Mode.TEXT})),
+        "voice-echo-agent": SandboxAgent(modes=frozenset({Mode.WEB_AUDIO, Mode.TEXT_AUDIO})),
+        "misconfigured-agent": SandboxAgent(misconfigured=True),
+        "loopback-agent": SandboxAgent(loopback=True),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """The sandbox's accounts and agents.
+
+    The defaults make every documented create-web-call answer reachable:
+    ``echo-agent`` with ``sandbox-key`` succeeds, an unknown key gets 401,
+    ``sandbox-key-no-credits`` gets 403, ``misconfigured-agent`` gets 400, and a mode the
+    agent does not allow (``text-echo-agent`` with ``WebAudio``) gets 405.
+    """
+
+    api_keys: Mapping[str, int | None] = field(default_factory=_default_keys)
+    agents: Mapping[str, SandboxAgent] = field(default_factory=_default_agents)
+    greeting: str = "Hi! I'm the sandbox echo agent. Say something and I'll say it back."
+    # Pause between the words of a streamed reply (partial messages), in seconds.
+    word_delay: float = 0.04
+    audio: AudioFormat = field(default_factory=AudioFormat)
+    vad: VadConfig = field(default_factory=VadConfig)
+    # Play a short chime when an audio call joins, so the visitor hears the line is open.
+    voice_greeting: bool = True
+    # Socket.IO heartbeat, in whole seconds (Engine.IO's defaults).
+    ping_interval: int = 25
+    ping_timeout: int = 20

@@ -1,0 +1,135 @@
+"""What the sandbox has seen and been told to do, readable from other threads.
+
+Tests run the sandbox in a server thread and wait here for what it recorded (events in
+and out, calls created, disconnects) instead of sleeping. :class:`Faults` are switches a
+test flips to make the sandbox misbehave over its real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from webcall_widget.voicehub.events import Mode
+
+
+@dataclass
+class Faults:
+    """Ways to make the sandbox misbehave; all off by default."""
+
+    # create-web-call
+    create_status: int | None = None  # answer with this status (and a JSON error body)
+    create_delay: float = 0.0  # seconds to wait before answering
+    create_body: bytes | None = None  # answer 201 with exactly these bytes
+    # the live socket
+    refuse_socket: bool = False  # refuse the Socket.IO connection
+    join_silent: bool = False  # never answer channel.join
+    drop_on_text: str | None = None  # drop the socket, without call.ended, on this text
+    stall: bool = False  # send nothing, heartbeats and closes included: a frozen network
+    corrupt_next_frame: bool = False  # replace the next frame sent with garbage
+    # a behaviour VoiceHub may have: announce typed visitor text as a user ``created``
+    echo_user_text: bool = False
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+@dataclass
+class SandboxCall:
+    call_id: str
+    agent_id: str
+    mode: Mode
+    api_key: str
+    created_at: float = field(default_factory=time.monotonic)
+    joined: tuple[str, ...] = ()
+    ended: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One thing that crossed the sandbox's socket: ``direction`` is "in" or "out"."""
+
+    call_id: str | None
+    direction: str
+    event: str
+    data: Any
+
+
+class SandboxState:
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self.calls: dict[str, SandboxCall] = {}
+        self.records: list[Record] = []
+        self.connections = 0
+        self.disconnections = 0
+        self.audio_in: dict[str, int] = {}  # bytes per call; frames are not recorded one by one
+        self.audio_out: dict[str, int] = {}
+        self._changed = threading.Condition()
+
+    def changed(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def add_call(self, call: SandboxCall) -> None:
+        with self._changed:
+            self.calls[call.call_id] = call
+            self._changed.notify_all()
+
+    def record(self, call_id: str | None, direction: str, event: str, data: Any) -> None:
+        with self._changed:
+            self.records.append(Record(call_id, direction, event, data))
+            self._changed.notify_all()
+
+    def count_audio(self, call_id: str, direction: str, size: int) -> None:
+        with self._changed:
+            counters = self.audio_in if direction == "in" else self.audio_out
+            counters[call_id] = counters.get(call_id, 0) + size
+            self._changed.notify_all()
+
+    def count_connection(self, *, opened: bool) -> None:
+        with self._changed:
+            if opened:
+                self.connections += 1
+            else:
+                self.disconnections += 1
+            self._changed.notify_all()
+
+    def events(self, call_id: str | None = None, direction: str | None = None) -> list[Record]:
+        with self._changed:
+            return [
+                r
+                for r in self.records
+                if (call_id is None or r.call_id == call_id)
+                and (direction is None or r.direction == direction)
+            ]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Block until ``predicate()`` is truthy and return it; ``TimeoutError`` if never."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                result = predicate()
+                if result:
+                    return result
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the sandbox never reached the expected state")
+                self._changed.wait(remaining)
+
+    async def await_for(self, predicate: Callable[[], Any], seconds: float = 5.0) -> Any:
+        """``wait_for`` for async tests, without blocking their event loop."""
+        return await asyncio.to_thread(self.wait_for, predicate, seconds)
+
+    def reset(self) -> None:
+        with self._changed:
+            self.faults.reset()
+            self.calls.clear()
+            self.records.clear()
+            self.connections = 0
+            self.disconnections = 0
+            self.audio_in.clear()
+            self.audio_out.clear()

@@ -1,0 +1,286 @@
+/* django-webcall-widget: AudioWorklet processors for voice calls.
+ *
+ * Loaded with audioWorklet.addModule() from this site's static files (never a blob: URL,
+ * so a strict script-src works). Two processors run at the AudioContext's own rate:
+ *
+ *  webcall-capture   microphone -> low-pass -> resample to the upstream input rate ->
+ *                    PCM16 little-endian frames of frameMs, posted to the main thread as
+ *                    transferable ArrayBuffers; also posts the input level.
+ *  webcall-playback  PCM16 frames at the upstream output rate -> adaptive jitter buffer ->
+ *                    resample to the context rate -> speakers. "clear" drops everything
+ *                    queued at once (barge-in); posts speaking/quiet changes, the output
+ *                    level, and its counters on request.
+ */
+"use strict";
+
+const LEVEL_INTERVAL_S = 0.05;
+// Audio arriving this soon after the playback buffer ran dry means the stream had a gap.
+const GAP_S = 0.25;
+
+/* A second-order low-pass (RBJ cookbook), run twice for a steeper slope. */
+class LowPass {
+  constructor(cutoff, rate) {
+    const w = (2 * Math.PI * Math.min(cutoff, rate * 0.45)) / rate;
+    const alpha = Math.sin(w) / (2 * Math.SQRT1_2);
+    const cos = Math.cos(w);
+    const a0 = 1 + alpha;
+    this.b0 = (1 - cos) / 2 / a0;
+    this.b1 = (1 - cos) / a0;
+    this.b2 = this.b0;
+    this.a1 = (-2 * cos) / a0;
+    this.a2 = (1 - alpha) / a0;
+    this.state = [0, 0, 0, 0, 0, 0, 0, 0];
+  }
+
+  run(input, output) {
+    let [x1, x2, y1, y2, u1, u2, z1, z2] = this.state;
+    const { b0, b1, b2, a1, a2 } = this;
+    for (let i = 0; i < input.length; i += 1) {
+      const x = input[i];
+      const y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+      x2 = x1;
+      x1 = x;
+      y2 = y1;
+      y1 = y;
+      const z = b0 * y + b1 * u1 + b2 * u2 - a1 * z1 - a2 * z2;
+      u2 = u1;
+      u1 = y;
+      z2 = z1;
+      z1 = z;
+      output[i] = z;
+    }
+    this.state = [x1, x2, y1, y2, u1, u2, z1, z2];
+  }
+}
+
+class CaptureProcessor extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    const { targetRate, frameMs } = options.processorOptions;
+    this.step = sampleRate / targetRate; // input samples per output sample
+    this.frameSamples = Math.round((targetRate * frameMs) / 1000);
+    this.frame = new Int16Array(this.frameSamples);
+    this.filled = 0;
+    this.position = 0; // next output sample, in input samples from the block start
+    this.previous = 0; // last filtered sample of the previous block
+    this.filter = targetRate < sampleRate ? new LowPass(targetRate * 0.45, sampleRate) : null;
+    this.filtered = new Float32Array(128);
+    this.levelSum = 0;
+    this.levelCount = 0;
+    this.levelEvery = Math.round(sampleRate * LEVEL_INTERVAL_S);
+    this.running = true;
+    this.port.onmessage = (event) => {
+      if (event.data && event.data.type === "stop") {
+        this.running = false;
+      }
+    };
+  }
+
+  process(inputs) {
+    const channel = inputs[0] && inputs[0][0];
+    if (!channel) {
+      return this.running;
+    }
+    if (this.filtered.length !== channel.length) {
+      this.filtered = new Float32Array(channel.length);
+    }
+    const samples = this.filtered;
+    if (this.filter) {
+      this.filter.run(channel, samples);
+    } else {
+      samples.set(channel);
+    }
+    for (let i = 0; i < channel.length; i += 1) {
+      this.levelSum += channel[i] * channel[i];
+    }
+    this.levelCount += channel.length;
+    if (this.levelCount >= this.levelEvery) {
+      this.port.postMessage({ type: "level", rms: Math.sqrt(this.levelSum / this.levelCount) });
+      this.levelSum = 0;
+      this.levelCount = 0;
+    }
+    const last = samples.length - 1;
+    let t = this.position;
+    while (t < last) {
+      const i = Math.floor(t);
+      const a = i < 0 ? this.previous : samples[i];
+      const b = samples[i + 1];
+      const value = a + (b - a) * (t - i);
+      this.frame[this.filled] = value >= 1 ? 32767 : value <= -1 ? -32768 : Math.round(value * 32767);
+      this.filled += 1;
+      if (this.filled === this.frameSamples) {
+        const buffer = this.frame.buffer;
+        this.port.postMessage({ type: "frame", pcm: buffer }, [buffer]);
+        this.frame = new Int16Array(this.frameSamples);
+        this.filled = 0;
+      }
+      t += this.step;
+    }
+    this.position = t - samples.length;
+    this.previous = samples[last];
+    return this.running;
+  }
+}
+
+class PlaybackProcessor extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    const { sourceRate, prebufferMs } = options.processorOptions;
+    this.step = sourceRate / sampleRate; // source samples per output sample
+    // An adaptive jitter buffer: start after prebufferMs, grow after each gap.
+    this.prebuffer = Math.round((sourceRate * prebufferMs) / 1000);
+    this.growBy = Math.round(sourceRate * 0.04);
+    this.maxPrebuffer = Math.round(sourceRate * 0.3);
+    this.chunks = []; // Float32Array chunks at the source rate
+    this.queued = 0; // source samples queued
+    this.offset = 0; // read position (fractional) in chunks[0]
+    this.playing = false;
+    this.speaking = false;
+    this.waitedBlocks = 0;
+    this.underruns = 0;
+    this.gaps = [];
+    this.dryAt = null;
+    this.played = 0;
+    this.received = 0;
+    this.cleared = 0;
+    this.levelSum = 0;
+    this.levelCount = 0;
+    this.levelEvery = Math.round(sampleRate * LEVEL_INTERVAL_S);
+    this.running = true;
+    this.port.onmessage = (event) => this.onMessage(event.data);
+  }
+
+  onMessage(message) {
+    if (message.type === "push") {
+      const pcm = new Int16Array(message.pcm);
+      const chunk = new Float32Array(pcm.length);
+      for (let i = 0; i < pcm.length; i += 1) {
+        chunk[i] = pcm[i] / 32768;
+      }
+      if (this.dryAt !== null && currentFrame - this.dryAt < GAP_S * sampleRate) {
+        // Ran dry in the middle of a stream: an audible gap. Buffer more from now on.
+        this.underruns += 1;
+        this.gaps.push([this.dryAt / sampleRate, currentFrame / sampleRate, this.played, this.received]);
+        this.prebuffer = Math.min(this.maxPrebuffer, this.prebuffer + this.growBy);
+      }
+      this.dryAt = null;
+      this.chunks.push(chunk);
+      this.queued += chunk.length;
+      this.received += chunk.length;
+      this.waitedBlocks = 0;
+    } else if (message.type === "clear") {
+      this.cleared += this.queued;
+      this.chunks = [];
+      this.queued = 0;
+      this.offset = 0;
+      this.playing = false;
+      this.dryAt = null;
+      this.setSpeaking(false);
+    } else if (message.type === "stats") {
+      this.port.postMessage({
+        type: "stats",
+        queuedMs: (this.queued / (this.step * sampleRate)) * 1000,
+        underruns: this.underruns,
+        played: this.played,
+        received: this.received,
+        cleared: this.cleared,
+        speaking: this.speaking,
+        gaps: this.gaps,
+        now: currentFrame / sampleRate,
+        prebufferMs: (this.prebuffer / (this.step * sampleRate)) * 1000,
+      });
+    } else if (message.type === "stop") {
+      this.running = false;
+    }
+  }
+
+  setSpeaking(speaking) {
+    if (speaking !== this.speaking) {
+      this.speaking = speaking;
+      this.port.postMessage({ type: "speaking", speaking });
+    }
+  }
+
+  sample(index) {
+    // index is relative to the read position; walks across chunk borders
+    let chunk = 0;
+    let at = index;
+    while (chunk < this.chunks.length && at >= this.chunks[chunk].length) {
+      at -= this.chunks[chunk].length;
+      chunk += 1;
+    }
+    return chunk < this.chunks.length ? this.chunks[chunk][at] : 0;
+  }
+
+  process(_inputs, outputs) {
+    const output = outputs[0][0];
+    if (!this.playing) {
+      // Start once the jitter buffer holds prebufferMs, or when nothing more has
+      // arrived for as long (the tail of an utterance).
+      this.waitedBlocks += 1;
+      const waitedSamples = this.waitedBlocks * output.length * this.step;
+      if (this.queued > 0 && (this.queued >= this.prebuffer || waitedSamples >= this.prebuffer)) {
+        this.playing = true;
+        this.setSpeaking(true);
+      }
+    }
+    if (!this.playing) {
+      output.fill(0);
+      return this.running;
+    }
+    for (let i = 0; i < output.length; i += 1) {
+      const needed = Math.floor(this.offset) + 1;
+      if (this.queued - needed < 1) {
+        output.fill(0, i);
+        this.consume(this.queued); // the last sample cannot be interpolated: drop it
+        this.offset = 0;
+        this.playing = false;
+        this.waitedBlocks = 0;
+        this.dryAt = currentFrame + i;
+        this.setSpeaking(false);
+        break;
+      }
+      const j = Math.floor(this.offset);
+      const a = this.sample(j);
+      const b = this.sample(j + 1);
+      const value = a + (b - a) * (this.offset - j);
+      output[i] = value;
+      this.levelSum += value * value;
+      this.offset += this.step;
+      const whole = Math.floor(this.offset);
+      if (whole > 0) {
+        this.consume(whole);
+        this.offset -= whole;
+      }
+    }
+    this.levelCount += output.length;
+    if (this.levelCount >= this.levelEvery) {
+      this.port.postMessage({ type: "level", rms: Math.sqrt(this.levelSum / this.levelCount) });
+      this.levelSum = 0;
+      this.levelCount = 0;
+    }
+    for (let c = 1; c < outputs[0].length; c += 1) {
+      outputs[0][c].set(output);
+    }
+    return this.running;
+  }
+
+  consume(count) {
+    let left = count;
+    this.played += count;
+    this.queued -= count;
+    while (left > 0 && this.chunks.length) {
+      const first = this.chunks[0];
+      if (first.length <= left) {
+        left -= first.length;
+        this.chunks.shift();
+      } else {
+        this.chunks[0] = first.subarray(left);
+        left = 0;
+      }
+    }
+  }
+}
+
+registerProcessor("webcall-capture", CaptureProcessor);
+registerProcessor("webcall-playback", PlaybackProcessor);

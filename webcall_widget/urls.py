@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from webcall_widget import views
+
+app_name = "webcall_widget"
+
+urlpatterns = [
+    path("agents/<slug:slug>/config", views.widget_config, name="widget-config"),
+    path("agents/<slug:slug>/calls", views.create_call, name="create-call"),
+]

@@ -1,0 +1,239 @@
+"""HTTP endpoints: the widget's configuration and call creation.
+
+Errors are JSON ``{"error": {"code": ..., "message": ...}}`` with a stable ``code`` the
+widget maps to its own (translated) words and a ``message`` a visitor can be shown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.http import HttpRequest, JsonResponse
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from webcall_widget import limits, origins
+from webcall_widget.conf import Settings, get_settings
+from webcall_widget.models import Access, Agent, Call, CallStatus
+from webcall_widget.relay import tokens
+from webcall_widget.strings import widget_strings
+from webcall_widget.voicehub import client
+from webcall_widget.voicehub.errors import UpstreamUnavailable, VoiceHubError
+from webcall_widget.voicehub.events import Mode
+
+logger = logging.getLogger("webcall_widget.views")
+
+MAX_BODY_BYTES = 4096
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
+    response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
+    for header, value in extra.items():
+        response[header.replace("_", "-")] = value
+    return response
+
+
+def _agent_or_error(request: HttpRequest, slug: str) -> Agent | JsonResponse:
+    agent = Agent.objects.filter(slug=slug).first()
+    if agent is None:
+        return error_response(404, "agent_not_found", _("This assistant does not exist."))
+    if not origins.is_allowed(
+        request.headers.get("Origin"), request.get_host(), agent.origin_list
+    ):
+        return error_response(
+            403, "origin_not_allowed", _("This site may not use this assistant.")
+        )
+    if not agent.is_active:
+        return error_response(503, "agent_disabled", _("This assistant is unavailable right now."))
+    return agent
+
+
+@require_GET
+def widget_config(request: HttpRequest, slug: str) -> JsonResponse:
+    """What the widget needs, in the page's language (``?lang=``) when the site has it."""
+    language = _page_language(request.GET.get("lang", ""))
+    with translation.override(language):
+        return _widget_config(request, slug)
+
+
+def _page_language(requested: str) -> str:
+    try:
+        return translation.get_supported_language_variant(requested[:20])
+    except LookupError:
+        return translation.get_language() or django_settings.LANGUAGE_CODE
+
+
+def _widget_config(request: HttpRequest, slug: str) -> JsonResponse:
+    agent = _agent_or_error(request, slug)
+    if isinstance(agent, JsonResponse):
+        return agent
+    absolute = request.build_absolute_uri
+    current = get_settings()
+    response = JsonResponse(
+        {
+            "protocol": 1,
+            "language": translation.get_language(),
+            "dir": "rtl" if translation.get_language_bidi() else "ltr",
+            "strings": widget_strings(),
+            "maxTextLength": current.max_text_length,
+            "audio": {
+                "format": current.upstream.audio.encoding,
+                "inputRate": current.upstream.audio.input_rate,
+                "outputRate": current.upstream.audio.output_rate,
+                "frameMs": current.upstream.audio.frame_ms,
+            },
+            "microphone": {
+                "echoCancellation": current.microphone.echo_cancellation,
+                "noiseSuppression": current.microphone.noise_suppression,
+                "autoGainControl": current.microphone.auto_gain_control,
+            },
+            "agent": {
+                "slug": agent.slug,
+                "name": agent.name,
+                "title": agent.title or agent.name,
+                "subtitle": agent.subtitle,
+                "avatarUrl": agent.avatar_url,
+                "greeting": agent.greeting,
+                "launcherLabel": agent.launcher_label,
+                "position": agent.position,
+                "colors": {"primary": agent.primary_color, "onPrimary": agent.primary_text_color},
+            },
+            "modes": [m.value for m in agent.allowed_mode_list],
+            "defaultMode": agent.default_mode,
+            "createCallUrl": absolute(reverse("webcall_widget:create-call", args=[agent.slug])),
+            "assets": {
+                "css": absolute(static("webcall_widget/widget.css")),
+                "worklet": absolute(static("webcall_widget/audio-worklet.js")),
+            },
+        }
+    )
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@csrf_exempt  # JSON only: a cross-site form cannot send it without a CORS preflight.
+@require_POST
+def create_call(request: HttpRequest, slug: str) -> JsonResponse:
+    if request.content_type != "application/json":
+        return error_response(415, "invalid_request", _("Send the request as application/json."))
+    if len(request.body) > MAX_BODY_BYTES:
+        return error_response(413, "invalid_request", _("The request is too large."))
+    agent = _agent_or_error(request, slug)
+    if isinstance(agent, JsonResponse):
+        return agent
+    refused = _access_refused(request, agent)
+    if refused is not None:
+        return refused
+    mode = _requested_mode(request.body, agent)
+    if isinstance(mode, JsonResponse):
+        return mode
+    settings = get_settings()
+    base_url = _upstream_url(request, settings)
+    if base_url is None:
+        logger.error(
+            "Agent %s: no VoiceHub URL is set and the sandbox is disabled; "
+            "set WEBCALL_WIDGET['UPSTREAM']['URL'].",
+            agent.slug,
+        )
+        error = UpstreamUnavailable("no upstream configured")
+        return error_response(error.http_status, error.code, str(error.visitor_message))
+    user = request.user if getattr(request, "user", None) else None
+    try:
+        limits.check_rates(request, agent, settings)
+        call = limits.reserve_call(
+            agent,
+            settings,
+            mode=mode.value,
+            upstream_url=base_url,
+            origin=request.headers.get("Origin", "")[:300],
+            client_ip=limits.client_ip(request, settings.trusted_proxies),
+            user=user if user is not None and user.is_authenticated else None,
+        )
+    except limits.LimitExceeded as exc:
+        logger.info("Agent %s: call refused (%s).", agent.slug, exc.code)
+        return error_response(
+            exc.http_status, exc.code, exc.message, Retry_After=str(exc.retry_after)
+        )
+    try:
+        created = client.create_web_call(
+            base_url,
+            api_key=agent.api_key,
+            agent_id=agent.voicehub_agent_id,
+            mode=mode,
+            timeout=settings.upstream.request_timeout,
+        )
+    except VoiceHubError as exc:
+        logger.warning("Agent %s: VoiceHub refused a %s call: %s", agent.slug, mode.value, exc)
+        Call.objects.filter(pk=call.pk).update(
+            status=CallStatus.FAILED,
+            ended_at=timezone.now(),
+            end_reason="create-failed",
+            error_code=exc.code,
+            error_detail=str(exc)[:2000],
+        )
+        return error_response(exc.http_status, exc.code, str(exc.visitor_message))
+    call.voicehub_call_id = created.call_id
+    call.upstream_socket_path = created.socket_path
+    call.save(update_fields=["voicehub_call_id", "upstream_socket_path"])
+    token = tokens.issue(call.id)
+    return JsonResponse(
+        {
+            "call": str(call.id),
+            "mode": mode.value,
+            "socket": _socket_url(request, settings, token),
+            "expiresIn": settings.connect_token_max_age,
+        },
+        status=201,
+    )
+
+
+def _access_refused(request: HttpRequest, agent: Agent) -> JsonResponse | None:
+    if agent.access == Access.ANYONE:
+        return None
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return error_response(403, "login_required", _("Please log in to talk to this assistant."))
+    if agent.access == Access.STAFF and not user.is_staff:
+        return error_response(403, "staff_only", _("This assistant is only for staff."))
+    return None
+
+
+def _requested_mode(body: bytes, agent: Agent) -> Mode | JsonResponse:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return error_response(400, "invalid_request", _("The request must be a JSON object."))
+    requested = data.get("mode", agent.default_mode)
+    if not isinstance(requested, str) or requested not in Mode._value2member_map_:
+        return error_response(
+            400, "invalid_request", _("mode must be one of text, WebAudio, TextAudio.")
+        )
+    if not agent.allows_mode(requested):
+        return error_response(
+            400, "mode_not_allowed", _("This assistant does not offer that kind of conversation.")
+        )
+    return Mode(requested)
+
+
+def _upstream_url(request: HttpRequest, settings: Settings) -> str | None:
+    if settings.upstream.url is not None:
+        return settings.upstream.url
+    if not settings.sandbox.enabled:
+        return None
+    return request.build_absolute_uri(settings.sandbox.path).rstrip("/")
+
+
+def _socket_url(request: HttpRequest, settings: Settings, token: str) -> str:
+    if settings.socket_url:
+        return f"{settings.socket_url}/{token}/"
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}{settings.socket_path}{token}/"

@@ -1,0 +1,112 @@
+"""Errors raised while talking to VoiceHub.
+
+::
+
+    VoiceHubError
+    ├── AgentMisconfigured      create-web-call answered 400
+    ├── InvalidApiKey           create-web-call answered 401
+    ├── InsufficientCredits     create-web-call answered 403
+    ├── OperationNotAllowed     create-web-call answered 405
+    ├── UpstreamUnavailable     5xx, timeout or connection refused
+    ├── UpstreamBadResponse     an answer we cannot use (garbage, missing fields)
+    └── UpstreamSocketError     the live socket failed
+        ├── UpstreamConnectFailed   could not open it, or the handshake failed
+        ├── UpstreamJoinTimeout     ``channel.join`` was never confirmed
+        └── UpstreamClosed          it closed or went silent during the call
+
+Each error carries ``code``, a stable machine-readable name that the HTTP views and the
+relay send to the browser, and ``visitor_message``, a sentence a visitor can be shown.
+``str(error)`` is for the site owner's logs. None of them ever contains the API key:
+messages are built from status codes and our own words, never from request headers.
+"""
+
+from __future__ import annotations
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+__all__ = [
+    "AgentMisconfigured",
+    "InsufficientCredits",
+    "InvalidApiKey",
+    "OperationNotAllowed",
+    "UpstreamBadResponse",
+    "UpstreamClosed",
+    "UpstreamConnectFailed",
+    "UpstreamJoinTimeout",
+    "UpstreamSocketError",
+    "UpstreamUnavailable",
+    "VoiceHubError",
+]
+
+
+class VoiceHubError(Exception):
+    code = "upstream_error"
+    visitor_message: str | Promise = _(
+        "The assistant could not be reached. Please try again in a moment."
+    )
+    http_status = 502
+
+    def __init__(self, detail: str, *, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+
+
+class AgentMisconfigured(VoiceHubError):
+    code = "agent_misconfigured"
+    visitor_message = _("This assistant is not set up correctly yet. Please try again later.")
+
+
+class InvalidApiKey(VoiceHubError):
+    code = "invalid_api_key"
+    visitor_message = _(
+        "This assistant is not available right now because of a configuration problem."
+    )
+
+
+class InsufficientCredits(VoiceHubError):
+    code = "insufficient_credits"
+    visitor_message = _("This assistant is not taking calls right now. Please try again later.")
+    http_status = 503
+
+
+class OperationNotAllowed(VoiceHubError):
+    code = "operation_not_allowed"
+    visitor_message = _("This kind of conversation is not available with this assistant.")
+
+
+class UpstreamUnavailable(VoiceHubError):
+    code = "upstream_unavailable"
+    visitor_message = _("The assistant's service is not responding. Please try again in a moment.")
+    http_status = 503
+
+
+class UpstreamBadResponse(VoiceHubError):
+    code = "upstream_bad_response"
+
+
+class UpstreamSocketError(VoiceHubError):
+    code = "upstream_failed"
+    visitor_message = _("The connection to the assistant failed. Please start again.")
+
+
+class UpstreamConnectFailed(UpstreamSocketError):
+    pass
+
+
+class UpstreamJoinTimeout(UpstreamSocketError):
+    code = "upstream_join_timeout"
+
+
+class UpstreamClosed(UpstreamSocketError):
+    code = "upstream_lost"
+    visitor_message = _("The connection to the assistant was lost. Please start again.")
+
+
+ERROR_FOR_STATUS: dict[int, type[VoiceHubError]] = {
+    400: AgentMisconfigured,
+    401: InvalidApiKey,
+    403: InsufficientCredits,
+    405: OperationNotAllowed,
+}
