@@ -167,5 +167,16 @@ async def open_socket() -> AsyncIterator[Callable[..., WebsocketCommunicator]]:
         return communicator
 
     yield _open
+    # A receive that timed out has already cancelled its app: disconnecting it again would
+    # raise CancelledError, which pytest does not catch in teardown, so the finalizers after
+    # this one (settings restored, sandbox reset) would never run and every later test fail.
+    errors: list[BaseException] = []
     for communicator in opened:
-        await communicator.disconnect(timeout=5)
+        if communicator.future.cancelled():
+            continue
+        try:
+            await communicator.disconnect(timeout=5)
+        except Exception as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]

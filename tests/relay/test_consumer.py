@@ -551,3 +551,21 @@ async def test_upstream_audio_clear_becomes_an_interrupt_frame(
     for _ in range(15):  # talk over the echo
         await socket.send_to(bytes_data=speech)
     await receive_until(socket, lambda f: f["type"] == "interrupt", limit=500)
+
+
+async def test_a_relay_cancelled_mid_call_leaves_upstream_and_records_the_end(
+    sandbox, agent, async_client, open_socket
+):
+    # An ASGI server stopping cancels its consumers; a receive that times out in a test
+    # does the same. (The open_socket fixture must then tear down without CancelledError,
+    # which pytest would let skip every later finalizer.)
+    call_id, socket = await live_call(async_client, open_socket, agent)
+    with pytest.raises(asyncio.TimeoutError):
+        await socket.receive_output(timeout=0.2)
+    assert socket.future.cancelled()
+    await sandbox.state.await_for(lambda: sandbox.state.disconnections == 1)
+    upstream_id = voicehub_call_id(sandbox)
+    assert sandbox.state.events(upstream_id, "in")[-1].event == "channel.leave"
+    call, transcript = await load(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "relay-stopped")
+    assert transcript == [("agent", transcript[0][1], True)]

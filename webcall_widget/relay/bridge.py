@@ -284,6 +284,20 @@ class Bridge:
         await self._stop_task()
         await self._finish(Outcome(CallStatus.ENDED, "visitor-disconnected"), notify_browser=False)
 
+    async def abandon(self) -> None:
+        """The consumer was cancelled (the ASGI server is stopping): the browser can no
+        longer be told, but the upstream is still left and closed and the call recorded."""
+        await self._stop_task()
+        await self._finish(
+            Outcome(
+                CallStatus.ENDED,
+                "relay-stopped",
+                "relay_stopped",
+                "the relay was stopped while the call was live",
+            ),
+            notify_browser=False,
+        )
+
     async def _stop_task(self) -> None:
         task = self._task
         if task is None or task is asyncio.current_task():

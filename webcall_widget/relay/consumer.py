@@ -38,6 +38,18 @@ class RelayConsumer(AsyncWebsocketConsumer):
     group: str | None = None
     _closed = False
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Normally a no-op (disconnect() ended the call). When the server cancels this
+            # consumer instead, the bridge's task and upstream socket must not outlive it.
+            if self.group is not None and self.channel_layer is not None:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+                self.group = None
+            if self.bridge is not None:
+                await self.bridge.abandon()
+
     async def connect(self) -> None:
         await self.accept()
         self.settings = get_settings()
@@ -140,6 +152,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
         self._closed = True
         if self.group is not None and self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
         if self.bridge is not None:
             await self.bridge.visitor_gone()
 
