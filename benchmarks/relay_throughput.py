@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,13 +40,17 @@ assert len(FRAME) == 640
 WINDOW = 64
 
 
-def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """Start a server and wait until its port accepts connections."""
+def start(
+    command: list[str], env: dict[str, str], port: int, log: Path
+) -> subprocess.Popen[bytes]:
+    """Start a server, its output going to ``log``, and wait until its port accepts
+    connections."""
     import socket
 
-    process = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -243,11 +248,17 @@ def main() -> None:
         [sys.executable, "-m", "webcall_widget.sandbox", "--port", str(sandbox_port)],
         env,
         sandbox_port,
+        workdir / "sandbox.log",
     )
     daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p"]
-    site = start([*daphne, str(site_port), "tests.asgi:application"], env, site_port)
+    site = start(
+        [*daphne, str(site_port), "tests.asgi:application"], env, site_port, workdir / "site.log"
+    )
     hop_site = start(
-        [*daphne, str(hop_port), "benchmarks.asgi_with_hop:application"], env, hop_port
+        [*daphne, str(hop_port), "benchmarks.asgi_with_hop:application"],
+        env,
+        hop_port,
+        workdir / "hop-site.log",
     )
     hop_url = f"http://127.0.0.1:{hop_port}"
     try:
@@ -260,10 +271,15 @@ def main() -> None:
         with_hop = asyncio.run(
             measure(lambda: Relayed(hop_url), args.rounds, args.frames, args.repeat)
         )
+    except BaseException:
+        for log in sorted(workdir.glob("*.log")):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}", file=sys.stderr)
+        raise
     finally:
         for process in (site, hop_site, sandbox):
             process.terminate()
             process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\nAudio frames of 640 bytes (20 ms at 16 kHz); median of {args.repeat} runs each.")
     print(f"{'':24}{'direct':>10}{'relayed':>10}{'relay adds':>12}{'stock hop':>12}")

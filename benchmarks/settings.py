@@ -11,6 +11,8 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ["BENCH_DATABASE"],
+        # Two site processes write to it: wait for the lock rather than fail.
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
 }
 WEBCALL_WIDGET = {"UPSTREAM": {"URL": os.environ["BENCH_UPSTREAM"]}}

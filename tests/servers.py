@@ -10,6 +10,7 @@ import asyncio
 import threading
 from typing import Any
 
+import requests
 import uvicorn
 
 
@@ -92,3 +93,15 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def post_create_call(
+    site_url: str, slug: str, mode: str = "text", **headers: str
+) -> requests.Response:
+    """Create a call over real HTTP, from a page on ``site_url`` (same origin)."""
+    return requests.post(
+        f"{site_url}/webcall/agents/{slug}/calls",
+        json={"mode": mode},
+        headers={"Origin": site_url, **headers},
+        timeout=10,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -56,8 +57,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / ".artifacts" / "tests.sqlite3",
-        # Relay threads and live-server threads share the test database.
-        "TEST": {"NAME": BASE_DIR / ".artifacts" / "test-db.sqlite3"},
+        # Relay threads and live-server threads share the test database, a file; one per
+        # pytest process, so that two runs in one checkout do not flush each other's.
+        "TEST": {"NAME": BASE_DIR / ".artifacts" / f"test-db-{os.getpid()}.sqlite3"},
         "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
 }

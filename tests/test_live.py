@@ -10,7 +10,7 @@ import pytest
 import requests
 from websockets.asyncio.client import connect
 
-from tests.servers import ServerThread
+from tests.servers import ServerThread, post_create_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,12 +25,7 @@ def live_site(settings):
 
 
 def test_mounted_sandbox_is_the_default_upstream(live_site, agent):
-    response = requests.post(
-        f"{live_site.url}/webcall/agents/{agent.slug}/calls",
-        json={"mode": "text"},
-        headers={"Origin": live_site.url},
-        timeout=10,
-    )
+    response = post_create_call(live_site.url, agent.slug)
     assert response.status_code == 201, response.text
     socket_url = response.json()["socket"]
     assert socket_url.startswith(f"{live_site.ws_url}/ws/webcall/")

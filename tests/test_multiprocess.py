@@ -24,6 +24,8 @@ import pytest
 import requests
 from websockets.asyncio.client import connect
 
+from tests.servers import post_create_call
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.redis
@@ -168,12 +170,7 @@ def two_processes(redis_url, sandbox_server, tmp_path_factory) -> Iterator[Site]
 
 
 def create(url: str, ip: str) -> requests.Response:
-    return requests.post(
-        f"{url}/webcall/agents/multi/calls",
-        json={"mode": "text"},
-        headers={"Origin": url, "X-Forwarded-For": ip},
-        timeout=10,
-    )
+    return post_create_call(url, "multi", **{"X-Forwarded-For": ip})
 
 
 def test_a_client_rate_limit_is_shared_by_every_process(two_processes):

@@ -6,10 +6,9 @@ import asyncio
 import json
 
 import pytest
-import requests
 from websockets.asyncio.client import connect
 
-from tests.servers import ServerThread
+from tests.servers import ServerThread, post_create_call
 from webcall_widget.models import Call, CallStatus, TranscriptMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,12 +52,7 @@ async def converse(socket_url: str, origin: str, call: int) -> list[str]:
 
 def test_many_concurrent_calls_lose_and_reorder_nothing(live_relay, agent):
     def create() -> str:
-        response = requests.post(
-            f"{live_relay.url}/webcall/agents/{agent.slug}/calls",
-            json={"mode": "text"},
-            headers={"Origin": live_relay.url},
-            timeout=10,
-        )
+        response = post_create_call(live_relay.url, agent.slug)
         assert response.status_code == 201, response.text
         return response.json()["socket"]
 

@@ -333,9 +333,12 @@ async def _close_upstream(
     upstream: UpstreamSession, voicehub_call_id: str, mode: Mode, outcome: Outcome
 ) -> None:
     """Leave the channels when we end the call (each joined channel costs credits), then
-    close the socket. After VoiceHub ended it, or the socket failed, there is nothing to
-    leave."""
-    if outcome.status is CallStatus.ENDED and not outcome.by_upstream:
+    close the socket. After VoiceHub ended it there is nothing to leave; after the socket
+    failed there is no one to say goodbye to, so it is dropped at once."""
+    if outcome.status is CallStatus.FAILED:
+        await upstream.abort()
+        return
+    if not outcome.by_upstream:
         channels = tuple(c.value for c in CHANNELS_FOR_MODE[mode])
         with contextlib.suppress(errors.UpstreamClosed):
             async with asyncio.timeout(2):

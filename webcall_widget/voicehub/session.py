@@ -93,6 +93,12 @@ class UpstreamSession(abc.ABC):
     async def close(self) -> None:
         await self._ws.close()
 
+    async def abort(self) -> None:
+        """Drop the connection without a closing handshake, for a peer that stopped
+        answering or broke the protocol: a graceful close would wait for it in vain."""
+        self._ws.transport.abort()
+        await self._ws.wait_closed()
+
     async def _send(self, *frames: str | bytes) -> None:
         try:
             async with self._send_lock:
