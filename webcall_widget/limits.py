@@ -101,6 +101,16 @@ def check_rates(request: HttpRequest, agent: Agent, settings: Settings) -> None:
     check_rate("agent", str(agent.pk), settings.limits.calls_per_minute_per_agent)
 
 
+OPEN_STATUSES = (CallStatus.CONNECTING, CallStatus.LIVE)
+
+
+def _open_windows(settings: Settings, caps: AgentCaps) -> tuple[dt.timedelta, dt.timedelta]:
+    """How long a created call may wait for its socket, and how long a connected one may
+    last, counted from its creation."""
+    token_age = dt.timedelta(seconds=settings.connect_token_max_age)
+    return token_age, token_age + dt.timedelta(seconds=caps.max_call_seconds + 60)
+
+
 def active_calls(agent: Agent, settings: Settings, caps: AgentCaps) -> int:
     """Calls that may still be using the agent.
 
@@ -108,14 +118,40 @@ def active_calls(agent: Agent, settings: Settings, caps: AgentCaps) -> int:
     ends, or until it is older than the longest call allows (a process that died mid-call
     cannot hold a slot forever).
     """
-    now = timezone.now()
-    token_age = dt.timedelta(seconds=settings.connect_token_max_age)
-    longest = token_age + dt.timedelta(seconds=caps.max_call_seconds + 60)
+    since = timezone.now()
+    token_age, longest = _open_windows(settings, caps)
     return Call.objects.filter(
-        Q(status=CallStatus.CREATED, created_at__gte=now - token_age)
-        | Q(status__in=[CallStatus.CONNECTING, CallStatus.LIVE], created_at__gte=now - longest),
+        Q(status=CallStatus.CREATED, created_at__gte=since - token_age)
+        | Q(status__in=OPEN_STATUSES, created_at__gte=since - longest),
         agent=agent,
     ).count()
+
+
+def expire_stale_calls(settings: Settings) -> dict[str, int]:
+    """Close the records of calls that can no longer be going on, so that the admin
+    does not show them as open forever: created calls whose token expired unused
+    (``never-connected``), and connected ones older than the longest call allows, whose
+    relay process died without recording the end (``relay-lost``). The counts of each."""
+    now = timezone.now()
+    counts = {"never-connected": 0, "relay-lost": 0}
+    for agent in Agent.objects.filter(
+        calls__status__in=(CallStatus.CREATED, *OPEN_STATUSES)
+    ).distinct():
+        token_age, longest = _open_windows(settings, caps_for(agent, settings))
+        stale = Call.objects.filter(agent=agent, ended_at__isnull=True)
+        counts["never-connected"] += stale.filter(
+            status=CallStatus.CREATED, created_at__lt=now - token_age
+        ).update(status=CallStatus.ENDED, ended_at=now, end_reason="never-connected")
+        counts["relay-lost"] += stale.filter(
+            status__in=OPEN_STATUSES, created_at__lt=now - longest
+        ).update(
+            status=CallStatus.FAILED,
+            ended_at=now,
+            end_reason="relay-lost",
+            error_code="relay_lost",
+            error_detail="the relay stopped without recording the end of the call",
+        )
+    return counts
 
 
 def calls_today(agent: Agent) -> int:

@@ -217,7 +217,7 @@ async def test_garbage_from_the_upstream_socket_closes_4502(
     sandbox, agent, async_client, open_socket
 ):
     call_id, socket = await live_call(async_client, open_socket, agent)
-    sandbox.faults.corrupt_next_frame = True
+    sandbox.faults.corrupt_after_text = "hello"
     await socket.send_json_to({"type": "text", "text": "hello"})
     await receive_until(socket, lambda f: f["type"] == "ended")
     assert await closed_with(socket) == CloseCode.UPSTREAM_FAILED

@@ -26,7 +26,7 @@ from typing import Any
 
 from webcall_widget.sandbox import audio
 from webcall_widget.sandbox.config import SandboxConfig
-from webcall_widget.sandbox.state import SandboxCall, SandboxState
+from webcall_widget.sandbox.state import SandboxCall, SandboxState, Wire
 from webcall_widget.sandbox.vad import EnergyVad, SpeechEnded, SpeechStarted
 from webcall_widget.voicehub.events import CHANNELS_FOR_MODE, Channel, EventNames, Mode, Role
 
@@ -48,12 +48,14 @@ class Conversation:
         names: EventNames,
         emit: Emit,
         disconnect: Disconnect,
+        wire: Wire | None = None,
     ) -> None:
         self.config = config
         self.state = state
         self.names = names
         self._emit = emit
         self._disconnect = disconnect
+        self.wire = wire or Wire()
         self.call: SandboxCall | None = None
         self._counter = 0
         self._hangup: asyncio.Task[None] | None = None
@@ -176,6 +178,8 @@ class Conversation:
         if faults.drop_on_text is not None and text == faults.drop_on_text:
             self._hangup = asyncio.create_task(self._disconnect(), name="sandbox-drop")
             return
+        if faults.corrupt_after_text is not None and text == faults.corrupt_after_text:
+            self.wire.corrupt_next_frame = True
         if faults.echo_user_text:
             await self._created(f"user-{self._counter}", text.strip(), role=Role.USER)
         if _GOODBYE.match(text):

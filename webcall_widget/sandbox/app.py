@@ -20,10 +20,12 @@ import socketio
 from webcall_widget.sandbox.agent import Conversation
 from webcall_widget.sandbox.config import SandboxConfig
 from webcall_widget.sandbox.http import CreateWebCall, Receive, Scope, Send, respond_error
-from webcall_widget.sandbox.state import SandboxState
+from webcall_widget.sandbox.state import SandboxState, Wire
 from webcall_widget.voicehub.events import CREATE_WEB_CALL_PATH, EventNames, Transport
 
 logger = logging.getLogger(__name__)
+
+_WIRE = "webcall_widget.sandbox.wire"  # the socket's Wire, in the ASGI scope
 
 
 class Sandbox:
@@ -75,17 +77,20 @@ class Sandbox:
         if kind == "lifespan":
             await _lifespan(receive, send)
         elif path.startswith(self.socketio_path):
-            await self._socketio_app(scope, receive, self._faulty(send))
+            wire = Wire()
+            scope = {**scope, _WIRE: wire}
+            await self._socketio_app(scope, receive, self._faulty(send, wire))
         elif kind == "http" and path == self._create_path:
             await self._create(scope, receive, send)
         elif kind == "websocket" and path.rstrip("/") == self.websocket_path:
-            await self._websocket(receive, self._faulty(send))
+            wire = Wire()
+            await self._websocket(receive, self._faulty(send, wire), wire)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})
         elif kind == "http":
             await respond_error(send, 404, f"Cannot {scope['method']} {path}")
 
-    def _faulty(self, send: Send) -> Send:
+    def _faulty(self, send: Send, wire: Wire) -> Send:
         """``send`` for a socket, obeying the stall and corruption switches."""
         faults = self.state.faults
 
@@ -94,14 +99,14 @@ class Sandbox:
             # flip the switch from another thread.
             while faults.stall:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
-            if message["type"] == "websocket.send" and faults.corrupt_next_frame:
-                faults.corrupt_next_frame = False
+            if message["type"] == "websocket.send" and wire.corrupt_next_frame:
+                wire.corrupt_next_frame = False
                 message = {"type": "websocket.send", "text": "42[not json"}
             await send(message)
 
         return send_with_faults
 
-    def _conversation(self, emit: Any, disconnect: Any) -> Conversation:
+    def _conversation(self, emit: Any, disconnect: Any, wire: Wire) -> Conversation:
         self.state.count_connection(opened=True)
         return Conversation(
             config=self.config,
@@ -109,6 +114,7 @@ class Sandbox:
             names=self.names,
             emit=emit,
             disconnect=disconnect,
+            wire=wire,
         )
 
     # Socket.IO
@@ -123,7 +129,9 @@ class Sandbox:
         async def disconnect() -> None:
             await self._sio.disconnect(sid)
 
-        self._conversations[sid] = self._conversation(emit, disconnect)
+        # A polling transport has no socket of its own to corrupt.
+        wire = environ.get("asgi.scope", {}).get(_WIRE) or Wire()
+        self._conversations[sid] = self._conversation(emit, disconnect, wire)
 
     async def _sio_disconnect(self, sid: str, reason: Any = None) -> None:
         conversation = self._conversations.pop(sid, None)
@@ -137,7 +145,7 @@ class Sandbox:
 
     # plain WebSocket
 
-    async def _websocket(self, receive: Receive, send: Send) -> None:
+    async def _websocket(self, receive: Receive, send: Send, wire: Wire) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
@@ -159,7 +167,7 @@ class Sandbox:
                 closed = True
                 await send({"type": "websocket.close", "code": 1000})
 
-        conversation = self._conversation(emit, disconnect)
+        conversation = self._conversation(emit, disconnect, wire)
         try:
             while True:
                 message = await receive()

@@ -30,12 +30,21 @@ class Faults:
     join_silent: bool = False  # never answer channel.join
     drop_on_text: str | None = None  # drop the socket, without call.ended, on this text
     stall: bool = False  # send nothing, heartbeats and closes included: a frozen network
-    corrupt_next_frame: bool = False  # replace the next frame sent with garbage
+    # on the socket that receives this text, the next frame sent is garbage
+    corrupt_after_text: str | None = None
     # a behaviour VoiceHub may have: announce typed visitor text as a user ``created``
     echo_user_text: bool = False
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
+
+
+@dataclass
+class Wire:
+    """One socket's own switch, so that a fault meant for one call never lands on another
+    socket still open from an earlier one."""
+
+    corrupt_next_frame: bool = False
 
 
 @dataclass
