@@ -231,7 +231,9 @@ SCHEMA: dict[str, dict[str, _Key] | _Key] = {
             900, "Longest call, in seconds, then 4408; agents can set their own.", _positive_int
         ),
         "IDLE_SECONDS": _Key(
-            180, "Seconds without a message or audio either way before 4408.", _positive_int
+            180,
+            "Seconds without a message or audible audio either way before 4408.",
+            _positive_int,
         ),
         "FRAMES_PER_SECOND": _Key(
             100,

@@ -24,6 +24,7 @@ from typing import Protocol
 from webcall_widget.conf import Settings
 from webcall_widget.models import CallStatus
 from webcall_widget.relay import protocol, records
+from webcall_widget.relay.activity import Activity
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.relay.records import CallInfo, Counters, NewMessage, Outcome
 from webcall_widget.strings import ERRORS
@@ -85,7 +86,7 @@ class Bridge:
         self._partials: dict[str, Message] = {}
         self._visitor_messages = 0
         self._task: asyncio.Task[None] | None = None
-        self._last_activity = 0.0
+        self._activity = Activity(call.idle_seconds, asyncio.get_running_loop().time)
         self._finished = False
         self._writer = _TranscriptWriter(call)
 
@@ -160,22 +161,25 @@ class Bridge:
         assert self.upstream is not None
         loop = asyncio.get_running_loop()
         ends_at = loop.time() + self.call.max_call_seconds
-        self._last_activity = loop.time()
+        activity = self._activity
+        activity.message()  # the call just became live
         while True:
-            deadline = min(ends_at, self._last_activity + self.call.idle_seconds)
+            deadline = min(ends_at, activity.last + self.call.idle_seconds)
             try:
                 async with asyncio.timeout_at(deadline):
                     event = await self.upstream.recv()
             except TimeoutError:
                 if loop.time() >= ends_at:
                     return _timeout("max-duration")
-                if loop.time() >= self._last_activity + self.call.idle_seconds:
+                if loop.time() >= activity.last + self.call.idle_seconds:
                     return _timeout("idle-timeout")
                 continue  # the visitor was active meanwhile
             if isinstance(event, CallEnded):
                 return Outcome(CallStatus.ENDED, event.reason or "agent-ended", by_upstream=True)
-            if isinstance(event, Audio | Message):
-                self._last_activity = loop.time()
+            if isinstance(event, Message):
+                activity.message()
+            elif isinstance(event, Audio):
+                activity.audio(event.pcm)
             await self._forward(event)
 
     async def _forward(self, event: UpstreamEvent) -> None:
@@ -226,7 +230,10 @@ class Bridge:
             return
         if self._finished:
             return
-        self._last_activity = asyncio.get_running_loop().time()
+        if isinstance(frame, protocol.AudioIn):
+            self._activity.audio(frame.pcm)
+        else:
+            self._activity.message()
         if not self._ready:
             if len(self._early) >= MAX_EARLY_FRAMES:
                 raise protocol.ProtocolError("not_ready", "The call is still connecting.")

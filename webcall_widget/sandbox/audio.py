@@ -1,4 +1,5 @@
-"""PCM16 little-endian mono helpers for the sandbox: levels, resampling, tones, frames.
+"""PCM16 little-endian mono helpers for the sandbox: resampling, tones, frames (levels are
+in :mod:`webcall_widget.pcm`).
 
 Pure Python (the ``array`` module), since the sandbox handles seconds of audio, not hours.
 """
@@ -6,34 +7,10 @@ Pure Python (the ``array`` module), since the sandbox handles seconds of audio, 
 from __future__ import annotations
 
 import math
-import sys
 from array import array
 from collections.abc import Iterator
 
-_BIG_ENDIAN = sys.byteorder == "big"
-
-
-def samples(pcm: bytes) -> array[int]:
-    values = array("h")
-    values.frombytes(pcm[: len(pcm) - len(pcm) % 2])
-    if _BIG_ENDIAN:
-        values.byteswap()
-    return values
-
-
-def to_bytes(values: array[int]) -> bytes:
-    if _BIG_ENDIAN:
-        values = array("h", values)
-        values.byteswap()
-    return values.tobytes()
-
-
-def rms(pcm: bytes) -> float:
-    """Root mean square level, 0.0 (silence) to 1.0 (full scale)."""
-    values = samples(pcm)
-    if not values:
-        return 0.0
-    return math.sqrt(sum(v * v for v in values) / len(values)) / 32768.0
+from webcall_widget.pcm import samples, to_bytes
 
 
 def resample(pcm: bytes, from_rate: int, to_rate: int) -> bytes:

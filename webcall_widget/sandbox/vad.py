@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from webcall_widget.sandbox.audio import rms
+from webcall_widget.pcm import rms
 
 
 @dataclass(frozen=True, slots=True)
