@@ -17,7 +17,7 @@ def test_benchmark_prints_direct_and_relayed_figures_side_by_side():
             "--rounds",
             "20",
             "--frames",
-            "100",
+            "600",  # more than a visitor's burst: the benchmark must not be throttled
             "--repeat",
             "1",
         ],
