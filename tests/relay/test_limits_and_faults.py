@@ -81,15 +81,21 @@ async def test_pings_alone_do_not_keep_a_call_alive(limited, agent, async_client
     assert frames[-1]["reason"] == "idle-timeout"
 
 
+async def voice_call_streaming(async_client, open_socket, agent, frame: bytes):
+    """A voice call past ``ready`` whose microphone then sends ``frame`` for 2 s."""
+    _, socket = await open_call(async_client, open_socket, agent, "WebAudio")
+    assert (await next_json(socket))["type"] == "ready"
+    for _ in range(100):
+        await socket.send_to(bytes_data=frame)
+        await asyncio.sleep(0.02)
+    return socket
+
+
 async def test_an_open_microphone_sending_silence_does_not_keep_a_call_alive(
     limited, agent, async_client, open_socket
 ):
     limited(IDLE_SECONDS=1)
-    _, socket = await open_call(async_client, open_socket, agent, "WebAudio")
-    assert (await next_json(socket))["type"] == "ready"
-    for _ in range(100):  # 2 s of a silent microphone
-        await socket.send_to(bytes_data=bytes(640))
-        await asyncio.sleep(0.02)
+    socket = await voice_call_streaming(async_client, open_socket, agent, bytes(640))
     frames = await receive_until(socket, lambda f: f["type"] == "ended")
     assert frames[-1]["reason"] == "idle-timeout"
 
@@ -100,12 +106,8 @@ async def test_speaking_keeps_a_voice_call_from_going_idle(
     from webcall_widget.sandbox.audio import tone
 
     limited(IDLE_SECONDS=1)
-    _, socket = await open_call(async_client, open_socket, agent, "WebAudio")
-    assert (await next_json(socket))["type"] == "ready"
-    speech = tone((300.0, 450.0), 0.02, 16000, level=0.2)
-    for _ in range(100):  # 2 s of one long utterance: the agent stays quiet meanwhile
-        await socket.send_to(bytes_data=speech)
-        await asyncio.sleep(0.02)
+    speech = tone((300.0, 450.0), 0.02, 16000, level=0.2)  # one long utterance: no reply
+    socket = await voice_call_streaming(async_client, open_socket, agent, speech)
     await socket.send_json_to({"type": "ping", "t": 2})
     frames = await receive_until(socket, lambda f: f["type"] in ("pong", "ended"))
     assert frames[-1] == {"type": "pong", "t": 2}
