@@ -566,6 +566,10 @@ async def test_a_relay_cancelled_mid_call_leaves_upstream_and_records_the_end(
     await sandbox.state.await_for(lambda: sandbox.state.disconnections == 1)
     upstream_id = voicehub_call_id(sandbox)
     assert sandbox.state.events(upstream_id, "in")[-1].event == "channel.leave"
-    call, transcript = await load(call_id)
+    for _ in range(50):  # the end is recorded just after the upstream is closed
+        call, transcript = await load(call_id)
+        if call.ended_at is not None:
+            break
+        await asyncio.sleep(0.1)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "relay-stopped")
     assert transcript == [("agent", transcript[0][1], True)]
