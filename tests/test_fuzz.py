@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import string
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -141,6 +142,19 @@ def test_config_answers_any_slug_and_language(agent, client, slug, lang, accept_
 def test_other_methods_are_refused_cleanly(agent, client, method):
     response = client.generic(method, f"/webcall/agents/{agent.slug}/calls")
     assert response.status_code in (200, 405)  # OPTIONS is answered for CORS
+
+
+@FIXTURES_OK
+@given(slug=st.text(min_size=1, max_size=30), version=header_values, origin=header_values)
+def test_worklet_answers_any_slug_version_and_origin(agent, client, slug, version, origin):
+    response = client.get(
+        f"/webcall/agents/{quote(slug, safe='')}/audio-worklet.js",
+        {"v": version},
+        headers={"Origin": origin},
+    )
+    assert response.status_code in (200, 404)
+    if response.status_code == 200:
+        assert response["Content-Type"].startswith("text/javascript")
 
 
 # HTTP: the sandbox, over a real socket

@@ -9,4 +9,5 @@ app_name = "webcall_widget"
 urlpatterns = [
     path("agents/<slug:slug>/config", views.widget_config, name="widget-config"),
     path("agents/<slug:slug>/calls", views.create_call, name="create-call"),
+    path("agents/<slug:slug>/audio-worklet.js", views.audio_worklet, name="audio-worklet"),
 ]

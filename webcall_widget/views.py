@@ -6,12 +6,15 @@ widget maps to its own (translated) words and a ``message`` a visitor can be sho
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -31,6 +34,7 @@ from webcall_widget.voicehub.events import Mode
 logger = logging.getLogger("webcall_widget.views")
 
 MAX_BODY_BYTES = 4096
+WORKLET = Path(__file__).resolve().parent / "static" / "webcall_widget" / "audio-worklet.js"
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
@@ -110,11 +114,43 @@ def _widget_config(request: HttpRequest, slug: str) -> JsonResponse:
             "createCallUrl": absolute(reverse("webcall_widget:create-call", args=[agent.slug])),
             "assets": {
                 "css": absolute(static("webcall_widget/widget.css")),
-                "worklet": absolute(static("webcall_widget/audio-worklet.js")),
+                "worklet": absolute(_worklet_url(request, agent)),
             },
         }
     )
     response["Cache-Control"] = "no-cache"
+    return response
+
+
+def _worklet_url(request: HttpRequest, agent: Agent) -> str:
+    """The static file for the site's own pages; for a page on another origin, the same
+    file from :func:`audio_worklet`, which carries the agent's CORS headers."""
+    page_origin = request.headers.get("Origin")
+    if page_origin is None or origins.is_same_host(page_origin, request.get_host()):
+        return static("webcall_widget/audio-worklet.js")
+    _, version = _worklet()
+    return reverse("webcall_widget:audio-worklet", args=[agent.slug]) + f"?v={version}"
+
+
+@functools.cache
+def _worklet() -> tuple[bytes, str]:
+    body = WORKLET.read_bytes()
+    return body, hashlib.sha256(body).hexdigest()[:16]
+
+
+@require_GET
+def audio_worklet(request: HttpRequest, slug: str) -> HttpResponse:
+    """The audio worklet for pages on other origins.
+
+    Browsers fetch worklet modules in CORS mode, and a static file has no CORS headers
+    (most static servers add none); this URL names the agent, so django-cors-headers
+    answers with the agent's allowed origins (see :mod:`webcall_widget.cors`).
+    """
+    body, version = _worklet()
+    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    versioned = request.GET.get("v") == version
+    response["Cache-Control"] = "public, max-age=31536000, immutable" if versioned else "no-cache"
+    response["X-Content-Type-Options"] = "nosniff"
     return response
 
 

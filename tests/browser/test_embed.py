@@ -9,35 +9,12 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.pages import page_with, static_page
 from tests.browser.widget import WidgetOnPage
 from tests.servers import ServerThread
 from webcall_widget.embed import script_tag
 from webcall_widget.models import Agent
 from webcall_widget.sandbox.config import SANDBOX_API_KEY
-
-
-def static_page(html: str):
-    """An ASGI app that serves one HTML page: a site that is not Django."""
-    body = html.encode()
-
-    async def app(scope, receive, send):
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200 if scope["path"] == "/" else 404,
-                "headers": [(b"content-type", b"text/html; charset=utf-8")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body if scope["path"] == "/" else b""})
-
-    return app
-
-
-def page_with(snippet: str, lang: str = "en") -> str:
-    return (
-        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>Shop</title>'
-        f"</head><body><h1>Another site</h1>{snippet}</body></html>"
-    )
 
 
 @pytest.fixture

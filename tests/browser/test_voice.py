@@ -16,8 +16,11 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect
 
 from tests.browser.conftest import launch, new_context, probed_page
+from tests.browser.pages import page_with, static_page
 from tests.browser.widget import TIMEOUT, WidgetOnPage
-from webcall_widget.models import Call
+from tests.servers import ServerThread
+from webcall_widget.embed import script_tag
+from webcall_widget.models import Agent, Call
 from webcall_widget.strings import ERRORS, UI
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -99,7 +102,12 @@ def open_page(live_site):
     with contextlib.ExitStack() as stack:
 
         def open_(
-            browser: Browser, *, microphone: bool = True, path: str = "/", script: str = ""
+            browser: Browser,
+            *,
+            microphone: bool = True,
+            path: str = "/",
+            script: str = "",
+            url: str | None = None,
         ) -> Page:
             context = new_context(browser, permissions=["microphone"] if microphone else [])
             stack.callback(context.close)
@@ -108,7 +116,7 @@ def open_page(live_site):
             if script:
                 # Before the first load: a reload would abort requests in flight.
                 page.add_init_script(script)
-            page.goto(live_site.url + path)
+            page.goto(url or live_site.url + path)
             return page
 
         yield open_
@@ -282,6 +290,22 @@ def test_voice_works_under_a_strict_csp_with_a_same_origin_worklet(
     wait_for_message(page, "user", "[")
     assert ("http", "/static/webcall_widget/audio-worklet.js") in live_site.requests
     assert page.probe.csp_violations() == []  # script-src 'self' has no blob: for a worklet
+
+
+def test_voice_works_on_a_page_of_another_origin_that_the_agent_lists(
+    live_site, spoken_once, open_page
+):
+    # Browsers fetch worklet modules in CORS mode: a static file without the agent's CORS
+    # headers would stop the microphone here.
+    snippet = script_tag("echo", base_url=live_site.url)
+    with ServerThread(static_page(page_with(snippet)), name="voice-shop") as shop:
+        agent = Agent.objects.get(slug="echo")
+        agent.allowed_origins = shop.url
+        agent.save()
+        page = open_page(spoken_once, url=shop.url + "/")
+        start(page, str(UI["modeWebAudio"]))
+        turn = wait_for_message(page, "user", "[")
+        assert "s of speech]" in turn[2]["text"]
 
 
 def test_a_screen_wake_lock_is_requested_during_a_voice_call(live_site, spoken_once, open_page):
