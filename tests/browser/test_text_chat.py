@@ -58,6 +58,49 @@ def test_text_is_rendered_as_text_never_as_html(live_site, page):
     assert page.evaluate("window.__owned === undefined")
 
 
+def test_agent_markdown_is_formatted_and_the_visitors_text_is_not(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    typed = "**bold**, *soft*, `code` and [the docs](https://example.com/docs)"
+    widget.say(typed)
+    reply = page.locator("webcall-widget .message--agent:not(.message--partial) .text").last
+    expect(reply).to_have_text("You said: bold, soft, code and the docs", timeout=TIMEOUT)
+    expect(reply.locator("strong")).to_have_text("bold")
+    expect(reply.locator("em")).to_have_text("soft")
+    expect(reply.locator("code")).to_have_text("code")
+    link = reply.locator("a")
+    expect(link).to_have_attribute("href", "https://example.com/docs")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+    expect(widget.messages("user").last).to_have_text(typed)
+    expect(page.locator("webcall-widget .message--user strong")).to_have_count(0)
+
+
+def test_agent_lists_become_lists(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.input.fill("steps\n1. open the box\n2. plug it in")
+    widget.input.press("Enter")
+    reply = page.locator("webcall-widget .message--agent:not(.message--partial) .text").last
+    expect(reply.locator("ol > li")).to_have_text(["open the box", "plug it in"], timeout=TIMEOUT)
+    expect(reply.locator("p")).to_have_text("You said: steps")
+
+
+def test_agent_links_other_than_web_and_mail_stay_text(live_site, page):
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    typed = "[click](javascript:alert(1)) [data](data:text/html,hi) see https://example.com/a."
+    widget.say(typed)
+    reply = page.locator("webcall-widget .message--agent:not(.message--partial) .text").last
+    expect(reply).to_contain_text("see https://example.com/a.", timeout=TIMEOUT)
+    expect(reply.locator("a")).to_have_count(1)
+    expect(reply.locator("a")).to_have_attribute("href", "https://example.com/a")
+    assert "click" in reply.text_content() and "data" in reply.text_content()
+
+
 def test_shift_enter_makes_a_new_line_and_enter_sends(live_site, page):
     page.goto(live_site.url + "/")
     widget = WidgetOnPage(page).wait_loaded()

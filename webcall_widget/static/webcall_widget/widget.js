@@ -10,8 +10,9 @@
  * window.WebcallWidget, the API; commands pushed onto it before this script ran are
  * replayed:  window.WebcallWidget = window.WebcallWidget || [];
  *            WebcallWidget.push(["on", "message", console.log], ["open"]);
- * Visitor and agent text is only ever set with textContent; styles come from widget.css
- * and the CSSOM, so a strict Content-Security-Policy needs no exceptions.
+ * Visitor and agent text is never parsed as HTML: it is set with textContent, or (agent
+ * text with a little Markdown) built as elements and text nodes; styles come from
+ * widget.css and the CSSOM, so a strict Content-Security-Policy needs no exceptions.
  */
 (() => {
   "use strict";
@@ -78,6 +79,86 @@
 
   function format(template, values) {
     return template.replace(/%\((\w+)\)s/g, (_, key) => (key in values ? values[key] : ""));
+  }
+
+  // ---- agent text: a little Markdown, built as DOM nodes (never parsed as HTML) ----
+
+  // `code`, **bold**, *italic*, [label](url) and bare https:// links. A marker that is not
+  // closed yet (a partial message) stays as typed. No lookbehind: older Safari lacks it.
+  const INLINE =
+    /`([^`\n]+)`|\*\*(\S(?:[^*\n]*\S)?)\*\*|\*(\S(?:[^*\n]*\S)?)\*|\[([^\]\n]+)\]\(([^\s)]+)\)|(https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"])/g;
+  const LINK_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
+  const BULLET = /^\s*[-*\u2022]\s+(.*)$/;
+  const NUMBERED = /^\s*(\d{1,3})[.)]\s+(.*)$/;
+
+  function safeLink(href, label) {
+    let url;
+    try {
+      url = new URL(href);
+    } catch {
+      return null;
+    }
+    if (!LINK_PROTOCOLS.has(url.protocol)) {
+      return null;
+    }
+    return h("a", { href: url.href, target: "_blank", rel: "noopener noreferrer nofollow" }, [label]);
+  }
+
+  function inlineNodes(text) {
+    const nodes = [];
+    let last = 0;
+    for (const match of text.matchAll(INLINE)) {
+      const [whole, code, bold, italic, label, href, bare] = match;
+      let node = null;
+      if (code !== undefined) {
+        node = h("code", {}, [code]);
+      } else if (bold !== undefined) {
+        node = h("strong", {}, [bold]);
+      } else if (italic !== undefined) {
+        node = h("em", {}, [italic]);
+      } else if (label !== undefined) {
+        node = safeLink(href, label) || label;
+      } else {
+        node = safeLink(bare, bare) || bare;
+      }
+      nodes.push(text.slice(last, match.index), node);
+      last = match.index + whole.length;
+    }
+    nodes.push(text.slice(last));
+    return nodes.filter((node) => node !== "");
+  }
+
+  function richText(text) {
+    const fragment = document.createDocumentFragment();
+    let paragraph = [];
+    let list = null;
+    const flush = () => {
+      if (paragraph.length) {
+        fragment.append(h("p", {}, inlineNodes(paragraph.join("\n"))));
+        paragraph = [];
+      }
+    };
+    for (const line of text.split("\n")) {
+      const bullet = BULLET.exec(line);
+      const numbered = bullet ? null : NUMBERED.exec(line);
+      if (bullet || numbered) {
+        flush();
+        const tag = bullet ? "ul" : "ol";
+        if (!list || list.tagName.toLowerCase() !== tag) {
+          list = h(tag, numbered && numbered[1] !== "1" ? { start: numbered[1] } : {});
+          fragment.append(list);
+        }
+        list.append(h("li", {}, inlineNodes(bullet ? bullet[1] : numbered[2])));
+      } else if (line.trim() === "") {
+        flush();
+        list = null;
+      } else {
+        list = null;
+        paragraph.push(line);
+      }
+    }
+    flush();
+    return fragment;
   }
 
   // ---- where this script's configuration comes from ----
@@ -1004,16 +1085,21 @@
         const speaker = role === "user" ? this.strings.you : this.config.agent.title;
         item = h("li", { class: `message message--${role === "user" ? "user" : "agent"}` }, [
           h("span", { class: "sr-only" }, [`${speaker}: `]),
-          h("span", { class: "text", dir: "auto" }),
+          h(role === "user" ? "span" : "div", { class: "text", dir: "auto" }),
         ]);
         this.messageElements.set(id, item);
         list.append(item);
         this.render();
       }
-      item.lastChild.textContent = text;
+      if (role === "user") {
+        item.lastChild.textContent = text;
+      } else {
+        item.lastChild.replaceChildren(richText(text));
+      }
       item.classList.toggle("message--partial", !final);
       if (final && role !== "user") {
-        this.announcer.textContent = format(this.strings.agentSays, { name: this.config.agent.title, text });
+        const spoken = item.lastChild.textContent;
+        this.announcer.textContent = format(this.strings.agentSays, { name: this.config.agent.title, text: spoken });
       }
       if (nearBottom || role === "user") {
         list.scrollTop = list.scrollHeight;
