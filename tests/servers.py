@@ -7,11 +7,13 @@ client and Playwright all talk to the same server over real sockets.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from typing import Any
 
 import requests
 import uvicorn
+from websockets.asyncio.client import connect
 
 
 class ServerThread:
@@ -105,3 +107,28 @@ def post_create_call(
         headers={"Origin": site_url, **headers},
         timeout=10,
     )
+
+
+def say_and_hang_up(socket_url: str, origin: str, text: str) -> list[dict[str, Any]]:
+    """Over a real WebSocket: wait for ``ready`` and the greeting, say ``text``, wait for
+    the agent's final answer, then end the call. Every frame received, in order."""
+
+    async def converse() -> list[dict[str, Any]]:
+        frames = []
+        async with connect(socket_url, origin=origin) as ws:  # type: ignore[arg-type]
+            frames.append(json.loads(await ws.recv()))  # ready
+            frames.append(json.loads(await ws.recv()))  # greeting
+            await ws.send(json.dumps({"type": "text", "text": text}))
+            while not (
+                frames[-1].get("role") == "agent"
+                and frames[-1].get("final")
+                and frames[-1]["text"].startswith("You said")
+            ):
+                frames.append(json.loads(await ws.recv()))
+            await ws.send(json.dumps({"type": "end"}))
+            frames.append(json.loads(await ws.recv()))
+            await ws.wait_closed()
+            assert ws.close_code == 1000
+        return frames
+
+    return asyncio.run(asyncio.wait_for(converse(), 15))

@@ -3,14 +3,10 @@ sandbox mounted on it as the default upstream, driven by real HTTP and WebSocket
 
 from __future__ import annotations
 
-import asyncio
-import json
-
 import pytest
 import requests
-from websockets.asyncio.client import connect
 
-from tests.servers import ServerThread, post_create_call
+from tests.servers import ServerThread, post_create_call, say_and_hang_up
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,25 +26,7 @@ def test_mounted_sandbox_is_the_default_upstream(live_site, agent):
     socket_url = response.json()["socket"]
     assert socket_url.startswith(f"{live_site.ws_url}/ws/webcall/")
 
-    async def converse() -> list[dict]:
-        frames = []
-        async with connect(socket_url, origin=live_site.url) as ws:
-            frames.append(json.loads(await ws.recv()))  # ready
-            frames.append(json.loads(await ws.recv()))  # greeting
-            await ws.send(json.dumps({"type": "text", "text": "over the wire"}))
-            while not (
-                frames[-1].get("role") == "agent"
-                and frames[-1].get("final")
-                and frames[-1]["text"].startswith("You said")
-            ):
-                frames.append(json.loads(await ws.recv()))
-            await ws.send(json.dumps({"type": "end"}))
-            frames.append(json.loads(await ws.recv()))
-            await ws.wait_closed()
-            assert ws.close_code == 1000
-        return frames
-
-    frames = asyncio.run(asyncio.wait_for(converse(), 15))
+    frames = say_and_hang_up(socket_url, live_site.url, "over the wire")
     assert frames[0]["type"] == "ready"
     assert frames[-2]["text"] == "You said: over the wire"
     assert frames[-1] == {"type": "ended", "reason": "visitor-ended"}

@@ -47,6 +47,7 @@ def wheel_names(tmp_path_factory) -> list[str]:
         "webcall_widget/locale/ar/LC_MESSAGES/django.mo",
         "webcall_widget/sandbox/app.py",
         "webcall_widget/voicehub/events.py",
+        "webcall_widget/management/commands/expire_webcalls.py",
     ],
 )
 def test_wheel_contains(wheel_names, path):
