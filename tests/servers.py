@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -132,3 +137,43 @@ def say_and_hang_up(socket_url: str, origin: str, text: str) -> list[dict[str, A
         return frames
 
     return asyncio.run(asyncio.wait_for(converse(), 15))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start")
+
+
+def start_daphne(
+    application: str, *, cwd: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A site served by Daphne in its own process on a free port: the process and its URL,
+    once the port answers. The caller terminates it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), application],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process, "daphne")
+    except BaseException:
+        process.kill()
+        process.wait(10)
+        raise
+    return process, f"http://127.0.0.1:{port}"

@@ -15,7 +15,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,17 +23,11 @@ import pytest
 import requests
 from websockets.asyncio.client import connect
 
-from tests.servers import post_create_call
+from tests.servers import free_port, post_create_call, start_daphne, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.redis
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def redis_answers(port: int) -> bool:
@@ -44,18 +37,6 @@ def redis_answers(port: int) -> bool:
             return conn.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start")
 
 
 @pytest.fixture(scope="module")
@@ -106,27 +87,10 @@ class Site:
         return result.stdout
 
     def start(self) -> str:
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "tests.asgi:application",
-            ],
-            env=self.env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process, url = start_daphne("tests.asgi:application", cwd=ROOT, env=self.env)
         self.processes.append(process)
-        wait_for_port(port, process, "daphne")
-        self.urls.append(f"http://127.0.0.1:{port}")
-        return self.urls[-1]
+        self.urls.append(url)
+        return url
 
     def call_row(self, call_id: str) -> tuple[str, str]:
         with sqlite3.connect(self.database) as db:

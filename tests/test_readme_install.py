@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.servers import post_create_call, say_and_hang_up
+from tests.servers import post_create_call, say_and_hang_up, start_daphne
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -41,12 +39,6 @@ def run(*args: str, cwd: Path) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def extend_list(
@@ -96,38 +88,10 @@ def new_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "slug='help', voicehub_agent_id='echo-agent', api_key='sandbox-key')",
         cwd=base,
     )
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "mysite.asgi:application",
-        ],
-        cwd=base,
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "daphne did not start"
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(10)
-        if server.stderr:
-            server.stderr.close()
+    server, url = start_daphne("mysite.asgi:application", cwd=base, env=ENV)
+    yield url
+    server.terminate()
+    server.wait(10)
 
 
 def test_a_new_project_set_up_as_the_readme_says_talks_to_the_sandbox_agent(new_site):

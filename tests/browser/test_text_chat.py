@@ -10,10 +10,16 @@ from webcall_widget.models import Agent, Call, CallStatus
 from webcall_widget.strings import ERRORS
 
 
-def test_full_text_conversation_with_the_sandbox_agent(live_site, page):
+@pytest.fixture
+def widget(live_site, page) -> WidgetOnPage:
+    """The demo page, with a text chat started."""
     page.goto(live_site.url + "/")
     widget = WidgetOnPage(page).wait_loaded()
     widget.start_text_chat()
+    return widget
+
+
+def test_full_text_conversation_with_the_sandbox_agent(widget, page):
     widget.say("hello from the browser")
     expect(widget.messages("user").last).to_have_text("hello from the browser")
     widget.expect_agent_reply("You said: hello from the browser")
@@ -25,10 +31,7 @@ def test_full_text_conversation_with_the_sandbox_agent(live_site, page):
     assert ("user", "hello from the browser") in call.messages.values_list("role", "text")
 
 
-def test_partial_replies_are_replaced_in_place(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
+def test_partial_replies_are_replaced_in_place(widget, page):
     page.evaluate(
         """() => {
           window.__partials = 0;
@@ -44,10 +47,7 @@ def test_partial_replies_are_replaced_in_place(live_site, page):
     expect(page.locator("webcall-widget .message--partial")).to_have_count(0)
 
 
-def test_text_is_rendered_as_text_never_as_html(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
+def test_text_is_rendered_as_text_never_as_html(widget, page):
     payload = '<img src="x" onerror="window.__owned = true"><b>bold</b>'
     widget.say(payload)
     widget.expect_agent_reply(f"You said: {payload}")
@@ -58,13 +58,10 @@ def test_text_is_rendered_as_text_never_as_html(live_site, page):
     assert page.evaluate("window.__owned === undefined")
 
 
-def test_agent_markdown_is_formatted_and_the_visitors_text_is_not(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
+def test_agent_markdown_is_formatted_and_the_visitors_text_is_not(widget, page):
     typed = "**bold**, *soft*, `code` and [the docs](https://example.com/docs)"
     widget.say(typed)
-    reply = page.locator("webcall-widget .message--agent:not(.message--partial) .text").last
+    reply = widget.last_agent_reply
     expect(reply).to_have_text("You said: bold, soft, code and the docs", timeout=TIMEOUT)
     expect(reply.locator("strong")).to_have_text("bold")
     expect(reply.locator("em")).to_have_text("soft")
@@ -77,34 +74,25 @@ def test_agent_markdown_is_formatted_and_the_visitors_text_is_not(live_site, pag
     expect(page.locator("webcall-widget .message--user strong")).to_have_count(0)
 
 
-def test_agent_lists_become_lists(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
+def test_agent_lists_become_lists(widget):
     widget.input.fill("steps\n1. open the box\n2. plug it in")
     widget.input.press("Enter")
-    reply = page.locator("webcall-widget .message--agent:not(.message--partial) .text").last
+    reply = widget.last_agent_reply
     expect(reply.locator("ol > li")).to_have_text(["open the box", "plug it in"], timeout=TIMEOUT)
     expect(reply.locator("p")).to_have_text("You said: steps")
 
 
-def test_agent_links_other_than_web_and_mail_stay_text(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
+def test_agent_links_other_than_web_and_mail_stay_text(widget):
     typed = "[click](javascript:alert(1)) [data](data:text/html,hi) see https://example.com/a."
     widget.say(typed)
-    reply = page.locator("webcall-widget .message--agent:not(.message--partial) .text").last
+    reply = widget.last_agent_reply
     expect(reply).to_contain_text("see https://example.com/a.", timeout=TIMEOUT)
     expect(reply.locator("a")).to_have_count(1)
     expect(reply.locator("a")).to_have_attribute("href", "https://example.com/a")
     assert "click" in reply.text_content() and "data" in reply.text_content()
 
 
-def test_shift_enter_makes_a_new_line_and_enter_sends(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
+def test_shift_enter_makes_a_new_line_and_enter_sends(widget):
     widget.input.type("first line")
     widget.input.press("Shift+Enter")
     widget.input.type("second line")
@@ -114,10 +102,7 @@ def test_shift_enter_makes_a_new_line_and_enter_sends(live_site, page):
     expect(widget.input).to_have_value("")
 
 
-def test_enter_during_ime_composition_does_not_send(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
+def test_enter_during_ime_composition_does_not_send(widget, page):
     widget.input.fill("にほんご")
     widget.input.dispatch_event(
         "keydown", {"key": "Enter", "isComposing": True, "bubbles": True, "cancelable": True}
@@ -127,10 +112,7 @@ def test_enter_during_ime_composition_does_not_send(live_site, page):
     expect(widget.input).to_have_value("にほんご")
 
 
-def test_start_again_begins_a_new_call(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
+def test_start_again_begins_a_new_call(widget, page):
     widget.say("bye")  # the echo agent hangs up
     widget.expect_state("ended")
     page.locator("webcall-widget .footer-actions .secondary-button").click()
@@ -141,10 +123,7 @@ def test_start_again_begins_a_new_call(live_site, page):
     assert Call.objects.count() == 2
 
 
-def test_agent_hanging_up_shows_the_conversation_ended(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
+def test_agent_hanging_up_shows_the_conversation_ended(widget, page):
     widget.say("goodbye")
     widget.expect_state("ended")
     expect(widget.messages("agent").last).to_have_text("Goodbye!")
@@ -241,10 +220,7 @@ def test_dropped_upstream_says_the_connection_was_lost(live_site, page):
     expect(widget.messages("user").last).to_have_text("pull the plug")
 
 
-def test_dropped_relay_socket_says_the_connection_was_lost(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
+def test_dropped_relay_socket_says_the_connection_was_lost(widget, page):
     page.evaluate(
         """() => new Promise((resolve) => {
           document.addEventListener('webcall:error', (e) => resolve(e.detail), { once: true });

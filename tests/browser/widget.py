@@ -43,7 +43,12 @@ class WidgetOnPage:
         self.input.fill(text)
         self.input.press("Enter")
 
+    @property
+    def last_agent_reply(self) -> Locator:
+        """The text of the agent's latest finished message."""
+        return self.page.locator(
+            "webcall-widget .message--agent:not(.message--partial) .text"
+        ).last
+
     def expect_agent_reply(self, text: str) -> None:
-        expect(
-            self.page.locator("webcall-widget .message--agent:not(.message--partial) .text").last
-        ).to_have_text(text, timeout=TIMEOUT)
+        expect(self.last_agent_reply).to_have_text(text, timeout=TIMEOUT)
