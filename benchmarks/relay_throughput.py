@@ -35,6 +35,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.servers import free_port, wait_for_port  # noqa: E402
+
 FRAME = bytes(range(256)) * 2 + bytes(128)  # 640 bytes: 20 ms of PCM16 at 16 kHz
 assert len(FRAME) == 640
 WINDOW = 64
@@ -45,30 +47,17 @@ def start(
 ) -> subprocess.Popen[bytes]:
     """Start a server, its output going to ``log``, and wait until its port accepts
     connections."""
-    import socket
-
     with log.open("wb") as output:
         process = subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
         )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return process
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"{' '.join(command[1:3])} did not start")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    try:
+        wait_for_port(port, process, " ".join(command[1:3]))
+    except BaseException:
+        process.kill()
+        process.wait(10)
+        raise
+    return process
 
 
 class Direct:

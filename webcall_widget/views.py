@@ -34,7 +34,8 @@ from webcall_widget.voicehub.events import Mode
 logger = logging.getLogger("webcall_widget.views")
 
 MAX_BODY_BYTES = 4096
-WORKLET = Path(__file__).resolve().parent / "static" / "webcall_widget" / "audio-worklet.js"
+WORKLET_STATIC = "webcall_widget/audio-worklet.js"
+WORKLET = Path(__file__).resolve().parent / "static" / WORKLET_STATIC
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
@@ -127,7 +128,7 @@ def _worklet_url(request: HttpRequest, agent: Agent) -> str:
     file from :func:`audio_worklet`, which carries the agent's CORS headers."""
     page_origin = request.headers.get("Origin")
     if page_origin is None or origins.is_same_host(page_origin, request.get_host()):
-        return static("webcall_widget/audio-worklet.js")
+        return static(WORKLET_STATIC)
     _, version = _worklet()
     return reverse("webcall_widget:audio-worklet", args=[agent.slug]) + f"?v={version}"
 

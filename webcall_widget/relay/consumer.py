@@ -44,9 +44,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
         finally:
             # Normally a no-op (disconnect() ended the call). When the server cancels this
             # consumer instead, the bridge's task and upstream socket must not outlive it.
-            if self.group is not None and self.channel_layer is not None:
-                await self.channel_layer.group_discard(self.group, self.channel_name)
-                self.group = None
+            await self._leave_group()
             if self.bridge is not None:
                 await self.bridge.abandon()
 
@@ -150,11 +148,14 @@ class RelayConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._closed = True
+        await self._leave_group()
+        if self.bridge is not None:
+            await self.bridge.visitor_gone()
+
+    async def _leave_group(self) -> None:
         if self.group is not None and self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None
-        if self.bridge is not None:
-            await self.bridge.visitor_gone()
 
     async def webcall_end(self, event: dict[str, Any]) -> None:
         """A ``webcall.end`` message on the call's group: staff ended the call."""

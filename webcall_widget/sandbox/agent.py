@@ -48,14 +48,14 @@ class Conversation:
         names: EventNames,
         emit: Emit,
         disconnect: Disconnect,
-        wire: Wire | None = None,
+        wire: Wire,
     ) -> None:
         self.config = config
         self.state = state
         self.names = names
         self._emit = emit
         self._disconnect = disconnect
-        self.wire = wire or Wire()
+        self.wire = wire
         self.call: SandboxCall | None = None
         self._counter = 0
         self._hangup: asyncio.Task[None] | None = None
