@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run check fmt messages test bench clean
+.PHONY: help install system-deps run check fmt messages test test-fast test-postgres bench bench-load clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,18 +9,18 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/pip install --quiet -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/python -c "import webcall_widget, django, channels, playwright"
+	$(BIN)/python -c "import webcall_widget, django, channels, playwright, psycopg"
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the app with its test and dev tools
 
-system-deps: ## Install the Debian packages the tests use (Chromium, espeak-ng, sox, Redis)
+system-deps: ## Install the Debian packages the tests use (Chromium, espeak-ng, sox, Redis, PostgreSQL)
 	scripts/install-system-deps
 
 run: install ## Serve the demo site with the sandbox agent at http://127.0.0.1:8000
@@ -42,11 +42,21 @@ messages: install ## Update and compile the translation catalogs (needs GNU gett
 	cd webcall_widget && ../$(BIN)/django-admin makemessages -l fr -l ar --settings=tests.settings --pythonpath=..
 	cd webcall_widget && ../$(BIN)/django-admin compilemessages --settings=tests.settings --pythonpath=..
 
-test: install system-deps check ## Run everything CI runs: checks, then the whole test suite
-	$(BIN)/pytest
+test: install system-deps check ## Run everything CI runs: checks, then the whole suite on SQLite and on PostgreSQL
+	WEBCALL_TEST_DB=sqlite $(BIN)/pytest
+	WEBCALL_TEST_DB=postgres $(BIN)/pytest
+
+test-fast: install ## The edit loop: the suite on SQLite without the browser and slow tests
+	WEBCALL_TEST_DB=sqlite $(BIN)/pytest -m "not browser and not slow"
+
+test-postgres: install system-deps ## The whole test suite on PostgreSQL only
+	WEBCALL_TEST_DB=postgres $(BIN)/pytest
 
 bench: install ## Print relay throughput and latency against a direct connection
 	$(BIN)/python benchmarks/relay_throughput.py
+
+bench-load: install system-deps ## Many concurrent voice calls: direct, nginx, Daphne, Uvicorn, 2 workers
+	$(BIN)/python benchmarks/load.py
 
 clean: ## Remove the virtualenv, the demo database and caches
 	rm -rf $(VENV) demo.sqlite3* staticfiles tests/.artifacts .mypy_cache .ruff_cache

@@ -1,10 +1,13 @@
-"""Settings for the relay benchmark: the test site, a file database, a separate sandbox."""
+"""Settings for the benchmarks: the test site, a file database (PostgreSQL, Redis for the
+cache and the channel layer when the load benchmark runs several processes), and a
+separate upstream."""
 
 from __future__ import annotations
 
 import os
 
 from tests.settings import *  # noqa: F403
+from webcall_widget.channel_layers import redis_channel_layer
 
 DEBUG = False
 DATABASES = {
@@ -15,10 +18,39 @@ DATABASES = {
         "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
 }
+if os.environ.get("BENCH_POSTGRES"):
+    from urllib.parse import urlsplit
+
+    _pg = urlsplit(os.environ["BENCH_POSTGRES"])
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _pg.path.lstrip("/"),
+            "USER": _pg.username or "postgres",
+            "HOST": _pg.hostname or "127.0.0.1",
+            "PORT": _pg.port or 5432,
+            "CONN_MAX_AGE": 60,
+        }
+    }
+if os.environ.get("BENCH_REDIS"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["BENCH_REDIS"],
+        }
+    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(os.environ["BENCH_REDIS"])}
 WEBCALL_WIDGET = {
     "UPSTREAM": {"URL": os.environ["BENCH_UPSTREAM"]},
-    # The client floods on purpose, and opens many calls from one address (more than ten
-    # with --repeat 6): lift the limits meant for visitors, so the path is what is measured.
-    "LIMITS": {"FRAMES_PER_SECOND": 1_000_000, "CALLS_PER_MINUTE_PER_CLIENT": 1000},
+    # The client floods on purpose, and opens many calls from one address: lift the limits
+    # meant for visitors, so that the path is what is measured.
+    "LIMITS": {
+        "FRAMES_PER_SECOND": 1_000_000,
+        "CALLS_PER_MINUTE_PER_CLIENT": 100_000,
+        "CALLS_PER_MINUTE_PER_AGENT": 100_000,
+        "UNCONNECTED_CALLS_PER_CLIENT": 100_000,
+        "CONCURRENT_CALLS_PER_AGENT": 1_000_000,
+        "CALLS_PER_DAY_PER_AGENT": 1_000_000,
+    },
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

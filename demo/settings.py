@@ -81,8 +81,23 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# No UPSTREAM URL: calls go to the sandbox mounted on this site (see demo/asgi.py).
-WEBCALL_WIDGET: dict[str, object] = {}
+# No UPSTREAM URL: calls go to the sandbox mounted on this site (see demo/asgi.py). Its
+# call webhooks come back to this site, to the echo agent's webhook (seed_demo gives the
+# agent the same secret), so statuses, recordings and analyses show in the admin.
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret-not-secret"
+WEBCALL_WIDGET: dict[str, object] = {
+    "SANDBOX": {
+        "WEBHOOK_URL": "/webcall/agents/echo/webhook",
+        "WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET,
+    }
+}
+
+# Daphne's runserver drops a websocket message over 1 MiB by default before the relay sees
+# it: the browser gets 1006, not the relay's 4413 for a frame over MAX_FRAME_BYTES (16 KiB).
+# Above 4 MiB it still does (the server's limit bounds its memory; check W004 keeps
+# MAX_FRAME_BYTES below it).
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = 4 * 1024 * 1024
 
 LOGGING = {
     "version": 1,

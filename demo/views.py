@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import translation
 
-from webcall_widget.embed import script_tag
+from webcall_widget.embed import is_slug, script_tag
 from webcall_widget.models import Agent
 
+DEFAULT_AGENT = "echo"
 STRICT_CSP = (
     "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; "
     "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
@@ -19,7 +22,7 @@ STRICT_CSP = (
 
 
 def _context(request: HttpRequest, **extra: object) -> dict[str, object]:
-    slug = request.GET.get("agent", "echo")
+    slug = request.GET.get("agent", DEFAULT_AGENT)
     language = request.GET.get("lang") or translation.get_language()
     return {
         "slug": slug,
@@ -29,10 +32,30 @@ def _context(request: HttpRequest, **extra: object) -> dict[str, object]:
     }
 
 
+def _agent_must_be_a_slug(
+    view: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """``?agent=`` names an agent by its slug; anything else is a 400 that says so."""
+
+    @functools.wraps(view)
+    def checked(request: HttpRequest) -> HttpResponse:
+        if not is_slug(request.GET.get("agent", DEFAULT_AGENT)):
+            return HttpResponseBadRequest(
+                "?agent= must be an agent's slug: letters, digits, hyphens and underscores, "
+                "such as ?agent=echo.",
+                content_type="text/plain; charset=utf-8",
+            )
+        return view(request)
+
+    return checked
+
+
+@_agent_must_be_a_slug
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "index.html", _context(request))
 
 
+@_agent_must_be_a_slug
 def strict_csp(request: HttpRequest) -> HttpResponse:
     """The widget under ``script-src 'self'; style-src 'self'`` plus a nonce."""
     nonce = secrets.token_urlsafe(16)
@@ -41,6 +64,7 @@ def strict_csp(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@_agent_must_be_a_slug
 def plain_embed(request: HttpRequest) -> HttpResponse:
     """The snippet a site that is not Django pastes, with absolute URLs."""
     context = _context(request)

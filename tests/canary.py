@@ -1,11 +1,12 @@
 """A canary for the API key, running under every test in the suite.
 
-Every API key any test saves on an ``Agent`` is registered as a secret. The suite then
-scans everything a person could read for those secrets: every HTTP response of the site
-(HTML, JSON, admin pages, errors; through :class:`SecretCanaryMiddleware`, listed in the
-test settings), every frame the relay sends to a browser, every log record, and, in the
-browser tests, every response and socket frame the page saw. A test during which a
-secret shows up anywhere fails (see the autouse fixture in conftest.py).
+Every API key and webhook secret any test saves on an ``Agent`` is registered as a
+secret. The suite then scans everything a person could read for those secrets: every HTTP
+response of the site (HTML, JSON, admin pages, errors; through
+:class:`SecretCanaryMiddleware`, listed in the test settings), every frame the relay sends
+to a browser, every log record, and, in the browser tests, every response and socket frame
+the page saw. A test during which a secret shows up anywhere fails (see the autouse
+fixture in conftest.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def scan(where: str, text: str | bytes) -> None:
 
 def remember_agent_key(sender: Any, instance: Any, **kwargs: Any) -> None:
     register(instance.api_key)
+    register(getattr(instance, "webhook_secret", ""))
 
 
 class SecretCanaryMiddleware:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -26,6 +27,26 @@ from webcall_widget.voicehub.events import Mode
 hypothesis.settings.register_profile("ci", derandomize=True, database=None)
 hypothesis.settings.register_profile("explore", max_examples=500, database=None)
 hypothesis.settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,
+) -> Iterator[None]:
+    """On PostgreSQL, a server to create the test database on: the configured one, or a
+    throwaway cluster when nothing answers there (tests/postgres.py)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        yield
+        return
+    from tests.postgres import ensure_server
+
+    cluster = ensure_server(database)
+    yield
+    if cluster is not None:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,6 +85,31 @@ def _no_secret_leaked(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _close_executor_connections() -> Iterator[None]:
+    """Close the database connection of asgiref's shared sync thread after each test.
+
+    Outside ``async_to_sync`` (pytest-asyncio runs tests on a plain event loop), Django's
+    async test client runs views in that one thread, and it keeps their connection open,
+    as a test client does. On PostgreSQL an open connection holds the test database:
+    dropping it at the end of the run would fail."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _analysis_fetches_done() -> Iterator[None]:
+    """A test that queued analysis fetches (webhooks) ends only when they are done, so no
+    fetch thread outlives it."""
+    yield
+    from webcall_widget.webhooks.worker import fetcher
+
+    assert fetcher.wait_idle(timeout=30), "analysis fetches still running after the test"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
     """Rate-limit windows live in the cache: each test starts with none counted."""
     from django.core.cache import cache
@@ -90,17 +136,78 @@ class RunningSandbox:
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[RunningSandbox]:
     # Heartbeats every second: a stalled socket is noticed within 3 s.
-    app = Sandbox(SandboxConfig(word_delay=0.0, ping_interval=1, ping_timeout=2))
+    # Webhooks (when a test points them somewhere) are retried within a second.
+    app = Sandbox(
+        SandboxConfig(
+            word_delay=0.0,
+            ping_interval=1,
+            ping_timeout=2,
+            webhook_retry_delays=(0.05, 0.1, 0.2, 0.4),
+            webhook_timeout=5.0,
+        )
+    )
     with ServerThread(app, name="sandbox") as server:
         yield RunningSandbox(app, server)
 
 
+@pytest.fixture(scope="session")
+def variant_servers() -> Iterator[Callable[[str], RunningSandbox]]:
+    """Sandboxes speaking the protocol variants of webcall_widget/sandbox/variants.py, one
+    server per variant, each started the first time a test asks for it."""
+    from webcall_widget.sandbox.variants import variant_config
+
+    running: dict[str, RunningSandbox] = {}
+    with contextlib.ExitStack() as stack:
+
+        def get(name: str) -> RunningSandbox:
+            if name not in running:
+                base = SandboxConfig(word_delay=0.0, ping_interval=1, ping_timeout=2)
+                app = Sandbox(variant_config(name, base))
+                server = stack.enter_context(ServerThread(app, name=f"sandbox-{name}"))
+                running[name] = RunningSandbox(app, server)
+            return running[name]
+
+        yield get
+
+
+@pytest.fixture
+def variant_sandbox(
+    variant_servers: Callable[[str], RunningSandbox], settings: Any
+) -> Iterator[Callable[..., RunningSandbox]]:
+    """``use(name, upstream=None)``: a clean sandbox speaking variant ``name``, with the app's
+    upstream pointed at it and set to ``upstream`` (default: the variant's own settings)."""
+    from webcall_widget.sandbox.variants import variant_settings
+
+    used: list[RunningSandbox] = []
+
+    def use(name: str, upstream: dict[str, Any] | None = None) -> RunningSandbox:
+        running = variant_servers(name)
+        running.state.reset()
+        used.append(running)
+        protocol = variant_settings(name) if upstream is None else upstream
+        settings.WEBCALL_WIDGET = {
+            "UPSTREAM": {
+                "CONNECT_TIMEOUT": 5,
+                "JOIN_TIMEOUT": 5,
+                **protocol,
+                "URL": running.url,
+            }
+        }
+        return running
+
+    yield use
+    for running in used:
+        running.state.reset()
+
+
 @pytest.fixture
 def sandbox(sandbox_server: RunningSandbox, settings: Any) -> Iterator[RunningSandbox]:
-    """A clean sandbox, and the app's upstream pointed at it."""
+    """A clean sandbox, and the app's upstream pointed at it. Calls end as soon as their
+    socket closes (``RESUME_SECONDS`` 0); the tests of resuming turn it on."""
     sandbox_server.state.reset()
     settings.WEBCALL_WIDGET = {
-        "UPSTREAM": {"URL": sandbox_server.url, "CONNECT_TIMEOUT": 5, "JOIN_TIMEOUT": 5}
+        "UPSTREAM": {"URL": sandbox_server.url, "CONNECT_TIMEOUT": 5, "JOIN_TIMEOUT": 5},
+        "RESUME_SECONDS": 0,
     }
     yield sandbox_server
     sandbox_server.state.reset()

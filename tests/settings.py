@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from tests.postgres import connection_settings
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -53,16 +58,34 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / ".artifacts" / "tests.sqlite3",
-        # Relay threads and live-server threads share the test database, a file; one per
-        # pytest process, so that two runs in one checkout do not flush each other's.
-        "TEST": {"NAME": BASE_DIR / ".artifacts" / f"test-db-{os.getpid()}.sqlite3"},
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+# The suite runs on SQLite (the default) and on PostgreSQL: WEBCALL_TEST_DB=postgres.
+TEST_DB = os.environ.get("WEBCALL_TEST_DB", "sqlite")
+DATABASES: dict[str, dict[str, Any]]
+if TEST_DB == "sqlite":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": BASE_DIR / ".artifacts" / "tests.sqlite3",
+            # Relay threads and live-server threads share the test database, a file; one per
+            # pytest process, so that two runs in one checkout do not flush each other's.
+            "TEST": {"NAME": BASE_DIR / ".artifacts" / f"test-db-{os.getpid()}.sqlite3"},
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+        }
     }
-}
+elif TEST_DB == "postgres":
+    # The server named by PGHOST/PGPORT/PGUSER/PGPASSWORD, 127.0.0.1:5432 as postgres by
+    # default; when nothing answers there, the suite starts its own (tests/postgres.py).
+    # One test database per pytest process, as with SQLite.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "webcall_widget",
+            **connection_settings(),
+            "TEST": {"NAME": f"test_webcall_widget_{os.getpid()}"},
+        }
+    }
+else:
+    raise ImproperlyConfigured(f"WEBCALL_TEST_DB is {TEST_DB!r}: 'sqlite' or 'postgres'")
 
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
 
 
 def test_benchmark_prints_direct_and_relayed_figures_side_by_side():
@@ -30,3 +34,37 @@ def test_benchmark_prints_direct_and_relayed_figures_side_by_side():
     assert "direct" in result.stdout and "relayed" in result.stdout
     assert "frames per second" in result.stdout
     assert "Relayed throughput is" in result.stdout
+
+
+def test_load_benchmark_prints_every_path_side_by_side():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/load.py",
+            "--calls",
+            "3",
+            "--seconds",
+            "1",
+            "--repeat",
+            "1",
+            "--targets",
+            "direct",
+            "nginx",
+            "uvicorn",
+            "--idle-calls",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {
+        line.split()[1]: line.split()
+        for line in result.stdout.splitlines()
+        if line[:5].strip() == "3"
+    }
+    assert set(rows) == {"direct", "nginx", "uvicorn"}
+    assert all(row[7] == "0" for row in rows.values()), "frames were lost at 3 calls"
+    assert "KB per idle call" in result.stdout

@@ -7,6 +7,7 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from tests.settings import INSTALLED_APPS, MIDDLEWARE
+from webcall_widget.channel_layers import redis_channel_layer
 
 
 def check_ids() -> list[str]:
@@ -39,6 +40,16 @@ def test_e003_socket_url_must_be_ws():
     assert check_ids() == ["webcall_widget.E003"]
 
 
+@override_settings(WEBCALL_WIDGET={"SANDBOX": {"WEBHOOK_URL": "webcall/agents/echo/webhook"}})
+def test_e003_sandbox_webhook_url_must_be_a_url_or_a_path():
+    assert check_ids() == ["webcall_widget.E003"]
+
+
+@override_settings(WEBCALL_WIDGET={"WEBHOOKS": {"ANALYSIS_ATTEMPTS": 0}})
+def test_e001_bad_webhook_setting():
+    assert check_ids() == ["webcall_widget.E001"]
+
+
 @override_settings(INSTALLED_APPS=[a for a in INSTALLED_APPS if a not in ("channels", "daphne")])
 def test_e004_channels_missing():
     assert check_ids() == ["webcall_widget.E004"]
@@ -65,7 +76,7 @@ def test_w001_sandbox_upstream_in_production():
 
 
 @override_settings(
-    CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}},
+    CHANNEL_LAYERS={"default": redis_channel_layer("redis://127.0.0.1:6379/0")},
     CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
 )
 def test_w002_redis_channel_layer_with_a_per_process_cache():
@@ -73,10 +84,80 @@ def test_w002_redis_channel_layer_with_a_per_process_cache():
 
 
 @override_settings(
-    CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}},
+    CHANNEL_LAYERS={"default": redis_channel_layer("redis://127.0.0.1:6379/0")},
     CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}},
 )
 def test_redis_everywhere_is_fine():
+    assert check_ids() == []
+
+
+REDIS = "channels_redis.core.RedisChannelLayer"
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        None,  # channels_redis's default host
+        ["redis://127.0.0.1:6379/0"],
+        [("127.0.0.1", 6379)],
+        [{"address": "redis://127.0.0.1:6379/0"}],
+        [{"address": "redis://127.0.0.1:6379/0", "socket_timeout": 5}],
+        ["redis://127.0.0.1:6379/0?socket_timeout=2"],
+    ],
+)
+def test_e007_redis_connections_that_time_out_with_the_blocking_receive(hosts):
+    config = {} if hosts is None else {"CONFIG": {"hosts": hosts}}
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
+    with override_settings(
+        CHANNEL_LAYERS={"default": {"BACKEND": REDIS, **config}}, CACHES=caches
+    ):
+        assert check_ids() == ["webcall_widget.E007"]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        {"address": "redis://127.0.0.1:6379/0", "socket_timeout": 30},
+        {"host": "127.0.0.1", "port": 6379, "socket_timeout": None},
+        "redis://127.0.0.1:6379/0?socket_timeout=30",
+    ],
+)
+def test_redis_connections_that_outlast_the_blocking_receive_are_fine(host):
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
+    layers = {"default": {"BACKEND": REDIS, "CONFIG": {"hosts": [host]}}}
+    with override_settings(CHANNEL_LAYERS=layers, CACHES=caches):
+        assert check_ids() == []
+
+
+@override_settings(
+    WEBCALL_WIDGET={
+        "UPSTREAM": {"URL": "https://voicehub.dataqueue.ai"},
+        "LIMITS": {"UNCONNECTED_CALLS_PER_CLIENT": 20, "CONCURRENT_CALLS_PER_AGENT": 20},
+    }
+)
+def test_w003_one_client_may_hold_every_line_unconnected():
+    assert check_ids() == ["webcall_widget.W003"]
+
+
+@override_settings(
+    WEBCALL_WIDGET={
+        "UPSTREAM": {"URL": "https://voicehub.dataqueue.ai"},
+        "LIMITS": {"CALL_MINUTES_PER_DAY_PER_AGENT": 10, "MAX_CALL_SECONDS": 900},
+    }
+)
+def test_w003_one_call_may_use_up_the_day_s_minutes():
+    messages = run_checks(tags=[Tags.compatibility])
+    (warning,) = [m for m in messages if m.id == "webcall_widget.W003"]
+    assert "CALL_MINUTES_PER_DAY_PER_AGENT" in warning.msg and warning.hint
+
+
+@override_settings(
+    WEBCALL_WIDGET={
+        "UPSTREAM": {"URL": "https://voicehub.dataqueue.ai"},
+        "LIMITS": {"CALL_MINUTES_PER_DAY_PER_AGENT": 600, "UNCONNECTED_CALLS_PER_CLIENT": 3},
+    }
+)
+def test_sensible_limits_are_fine():
     assert check_ids() == []
 
 
@@ -112,3 +193,65 @@ def test_every_check_id_is_in_the_readme():
     }
     assert ids
     assert {i for i in ids if i not in readme} == set()
+
+
+UPSTREAM = {"UPSTREAM": {"URL": "https://voicehub.dataqueue.ai"}}
+
+
+@override_settings(WEBCALL_WIDGET={**UPSTREAM, "MAX_FRAME_BYTES": 1024 * 1024})
+def test_w004_frame_limit_not_below_daphnes_default():
+    assert check_ids() == ["webcall_widget.W004"]
+
+
+@override_settings(
+    WEBCALL_WIDGET={**UPSTREAM, "MAX_FRAME_BYTES": 64 * 1024},
+    DAPHNE_WEBSOCKET_MAX_FRAME_SIZE=64 * 1024,
+)
+def test_w004_frame_limit_not_below_daphnes_configured_frame_size():
+    assert check_ids() == ["webcall_widget.W004"]
+
+
+@override_settings(
+    WEBCALL_WIDGET={**UPSTREAM, "MAX_FRAME_BYTES": 2 * 1024 * 1024},
+    DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE=4 * 1024 * 1024,
+    DAPHNE_WEBSOCKET_MAX_FRAME_SIZE=4 * 1024 * 1024,
+)
+def test_frame_limit_below_a_raised_daphne_limit_is_fine():
+    assert check_ids() == []
+
+
+@override_settings(
+    WEBCALL_WIDGET={
+        "UPSTREAM": {
+            **UPSTREAM["UPSTREAM"],
+            "TRANSPORT": "websocket",
+            "CONNECT_AUTH": {"callId": "{callId}"},
+        }
+    }
+)
+def test_e008_protocol_settings_that_contradict_each_other():
+    assert check_ids() == ["webcall_widget.E008"]
+
+
+@override_settings(
+    WEBCALL_WIDGET={"UPSTREAM": {**UPSTREAM["UPSTREAM"], "PROTOCOL": "myproject.nowhere.Protocol"}}
+)
+def test_e008_protocol_class_that_cannot_be_imported():
+    assert check_ids() == ["webcall_widget.E008"]
+
+
+@override_settings(
+    WEBCALL_WIDGET={
+        "UPSTREAM": {
+            **UPSTREAM["UPSTREAM"],
+            "CONNECT_HEADERS": {"x-key": "sk-123456789"},
+            "CONNECT_QUERY": {"k": "{key}"},
+        }
+    }
+)
+def test_e001_connection_templates_are_never_echoed():
+    """A key pasted into a template (instead of {apiKey}) stays out of the check's output."""
+    messages = [m for m in run_checks() if m.id == "webcall_widget.E001"]
+    assert len(messages) == 1
+    assert "{key}" in messages[0].msg and "{apiKey}" in messages[0].msg
+    assert "sk-123456789" not in str(messages)

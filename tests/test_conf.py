@@ -18,6 +18,22 @@ def test_defaults_build_without_problems():
     assert settings.connect_token_max_age == 60
 
 
+def test_limit_defaults():
+    limits = build({}, debug=False).limits
+    assert limits.unconnected_calls_per_client == 2
+    assert limits.call_minutes_per_day_per_agent is None  # no budget unless one is set
+
+
+def test_call_minute_budget_can_be_set():
+    raw = {"LIMITS": {"CALL_MINUTES_PER_DAY_PER_AGENT": 600}}
+    assert build(raw, debug=False).limits.call_minutes_per_day_per_agent == 600
+
+
+def test_bad_call_minute_budget_says_none_is_allowed():
+    (problem,) = problems({"LIMITS": {"CALL_MINUTES_PER_DAY_PER_AGENT": "600"}})
+    assert "or None" in problem.message
+
+
 def test_sandbox_follows_debug_when_not_set():
     assert build({}, debug=True).sandbox.enabled is True
     assert build({}, debug=False).sandbox.enabled is False
@@ -65,6 +81,15 @@ def test_unknown_nested_key_is_reported_with_its_section():
         ({"SOCKET_PATH": "/ws"}, "SOCKET_PATH"),
         ({"CONNECT_TOKEN_MAX_AGE": True}, "CONNECT_TOKEN_MAX_AGE"),
         ({"MAX_TEXT_LENGTH": -1}, "MAX_TEXT_LENGTH"),
+        ({"LIMITS": {"UNCONNECTED_CALLS_PER_CLIENT": 0}}, "LIMITS.UNCONNECTED_CALLS_PER_CLIENT"),
+        (
+            {"LIMITS": {"CALL_MINUTES_PER_DAY_PER_AGENT": 0}},
+            "LIMITS.CALL_MINUTES_PER_DAY_PER_AGENT",
+        ),
+        (
+            {"LIMITS": {"CALL_MINUTES_PER_DAY_PER_AGENT": 9.5}},
+            "LIMITS.CALL_MINUTES_PER_DAY_PER_AGENT",
+        ),
         ({"UPSTREAM": []}, "UPSTREAM"),
     ],
 )
@@ -106,3 +131,127 @@ def test_get_settings_is_rebuilt_when_the_setting_changes():
 def test_every_key_is_documented():
     assert all(key.doc for key in DOCS.values())
     assert "UPSTREAM.URL" in DOCS
+
+
+def test_webhook_defaults():
+    settings = build({}, debug=False)
+    assert settings.webhooks.max_body_bytes == 65536
+    assert settings.webhooks.analysis_attempts == 5
+    assert settings.webhooks.analysis_retry_delay == 2.0
+    assert settings.retention_days is None
+    assert (settings.sandbox.webhook_url, settings.sandbox.webhook_secret) == (None, "")
+
+
+@pytest.mark.parametrize(
+    "url", ["/webcall/agents/echo/webhook", "https://site.example/webcall/agents/echo/webhook"]
+)
+def test_sandbox_webhook_url_is_a_path_or_a_url(url):
+    assert build({"SANDBOX": {"WEBHOOK_URL": url}}, debug=True).sandbox.webhook_url == url
+
+
+def test_a_sandbox_webhook_url_that_is_neither_says_what_is_allowed():
+    (problem,) = problems({"SANDBOX": {"WEBHOOK_URL": "site.example/hook"}})
+    assert problem.kind == "bad-url"
+    assert "a path starting with '/'" in problem.message
+
+
+@pytest.mark.parametrize("days", [0, -1, "30", 1.5])
+def test_retention_days_must_be_a_positive_number_of_days(days):
+    (problem,) = problems({"RETENTION_DAYS": days})
+    assert "or None to keep everything" in problem.message
+
+
+def test_retention_days_can_be_set():
+    assert build({"RETENTION_DAYS": 30}, debug=False).retention_days == 30
+
+
+def test_calls_wait_20_seconds_for_their_visitor_by_default():
+    assert build({}, debug=False).resume_seconds == 20
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 600])
+def test_resume_seconds_may_be_0_to_600(seconds):
+    assert build({"RESUME_SECONDS": seconds}, debug=False).resume_seconds == seconds
+
+
+@pytest.mark.parametrize("seconds", [-1, 601, "20", 2.5, True])
+def test_resume_seconds_outside_0_to_600_is_a_problem(seconds):
+    (problem,) = problems({"RESUME_SECONDS": seconds})
+    assert problem.key == "RESUME_SECONDS"
+    assert "from 0 (off) to 600" in problem.message
+
+
+# the upstream protocol profile
+
+
+def test_the_default_profile_is_the_documented_protocol():
+    profile = build({}, debug=False).upstream.profile
+    assert profile.socket_path_as.value == "path"
+    assert profile.audio_in.event == profile.audio_out.event == "audio.chunk"
+    assert profile.visitor_roles == ("user",)
+    assert profile.protocol == "webcall_widget.voicehub.protocol.SettingsProtocol"
+
+
+def test_each_audio_direction_has_its_own_event_shape_and_rate():
+    raw = {
+        "UPSTREAM": {
+            "AUDIO_IN_EVENT": "audio.input",
+            "AUDIO_IN_FORMAT": "base64",
+            "AUDIO_OUT_FORMAT": "object",
+            "AUDIO_OUT_FIELD": "chunk",
+            "OUTPUT_SAMPLE_RATE": 24000,
+        }
+    }
+    profile = build(raw, debug=False).upstream.profile
+    assert profile.audio_in.describe() == "event 'audio.input', base64 in field 'audio', 16000 Hz"
+    assert profile.audio_out.describe() == "event 'audio.chunk', binary in field 'chunk', 24000 Hz"
+
+
+def test_audio_events_follow_events_audio_chunk_unless_set():
+    profile = build(
+        {"UPSTREAM": {"EVENTS": {"audio_chunk": "media"}}}, debug=False
+    ).upstream.profile
+    assert (profile.audio_in.event, profile.audio_out.event) == ("media", "media")
+
+
+def test_message_fields_merge_with_the_defaults():
+    raw = {"UPSTREAM": {"MESSAGE_FIELDS": {"text": "content", "id": None}}}
+    fields = build(raw, debug=False).upstream.profile.message_fields
+    assert fields.as_dict() == {"id": None, "role": "role", "text": "content", "final": "final"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("SOCKET_PATH_AS", "query", "must be one of 'path', 'namespace', 'url', 'auto'"),
+        ("AUDIO_OUT_FORMAT", "wav", "must be one of 'binary', 'object', 'base64'"),
+        ("MESSAGE_FIELDS", {"speaker": "role"}, "has unknown part 'speaker'"),
+        ("MESSAGE_FIELDS", {"text": None}, "'text' must be a field name"),
+        ("VISITOR_ROLES", "user", "must be a non-empty list of role names"),
+        ("CONNECT_AUTH", {"key": "{api_key}"}, "uses {api_key}; the placeholders are"),
+        ("CONNECT_QUERY", {"n": 1}, "must be a dict of strings to strings"),
+        ("MESSAGE_UPDATES", "merge", "must be one of 'replace', 'append'"),
+        ("CALL_END", "hangup", "must be one of 'event', 'disconnect', 'either'"),
+        ("JOIN_CONFIRMATION", True, "must be one of 'event', 'ack', 'none'"),
+    ],
+)
+def test_bad_protocol_settings_say_what_is_allowed(key, value, says):
+    (problem,) = problems({"UPSTREAM": {key: value}})
+    assert problem.kind == "bad-value"
+    assert says in problem.message
+
+
+def test_protocol_settings_that_cannot_work_together_are_one_problem_each():
+    raw = {
+        "UPSTREAM": {
+            "TRANSPORT": "websocket",
+            "SOCKET_PATH_AS": "namespace",
+            "JOIN_CONFIRMATION": "ack",
+        }
+    }
+    found = problems(raw)
+    assert [p.kind for p in found] == ["bad-profile", "bad-profile"]
+    assert "a plain WebSocket has no namespaces" in found[0].message
+    assert "has no acknowledgements" in found[1].message
+    with pytest.raises(ImproperlyConfigured):
+        build(raw, debug=False)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from webcall_widget.cors import agent_origins, cache_key
+from webcall_widget import cors
+from webcall_widget.cors import ORIGIN_MAP, VERSION_KEY, agent_origins
+from webcall_widget.models import Agent
 
 
 def preflight(client, path, origin):
@@ -19,6 +23,14 @@ def preflight(client, path, origin):
             "Access-Control-Request-Headers": "content-type",
         },
     )
+
+
+def agent_queries(queries):
+    return [q for q in queries if "webcall_widget_agent" in q["sql"]]
+
+
+def cache_keys():
+    return set(cache._cache)  # LocMemCache, as in the test settings
 
 
 def test_listed_origin_gets_cors_headers(agent_factory, client):
@@ -58,35 +70,141 @@ def test_config_get_carries_cors_headers_for_a_listed_origin(agent_factory, clie
 def test_other_paths_never_touch_the_database(db, client):
     with CaptureQueriesContext(connection) as queries:
         client.get("/admin/login/", headers={"Origin": "https://shop.example"})
-    assert not [q for q in queries if "webcall_widget_agent" in q["sql"]]
+    assert not agent_queries(queries)
 
 
-def test_one_request_reads_the_agent_at_most_once(agent_factory, client):
+# The origin map: built once, kept in the process, never one query or cache key per slug.
+
+
+def test_the_map_is_built_with_one_query_for_every_agent(agent_factory, client):
+    agents = [agent_factory(allowed_origins=f"https://shop{n}.example") for n in range(5)]
+    ORIGIN_MAP.clear()
+    with CaptureQueriesContext(connection) as queries:
+        for n, agent in enumerate(agents):
+            origin = f"https://shop{n}.example"
+            response = preflight(client, f"/webcall/agents/{agent.slug}/calls", origin)
+            assert response["access-control-allow-origin"] == origin
+    assert len(agent_queries(queries)) == 1
+
+
+def test_unknown_slugs_never_reach_the_database(agent, client):
+    agent_origins(agent.slug)  # the map is built
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(200):
+            slug = secrets.token_hex(8)
+            preflight(client, f"/webcall/agents/{slug}/calls", "https://shop.example")
+    assert len(queries) == 0
+
+
+def test_unknown_slugs_create_no_cache_keys(agent, client):
+    agent_origins(agent.slug)
+    before = cache_keys()
+    for _ in range(200):
+        preflight(client, f"/webcall/agents/{secrets.token_hex(8)}/calls", "https://a.example")
+    assert cache_keys() == before
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_unknown_slugs_on_the_event_loop_wait_for_no_thread(agent_factory, monkeypatch):
+    from channels.db import database_sync_to_async
+
+    agent = await database_sync_to_async(agent_factory)(allowed_origins="https://a.example")
+    assert agent_origins(agent.slug) == ["https://a.example"]  # built, in a thread
+
+    def no_thread(function):
+        raise AssertionError("the event loop waited for the database")
+
+    monkeypatch.setattr(cors, "_outside_event_loop", no_thread)
+    assert [agent_origins(secrets.token_hex(8)) for _ in range(200)] == [None] * 200
+    assert agent_origins(agent.slug) == ["https://a.example"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_first_lookup_on_the_event_loop_reads_the_database_in_a_thread(
+    agent_factory,
+):
+    from channels.db import database_sync_to_async
+
+    agent = await database_sync_to_async(agent_factory)(allowed_origins="https://a.example")
+    ORIGIN_MAP.clear()
+    assert agent_origins(agent.slug) == ["https://a.example"]
+
+
+def test_one_request_reads_the_agents_at_most_once(agent_factory, client):
     agent = agent_factory(allowed_origins="https://shop.example")
-    cache.delete(cache_key(agent.slug))
+    ORIGIN_MAP.clear()
     with CaptureQueriesContext(connection) as queries:
         preflight(client, f"/webcall/agents/{agent.slug}/calls", "https://shop.example")
-    assert len([q for q in queries if "webcall_widget_agent" in q["sql"]]) == 1
+    assert len(agent_queries(queries)) == 1
 
 
-def test_saving_an_agent_refreshes_its_cached_origins(agent_factory):
+# Changes
+
+
+def test_a_saved_origin_is_allowed_at_once_in_this_process(agent_factory, client):
     agent = agent_factory(allowed_origins="https://a.example")
     assert agent_origins(agent.slug) == ["https://a.example"]
     agent.allowed_origins = "https://b.example"
     agent.save()
-    assert agent_origins(agent.slug) == ["https://b.example"]
+    with CaptureQueriesContext(connection) as queries:
+        response = preflight(client, f"/webcall/agents/{agent.slug}/calls", "https://b.example")
+    assert response["access-control-allow-origin"] == "https://b.example"
+    assert not agent_queries(queries)
+
+
+def test_a_renamed_agent_is_found_by_its_new_slug_only(agent_factory):
+    agent = agent_factory(slug="old-name", allowed_origins="https://a.example")
+    assert agent_origins("old-name") == ["https://a.example"]
+    agent.slug = "new-name"
+    agent.save()
+    assert (agent_origins("old-name"), agent_origins("new-name")) == (None, ["https://a.example"])
 
 
 def test_deleted_agent_has_no_origins(agent_factory):
     agent = agent_factory(allowed_origins="https://a.example")
+    assert agent_origins(agent.slug) == ["https://a.example"]
     agent.delete()
     assert agent_origins(agent.slug) is None
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_lookup_from_the_event_loop_reads_the_database_in_a_thread(agent_factory):
-    from channels.db import database_sync_to_async
-
-    agent = await database_sync_to_async(agent_factory)(allowed_origins="https://a.example")
-    cache.delete(cache_key(agent.slug))
+def test_a_change_from_another_process_is_seen_through_the_cache_version(agent_factory):
+    agent = agent_factory(allowed_origins="https://a.example")
     assert agent_origins(agent.slug) == ["https://a.example"]
+    # Another process saves the agent (no signal here) and, once committed, bumps the
+    # version in the shared cache.
+    Agent.objects.filter(pk=agent.pk).update(allowed_origins="https://b.example")
+    assert agent_origins(agent.slug) == ["https://a.example"]  # this process's map
+    cache.set(VERSION_KEY, "from-another-process", None)
+    with CaptureQueriesContext(connection) as queries:
+        assert agent_origins(agent.slug) == ["https://b.example"]
+    assert len(agent_queries(queries)) == 1
+
+
+def test_a_lost_cache_version_rebuilds_the_map(agent_factory):
+    agent = agent_factory(allowed_origins="https://a.example")
+    assert agent_origins(agent.slug) == ["https://a.example"]
+    Agent.objects.filter(pk=agent.pk).update(allowed_origins="https://b.example")
+    cache.clear()
+    assert agent_origins(agent.slug) == ["https://b.example"]
+    assert cache.get(VERSION_KEY) is not None
+
+
+def test_a_committed_save_publishes_a_new_version(
+    agent_factory, django_capture_on_commit_callbacks
+):
+    agent = agent_factory(allowed_origins="https://a.example")
+    assert agent_origins(agent.slug) == ["https://a.example"]
+    before = cache.get(VERSION_KEY)
+    with django_capture_on_commit_callbacks(execute=True):
+        agent.allowed_origins = "https://b.example"
+        agent.save()
+    assert cache.get(VERSION_KEY) not in (None, before)
+    assert agent_origins(agent.slug) == ["https://b.example"]
+
+
+def test_the_map_is_rebuilt_after_max_age_for_changes_no_signal_saw(agent_factory, monkeypatch):
+    agent = agent_factory(allowed_origins="https://a.example")
+    assert agent_origins(agent.slug) == ["https://a.example"]
+    Agent.objects.filter(pk=agent.pk).update(allowed_origins="https://b.example")
+    monkeypatch.setattr(cors, "MAX_AGE", -1.0)
+    assert agent_origins(agent.slug) == ["https://b.example"]

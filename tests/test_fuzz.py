@@ -12,9 +12,12 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from webcall_widget.embed import InvalidSlug, is_slug, script_tag
 from webcall_widget.relay import protocol
 from webcall_widget.relay.protocol import CloseCode, ProtocolError
+from webcall_widget.voicehub import client as voicehub_client
 from webcall_widget.voicehub import socketio
+from webcall_widget.voicehub.errors import VoiceHubError
 from webcall_widget.voicehub.events import Mode
 
 FIXTURES_OK = settings(
@@ -38,6 +41,18 @@ frame_like = st.dictionaries(
 any_text = st.one_of(st.text(max_size=200), frame_like, st.just(""), json_values.map(json.dumps))
 
 
+@st.composite
+def deeply_nested(draw, max_depth=6000):
+    """JSON nested past Python's recursion limit (and not): open, maybe closed again."""
+    depth = draw(st.integers(min_value=1, max_value=max_depth))
+    opening, closing = draw(
+        st.sampled_from([("[", "]"), ('{"a":', "}"), ('{"type":"text","text":[', "]}")])
+    )
+    core = draw(st.sampled_from(["", "1", '"x"', "[]"]))
+    closed = draw(st.booleans())
+    return opening * depth + core + (closing * depth if closed else "")
+
+
 # browser frames
 
 
@@ -50,6 +65,13 @@ def test_any_text_frame_is_a_frame_or_a_protocol_error(text, mode):
         assert exc.close_code in (None, CloseCode.MALFORMED_FRAME, CloseCode.FRAME_TOO_LARGE)
     else:
         assert isinstance(frame, protocol.Text | protocol.End | protocol.Ping)
+
+
+@given(text=deeply_nested(), mode=st.sampled_from(list(Mode)))
+def test_any_nesting_depth_is_a_malformed_frame_not_a_crash(text, mode):
+    with pytest.raises(ProtocolError) as caught:  # none of them is a frame of protocol v1
+        protocol.parse(text, None, mode=mode, max_text_length=50, max_frame_bytes=200_000)
+    assert caught.value.close_code is CloseCode.MALFORMED_FRAME
 
 
 @given(data=st.binary(max_size=600), mode=st.sampled_from(list(Mode)))
@@ -97,7 +119,10 @@ header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=1
 
 @FIXTURES_OK
 @given(
-    body=st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()),
+    body=st.binary(max_size=300)
+    | json_values.map(lambda v: json.dumps(v).encode())
+    | deeply_nested(max_depth=4000).map(str.encode)
+    | st.binary(min_size=4097, max_size=5000),
     content_type=st.sampled_from(
         ["application/json", "text/plain", "application/x-www-form-urlencoded", ""]
     ),
@@ -144,6 +169,51 @@ def test_other_methods_are_refused_cleanly(agent, client, method):
     assert response.status_code in (200, 405)  # OPTIONS is answered for CORS
 
 
+WEBHOOK_SECRET = "whsec-fuzz-0123456789"
+webhook_payloads = st.fixed_dictionaries(
+    {},
+    optional={
+        "eventType": st.sampled_from(
+            ["CallStatusChanged", "RecordingsAvailable", "AnalysisResultReady", "Other"]
+        )
+        | json_values,
+        "eventId": json_values,
+        "callId": json_values,
+        "status": json_values,
+        "timestamp": json_values,
+        "recordings": json_values,
+        "analysisId": json_values,
+        "analysisResultUrl": json_values
+        | st.sampled_from(["http://voicehub.invalid/a/1", "/a/1", "//x/a", "http://x@y/"]),
+    },
+)
+
+
+@FIXTURES_OK
+@given(
+    body=webhook_payloads.map(lambda v: json.dumps(v).encode())
+    | st.binary(max_size=300)
+    | deeply_nested(max_depth=4000).map(str.encode),
+    secret=st.none() | header_values | st.just(WEBHOOK_SECRET),
+)
+def test_the_webhook_answers_any_request_with_json_and_never_fails(
+    agent_factory, client, body, secret
+):
+    agent = agent_factory(webhook_secret=WEBHOOK_SECRET)
+    headers = {} if secret is None else {"x-webhook-secret": secret}
+    response = client.post(
+        f"/webcall/agents/{agent.slug}/webhook",
+        data=body,
+        content_type="application/json",
+        headers=headers,
+    )
+    if secret != WEBHOOK_SECRET:
+        assert response.status_code == 401
+    else:
+        assert response.status_code in (200, 400)
+    assert isinstance(response.json(), dict)
+
+
 @FIXTURES_OK
 @given(slug=st.text(min_size=1, max_size=30), version=header_values, origin=header_values)
 def test_worklet_answers_any_slug_version_and_origin(agent, client, slug, version, origin):
@@ -155,6 +225,41 @@ def test_worklet_answers_any_slug_version_and_origin(agent, client, slug, versio
     assert response.status_code in (200, 404)
     if response.status_code == 200:
         assert response["Content-Type"].startswith("text/javascript")
+
+
+# VoiceHub's credentials: whatever an admin stored, a VoiceHubError, never the value
+
+
+credentials = st.text(min_size=1, max_size=40).map(lambda text: "sk-zq" + text)
+
+
+@FIXTURES_OK
+@given(api_key=credentials, agent_id=st.none() | credentials)
+def test_any_credentials_are_sent_or_refused_with_a_voicehub_error(sandbox, api_key, agent_id):
+    try:
+        voicehub_client.create_web_call(
+            sandbox.url,
+            api_key=api_key,
+            agent_id=agent_id or "echo-agent",
+            mode=Mode.TEXT,
+            timeout=5,
+        )
+    except VoiceHubError as exc:
+        assert exc.code and api_key not in str(exc)
+        assert agent_id is None or agent_id not in str(exc)
+
+
+# embedding
+
+
+@given(slug=st.text(max_size=40))
+def test_any_slug_gives_a_script_tag_or_invalid_slug(slug):
+    try:
+        html = script_tag(slug)
+    except InvalidSlug:
+        assert not is_slug(slug)
+    else:
+        assert f'data-agent="{slug}"' in html
 
 
 # HTTP: the sandbox, over a real socket
@@ -184,6 +289,34 @@ def test_sandbox_answers_any_create_request_without_a_server_error(sandbox, body
 
 
 KNOWN_CLOSES = {int(code) for code in CloseCode}
+
+
+async def _open_path(path: str) -> tuple[list[dict], int]:
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from webcall_widget.routing import websocket_urlpatterns
+
+    socket = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+    connected, _ = await socket.connect(timeout=5)
+    assert connected
+    received = []
+    while True:
+        output = await socket.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            await socket.wait(timeout=5)
+            return received, output["code"]
+        received.append(json.loads(output["text"]))
+
+
+@settings(deadline=None, max_examples=60)
+@given(path=st.text(max_size=40).map(lambda text: "/" + text))
+def test_any_websocket_path_is_accepted_then_closed_with_a_code(path):
+    import asyncio
+
+    received, close_code = asyncio.run(_open_path(path))
+    assert close_code in (CloseCode.UNKNOWN_CALL, CloseCode.BAD_TOKEN)
+    assert [frame["type"] for frame in received] == ["error"]
 
 
 async def _drive(path: str, frames: list[str | bytes]) -> tuple[list[dict], int | None]:
@@ -227,7 +360,10 @@ async def _drive(path: str, frames: list[str | bytes]) -> tuple[list[dict], int 
 )
 @given(
     frames=st.lists(
-        any_text | st.binary(max_size=200) | st.just('{"type":"text","text":"hi"}'),
+        any_text
+        | st.binary(max_size=200)
+        | st.just('{"type":"text","text":"hi"}')
+        | deeply_nested(max_depth=3000),
         min_size=1,
         max_size=6,
     )

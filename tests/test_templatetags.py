@@ -4,7 +4,7 @@ import pytest
 from django.template import Context, Template
 from django.test import RequestFactory
 
-from webcall_widget.embed import script_tag
+from webcall_widget.embed import InvalidSlug, script_tag
 
 
 def render(source, **context):
@@ -43,8 +43,14 @@ def test_tag_refuses_a_missing_or_odd_slug(slug):
 
 
 def test_slug_cannot_break_out_of_the_attribute():
-    with pytest.raises(Exception):  # noqa: B017 - no URL matches a slug like this
+    with pytest.raises(InvalidSlug):
         render("{% webcall_widget slug %}", slug='"><script>alert(1)</script>')
+
+
+@pytest.mark.parametrize("slug", ["not a slug", "help/desk", "caf\u00e9", "help\n"])
+def test_a_value_that_is_not_a_slug_is_refused_by_name(slug):
+    with pytest.raises(InvalidSlug, match="needs an agent slug .* not "):
+        script_tag(slug)
 
 
 def test_snippet_for_other_sites_uses_absolute_urls():

@@ -200,3 +200,89 @@ def test_config_never_contains_the_key_or_the_voicehub_agent_id(agent, client):
 
 def test_config_of_unknown_agent_is_404(db, client):
     assert client.get("/webcall/agents/nobody/config").status_code == 404
+
+
+# Bad input: a JSON error, never a server error.
+
+
+def test_deeply_nested_json_body_is_400_invalid_request(sandbox, agent, client):
+    response = client.post(
+        f"/webcall/agents/{agent.slug}/calls", data="[" * 4000, content_type="application/json"
+    )
+    assert (response.status_code, error_code(response)) == (400, "invalid_request")
+    assert not Call.objects.exists()
+
+
+def test_deeply_nested_mode_is_400_invalid_request(sandbox, agent, client):
+    body = '{"mode":' + "[" * 2000 + "]" * 2000 + "}"
+    response = client.post(
+        f"/webcall/agents/{agent.slug}/calls", data=body, content_type="application/json"
+    )
+    assert (response.status_code, error_code(response)) == (400, "invalid_request")
+
+
+def test_body_declared_over_the_limit_is_413_and_never_read(sandbox, agent, client):
+    response = client.post(
+        f"/webcall/agents/{agent.slug}/calls",
+        data="{}",
+        content_type="application/json",
+        CONTENT_LENGTH="10000000",
+    )
+    assert (response.status_code, error_code(response)) == (413, "invalid_request")
+    assert not response.wsgi_request._read_started
+
+
+def test_body_over_djangos_own_upload_limit_is_a_413_json_error(sandbox, agent, client):
+    response = post(client, agent.slug, {"mode": "text", "pad": "x" * 3_000_000})
+    assert (response.status_code, error_code(response)) == (413, "invalid_request")
+
+
+KEY_FROM_A_DOCUMENT = "sk-sandbox\u2019key-0123456789"  # a typographic apostrophe
+
+
+def test_api_key_that_cannot_be_sent_fails_the_call_with_a_json_error(
+    sandbox, agent_factory, client
+):
+    agent = agent_factory(api_key=KEY_FROM_A_DOCUMENT)
+    response = post(client, agent.slug)
+    assert (response.status_code, error_code(response)) == (502, "agent_misconfigured")
+    assert not sandbox.state.calls  # nothing was sent
+    failed = Call.objects.get()
+    assert (failed.status, failed.end_reason) == (CallStatus.FAILED, "create-failed")
+    assert "U+2019 RIGHT SINGLE QUOTATION MARK" in failed.error_detail
+    assert "API key" in failed.error_detail
+    assert KEY_FROM_A_DOCUMENT not in failed.error_detail
+
+
+def test_agent_id_that_cannot_be_sent_fails_the_call_with_a_json_error(
+    sandbox, agent_factory, client
+):
+    agent = agent_factory(voicehub_agent_id="echo\u2013agent")  # an en dash
+    response = post(client, agent.slug)
+    assert (response.status_code, error_code(response)) == (502, "agent_misconfigured")
+    assert "VoiceHub agent id" in Call.objects.get().error_detail
+
+
+def test_create_call_marks_every_posted_parameter_sensitive(sandbox, agent, client):
+    response = post(client, agent.slug)
+    assert response.wsgi_request.sensitive_post_parameters == "__ALL__"
+
+
+def test_debug_error_page_never_shows_the_api_key(sandbox, agent_factory, settings, monkeypatch):
+    """With DEBUG on, an unexpected error while VoiceHub is asked shows Django's technical
+    500 page, with every frame's local variables: none may show the key."""
+    from django.test import Client
+    from requests.adapters import HTTPAdapter
+
+    def broken_send(self, request, **kwargs):
+        raise RuntimeError("the network stack broke")
+
+    monkeypatch.setattr(HTTPAdapter, "send", broken_send)
+    settings.DEBUG = True
+    key = "-".join(["sk", "shown", "nowhere", "0123456789"])  # the page quotes source lines
+    agent = agent_factory(api_key=key)
+    response = post(Client(raise_request_exception=False), agent.slug)
+    page = response.content.decode()
+    assert response.status_code == 500
+    assert "the network stack broke" in page and "create_web_call" in page  # the real page
+    assert key not in page

@@ -5,30 +5,47 @@ django-cors-headers asks :func:`allow_agent_origin` (through its
 allow. Requests for other paths are answered by URL resolution alone, without the
 database or the cache.
 
-Under ASGI the middleware calls the signal from the event loop, where the ORM may not
-run. So each agent's origin list is kept in Django's cache (shared by every process when
-the cache is Redis), written whenever an agent is saved, and only on a miss read from the
-database in a worker thread.
+Under ASGI the middleware calls the signal on the event loop, where the ORM may not run
+and nothing should wait. So each process keeps one map of every agent's slug to its
+allowed origins (:class:`OriginMap`):
+
+- it is built with one query for all agents when it is first needed (on the event loop,
+  that query runs in a worker thread), never one per slug;
+- saving or deleting an agent in this process changes the map at once (``post_save``,
+  ``post_delete``), and once the change is committed, writes a new version stamp to
+  Django's cache;
+- a process whose map carries another stamp than the cache's rebuilds it (one query), so
+  a change reaches every process sharing the cache (Redis) at its next CORS check;
+- it is rebuilt at least every ``MAX_AGE`` seconds anyway, for changes no signal saw
+  (``QuerySet.update()``, another program writing the table, a lost cache entry).
+
+A slug that no agent has is answered from the map: it never reaches the database and
+never writes to the cache. Each CORS check reads the one version key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.urls import Resolver404, resolve
 
 from webcall_widget import origins
 from webcall_widget.models import Agent
+from webcall_widget.origins import parse_origin_list
 
+VERSION_KEY = "webcall_widget:agent-origins:version"
+MAX_AGE = 300.0  # seconds
 _REQUEST_MEMO = "_webcall_widget_cors"
-_CACHE_TIMEOUT = 300
-_NO_AGENT: list[str] = ["-"]  # cached for unknown slugs; never a valid origin list
 T = TypeVar("T")
 
 
@@ -64,32 +81,120 @@ def _agent_slug(path: str) -> str | None:
     return slug if isinstance(slug, str) else None
 
 
-def cache_key(slug: str) -> str:
-    return f"webcall_widget:agent-origins:{slug}"
+@dataclass(frozen=True)
+class _Snapshot:
+    origins: dict[str, tuple[str, ...]]  # slug -> allowed origins
+    slugs: dict[int, str]  # agent pk -> slug, to follow a renamed slug
+    version: object  # the cache's version stamp it was built for
+    built_at: float
+    stale: bool = False
+
+
+class OriginMap:
+    """Every agent's allowed origins, in this process; see the module's docstring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._edits = 0  # local changes; a load that started before one is not kept
+
+    def origins_of(self, slug: str) -> list[str] | None:
+        """The agent's allowed origins, or None if no agent has that slug."""
+        version = cache.get(VERSION_KEY)
+        snapshot = self._snapshot
+        if (
+            snapshot is None
+            or snapshot.stale
+            or snapshot.version != version
+            or time.monotonic() - snapshot.built_at > MAX_AGE
+        ):
+            snapshot = self.load(version)
+        found = snapshot.origins.get(slug)
+        return None if found is None else list(found)
+
+    def load(self, version: object) -> _Snapshot:
+        """Build the map from the database: one query, off the event loop."""
+        if version is None:  # first use, or the cache lost it: start a version
+            cache.add(VERSION_KEY, _new_version(), None)
+            version = cache.get(VERSION_KEY)
+        with self._lock:
+            edits = self._edits
+        slugs, by_slug = _outside_event_loop(_load_all)
+        snapshot = _Snapshot(by_slug, slugs, version, time.monotonic())
+        with self._lock:
+            if self._edits == edits:
+                self._snapshot = snapshot
+        return snapshot
+
+    def agent_saved(self, agent: Agent) -> None:
+        self._edit(agent.pk, agent.slug, tuple(agent.origin_list))
+
+    def agent_deleted(self, agent: Agent) -> None:
+        self._edit(agent.pk, None, ())
+
+    def _edit(self, pk: int, slug: str | None, allowed: tuple[str, ...]) -> None:
+        with self._lock:
+            self._edits += 1
+            snapshot = self._snapshot
+            if snapshot is None:
+                return
+            by_slug = dict(snapshot.origins)
+            slugs = dict(snapshot.slugs)
+            previous = slugs.pop(pk, None)
+            if previous is not None:
+                by_slug.pop(previous, None)
+            if slug is not None:
+                by_slug[slug] = allowed
+                slugs[pk] = slug
+            self._snapshot = replace(snapshot, origins=by_slug, slugs=slugs)
+
+    def publish(self) -> None:
+        """After a committed change: a new version for every process, this one included
+        (its map is rebuilt too, in case another process changed an agent meanwhile)."""
+        cache.set(VERSION_KEY, _new_version(), None)
+        with self._lock:
+            self._edits += 1
+            if self._snapshot is not None:
+                self._snapshot = replace(self._snapshot, stale=True)
+
+    def clear(self) -> None:
+        """Forget the map (tests; another process's view of the world)."""
+        with self._lock:
+            self._edits += 1
+            self._snapshot = None
+
+
+def _new_version() -> str:
+    return uuid.uuid4().hex
+
+
+def _load_all() -> tuple[dict[int, str], dict[str, tuple[str, ...]]]:
+    slugs: dict[int, str] = {}
+    by_slug: dict[str, tuple[str, ...]] = {}
+    for pk, slug, allowed in Agent.objects.values_list("pk", "slug", "allowed_origins"):
+        slugs[pk] = slug
+        by_slug[slug] = tuple(parse_origin_list(allowed))
+    return slugs, by_slug
+
+
+ORIGIN_MAP = OriginMap()
 
 
 def agent_origins(slug: str) -> list[str] | None:
     """The agent's allowed origins, or None if there is no such agent."""
-    cached = cache.get(cache_key(slug))
-    if cached is None:
-        cached = _outside_event_loop(lambda: _load(slug))
-        cache.set(cache_key(slug), cached, _CACHE_TIMEOUT)
-    return None if cached == _NO_AGENT else list(cached)
+    return ORIGIN_MAP.origins_of(slug)
 
 
-def _load(slug: str) -> list[str]:
-    agent = Agent.objects.filter(slug=slug).only("allowed_origins").first()
-    return _NO_AGENT if agent is None else agent.origin_list
+def remember_agent(instance: Agent, using: str = "default", **kwargs: Any) -> None:
+    """``post_save`` receiver: the change counts here at once, everywhere once committed."""
+    ORIGIN_MAP.agent_saved(instance)
+    transaction.on_commit(ORIGIN_MAP.publish, using=using)
 
 
-def remember_agent(instance: Agent, **kwargs: Any) -> None:
-    """``post_save`` receiver: keep the cached origin list in step with the admin."""
-    cache.set(cache_key(instance.slug), instance.origin_list, _CACHE_TIMEOUT)
-
-
-def forget_agent(instance: Agent, **kwargs: Any) -> None:
+def forget_agent(instance: Agent, using: str = "default", **kwargs: Any) -> None:
     """``post_delete`` receiver."""
-    cache.delete(cache_key(instance.slug))
+    ORIGIN_MAP.agent_deleted(instance)
+    transaction.on_commit(ORIGIN_MAP.publish, using=using)
 
 
 def _outside_event_loop(function: Callable[[], T]) -> T:
@@ -108,4 +213,4 @@ def _outside_event_loop(function: Callable[[], T]) -> T:
         return pool.submit(in_thread).result()
 
 
-__all__ = ["agent_origins", "allow_agent_origin", "forget_agent", "remember_agent"]
+__all__ = ["ORIGIN_MAP", "OriginMap", "agent_origins", "allow_agent_origin"]

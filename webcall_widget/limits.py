@@ -1,34 +1,53 @@
-"""Limits on starting calls: they cost the site owner credits, and any page can ask.
+"""Limits on starting and running calls: they cost the site owner credits, and any page can ask.
 
-* Rates (new calls per minute per client IP, and per agent) are fixed one-minute windows
+* Rates (new calls per minute per client, and per agent) are fixed one-minute windows
   counted in Django's cache, so every process shares them when the cache is Redis.
-* Caps (calls open at once, calls per UTC day) are counted in the database, which is the
-  truth about calls; :func:`reserve_call` checks them and stores the new ``Call`` in one
-  transaction with the agent's row locked, so two requests cannot both take the last slot.
+* Caps (calls a client has created but not connected, calls open at once, calls per UTC
+  day, call minutes per UTC day) are counted in the database, which is the truth about
+  calls; :func:`reserve_call` checks them and stores the new ``Call`` in one transaction
+  with the agent's row locked, so two requests cannot both take the last slot.
+* A client is its IPv4 address, or its IPv6 /64 (one subscriber's network; a host picks
+  any address in it): :func:`client_key`.
+* The call-minute budget also bounds live calls: the relay asks
+  :func:`budget_seconds_left` now and then, and ends its call when nothing is left.
 
 Each refusal is a :class:`LimitExceeded` carrying an error code, a sentence for the
-visitor and a ``Retry-After`` in seconds.
+visitor and a ``Retry-After`` in seconds. :func:`record_refusal` counts it for the admin
+(:class:`~webcall_widget.models.LimitHit`) and, the first time in a while, logs it and
+sends :data:`~webcall_widget.signals.limit_reached`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
+import logging
 import math
 import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Q
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Count, F, Min, Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from webcall_widget.conf import Settings
-from webcall_widget.models import Agent, Call, CallStatus
+from webcall_widget.models import Agent, Call, CallStatus, Limit, LimitHit
+from webcall_widget.signals import limit_reached, send_robustly
+
+logger = logging.getLogger("webcall_widget.limits")
 
 WINDOW_SECONDS = 60
+IPV6_CLIENT_PREFIX = 64
+# A limit that refuses calls is logged and signalled once per agent in this long (the
+# daily ones once per UTC day); every refusal is counted, written to the database at
+# most this often per agent and limit.
+NOTICE_SECONDS = 3600
+FLUSH_SECONDS = 10
+DAILY_LIMITS = frozenset({Limit.CALLS_PER_DAY, Limit.MINUTES_PER_DAY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +55,27 @@ class AgentCaps:
     concurrent_calls: int
     calls_per_day: int
     max_call_seconds: int
+    call_minutes_per_day: int | None  # None: no budget
 
 
 class LimitExceeded(Exception):
     http_status = 429
 
-    def __init__(self, code: str, message: object, retry_after: int) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: object,
+        retry_after: int,
+        *,
+        limit: Limit | None = None,
+        client_key: str = "",
+    ) -> None:
         super().__init__(f"{code}: retry after {retry_after}s")
         self.code = code
         self.message = str(message)
         self.retry_after = max(1, retry_after)
+        self.limit = limit  # which limit refused, for the admin and the signal
+        self.client_key = client_key  # the client, for the per-client limits
 
 
 def caps_for(agent: Agent, settings: Settings) -> AgentCaps:
@@ -54,6 +84,9 @@ def caps_for(agent: Agent, settings: Settings) -> AgentCaps:
         concurrent_calls=agent.max_concurrent_calls or limits.concurrent_calls_per_agent,
         calls_per_day=agent.max_calls_per_day or limits.calls_per_day_per_agent,
         max_call_seconds=agent.max_call_seconds or limits.max_call_seconds,
+        call_minutes_per_day=(
+            agent.max_call_minutes_per_day or limits.call_minutes_per_day_per_agent
+        ),
     )
 
 
@@ -69,6 +102,26 @@ def client_ip(request: HttpRequest, trusted_proxies: int) -> str | None:
         return str(ipaddress.ip_address(address))
     except ValueError:
         return None
+
+
+def client_key(ip: str | None) -> str | None:
+    """What the per-client limits count by: an IPv4 address as it is, an IPv6 address as
+    its /64 network (``2001:db8:1:2::/64``), since one subscriber is given a whole /64 and
+    can use any address in it. An IPv4-mapped IPv6 address is its IPv4 address."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address)
+
+
+_RATE_LIMITS = {"client": Limit.CLIENT_RATE, "agent": Limit.AGENT_RATE}
 
 
 def check_rate(scope: str, key: str, limit: int) -> None:
@@ -92,12 +145,14 @@ def check_rate(scope: str, key: str, limit: int) -> None:
             "rate_limited",
             _("The assistant is busy right now. Please try again in a little while."),
             retry_after,
+            limit=_RATE_LIMITS.get(scope),
+            client_key=key if scope == "client" else "",
         )
 
 
 def check_rates(request: HttpRequest, agent: Agent, settings: Settings) -> None:
-    ip = client_ip(request, settings.trusted_proxies) or "unknown"
-    check_rate("client", ip, settings.limits.calls_per_minute_per_client)
+    key = client_key(client_ip(request, settings.trusted_proxies)) or "unknown"
+    check_rate("client", key, settings.limits.calls_per_minute_per_client)
     check_rate("agent", str(agent.pk), settings.limits.calls_per_minute_per_agent)
 
 
@@ -154,13 +209,89 @@ def expire_stale_calls(settings: Settings) -> dict[str, int]:
     return counts
 
 
-def calls_today(agent: Agent) -> int:
-    midnight = timezone.now().astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (
-        Call.objects.filter(agent=agent, created_at__gte=midnight)
-        .exclude(status=CallStatus.FAILED, voicehub_call_id="")
-        .count()
+def _midnight(now: dt.datetime) -> dt.datetime:
+    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def calls_today(agent: Agent, settings: Settings, now: dt.datetime | None = None) -> int:
+    """Calls the agent took today (UTC): those that connected, and those created so
+    recently that they still may. A call that never connected (its visitor left, or
+    someone asked for calls to block the agent) stops counting when its token expires,
+    and one VoiceHub refused never counts."""
+    now = now or timezone.now()
+    token_age = dt.timedelta(seconds=settings.connect_token_max_age)
+    return Call.objects.filter(
+        Q(connected_at__isnull=False)
+        | Q(status__in=OPEN_STATUSES)
+        | Q(status=CallStatus.CREATED, created_at__gte=now - token_age),
+        agent=agent,
+        created_at__gte=_midnight(now),
+    ).count()
+
+
+def unconnected_calls(
+    agent: Agent, key: str, settings: Settings, now: dt.datetime | None = None
+) -> tuple[int, dt.datetime | None]:
+    """How many calls the client ``key`` created on ``agent`` whose token is still unused
+    and valid, and when the oldest of them was created."""
+    now = now or timezone.now()
+    token_age = dt.timedelta(seconds=settings.connect_token_max_age)
+    found = Call.objects.filter(
+        agent=agent,
+        client_key=key,
+        status=CallStatus.CREATED,
+        created_at__gte=now - token_age,
+    ).aggregate(count=Count("pk"), oldest=Min("created_at"))
+    return found["count"], found["oldest"]
+
+
+def used_seconds_today(
+    agent_id: int, max_call_seconds: int, now: dt.datetime | None = None
+) -> float:
+    """Seconds the agent's calls have been live today (UTC): ended calls from ``live_at``
+    to ``ended_at``, live ones until now, each cut to today and to the longest call (a
+    call whose relay died is ended late, or not at all, in the database)."""
+    now = now or timezone.now()
+    midnight = _midnight(now)
+    longest = dt.timedelta(seconds=max_call_seconds)
+    went_live = Call.objects.filter(agent_id=agent_id, live_at__isnull=False, live_at__lt=now)
+    # Most calls went live today and ended in time: the database sums them.
+    whole = went_live.filter(
+        live_at__gte=midnight, ended_at__isnull=False, ended_at__lte=F("live_at") + longest
+    ).aggregate(total=Sum(F("ended_at") - F("live_at")))["total"] or dt.timedelta(0)
+    # A few are cut: still live, started before midnight, or ended late.
+    rest = went_live.filter(live_at__gt=midnight - longest).filter(
+        Q(ended_at__isnull=True)
+        | Q(live_at__lt=midnight, ended_at__gt=midnight)
+        | Q(live_at__gte=midnight, ended_at__gt=F("live_at") + longest)
     )
+    cut = 0.0
+    for live_at, ended_at in rest.values_list("live_at", "ended_at"):
+        if live_at is None:  # filtered out above; for the type checker
+            continue
+        end = min(ended_at or now, live_at + longest, now)
+        cut += max(0.0, (end - max(live_at, midnight)).total_seconds())
+    return whole.total_seconds() + cut
+
+
+def budget_seconds_left(
+    agent_id: int, settings: Settings, *, now: dt.datetime | None = None
+) -> float | None:
+    """Seconds of live calls the agent may still have today (UTC), 0.0 when its
+    call-minute budget is used up; None when it has no budget (or no longer exists).
+
+    Every live call of the agent spends the budget at once, the caller's own included,
+    so ask again well before the answer runs out. Synchronous, a few small queries: call
+    it off the event loop (``database_sync_to_async``), not per audio frame.
+    """
+    agent = Agent.objects.filter(pk=agent_id).first()
+    if agent is None:
+        return None
+    caps = caps_for(agent, settings)
+    if caps.call_minutes_per_day is None:
+        return None
+    used = used_seconds_today(agent.pk, caps.max_call_seconds, now)
+    return max(0.0, caps.call_minutes_per_day * 60 - used)
 
 
 def seconds_to_midnight() -> int:
@@ -172,22 +303,23 @@ def seconds_to_midnight() -> int:
 def reserve_call(agent: Agent, settings: Settings, **fields: object) -> Call:
     """Store a new ``Call`` for ``agent`` if its caps allow one more.
 
+    ``fields`` are the call's; its ``client_key`` is set from ``client_ip``.
+
     Raises:
-        LimitExceeded: the agent has as many open calls as it may, or has used its calls
-            for today.
+        LimitExceeded: the agent has used its calls or its call minutes for today, the
+            client has as many calls waiting to connect as it may, or the agent has as
+            many open calls as it may.
     """
     caps = caps_for(agent, settings)
+    ip = fields.get("client_ip")
+    key = client_key(ip if isinstance(ip, str) else None) or ""
+    fields["client_key"] = key
     with transaction.atomic():
         # Serialises reservations per agent (a row lock on PostgreSQL and MySQL; SQLite
         # writers are serialised anyway).
         Agent.objects.select_for_update().filter(pk=agent.pk).first()
-        if active_calls(agent, settings, caps) >= caps.concurrent_calls:
-            raise LimitExceeded(
-                "agent_busy",
-                _("All lines are busy right now. Please try again in a minute."),
-                30,
-            )
-        if calls_today(agent) >= caps.calls_per_day:
+        now = timezone.now()
+        if calls_today(agent, settings, now) >= caps.calls_per_day:
             raise LimitExceeded(
                 "daily_limit",
                 _(
@@ -195,5 +327,143 @@ def reserve_call(agent: Agent, settings: Settings, **fields: object) -> Call:
                     "Please come back tomorrow."
                 ),
                 seconds_to_midnight(),
+                limit=Limit.CALLS_PER_DAY,
+            )
+        if caps.call_minutes_per_day is not None:
+            used = used_seconds_today(agent.pk, caps.max_call_seconds, now)
+            if used >= caps.call_minutes_per_day * 60:
+                raise LimitExceeded(
+                    "budget_exhausted",
+                    _(
+                        "The assistant has used all its talk time for today. "
+                        "Please come back tomorrow."
+                    ),
+                    seconds_to_midnight(),
+                    limit=Limit.MINUTES_PER_DAY,
+                )
+        if key:  # a client we cannot tell apart is held only by the rates
+            waiting, oldest = unconnected_calls(agent, key, settings, now)
+            if waiting >= settings.limits.unconnected_calls_per_client and oldest is not None:
+                expires = oldest + dt.timedelta(seconds=settings.connect_token_max_age)
+                raise LimitExceeded(
+                    "too_many_pending",
+                    _(
+                        "Too many conversations are starting from your connection. "
+                        "Please wait a minute and try again."
+                    ),
+                    # A token is good for max_age seconds inclusive: past that one.
+                    math.floor((expires - now).total_seconds()) + 1,
+                    limit=Limit.UNCONNECTED,
+                    client_key=key,
+                )
+        if active_calls(agent, settings, caps) >= caps.concurrent_calls:
+            raise LimitExceeded(
+                "agent_busy",
+                _("All lines are busy right now. Please try again in a minute."),
+                30,
+                limit=Limit.CONCURRENT,
             )
         return Call.objects.create(agent=agent, **fields)
+
+
+def record_refusal(agent: Agent, refusal: LimitExceeded) -> None:
+    """Count a refused call for the admin; the first refusal by a limit in a while (an
+    hour; the daily limits, a UTC day) is also logged and sent as ``limit_reached``.
+
+    Counts gather in the cache and reach the database (:class:`LimitHit`) at most every
+    ``FLUSH_SECONDS`` per agent and limit, so a flood of refused requests does not become
+    a flood of writes; :func:`pending_refusals` has the ones not written yet. Never
+    raises: the visitor gets the refusal whatever happens here.
+    """
+    limit = refusal.limit
+    if limit is None:
+        return
+    try:
+        now = timezone.now()
+        day = now.astimezone(dt.UTC).date()
+        counter = _pending_key(agent.pk, limit, day)
+        if not cache.add(counter, 1, 2 * 86400):
+            _incr(counter)
+        if cache.add(f"{counter}:flushed", 1, FLUSH_SECONDS):
+            _flush(agent, limit, day, now, refusal.client_key, counter)
+        period = (
+            day.isoformat() if limit in DAILY_LIMITS else int(now.timestamp() // NOTICE_SECONDS)
+        )
+        if not cache.add(f"webcall_widget:limit-notice:{agent.pk}:{limit}:{period}", 1, 86400):
+            return
+    except Exception:
+        logger.exception("Agent %s: could not count a refusal by %s.", agent.slug, limit)
+        return
+    logger.warning(
+        "Agent %s: %s refused a call (%s)%s; further refusals %s are counted in the admin "
+        "(limits reached), not logged.",
+        agent.slug,
+        Limit(limit).label,
+        refusal.code,
+        f" from client {refusal.client_key}" if refusal.client_key else "",
+        "today" if limit in DAILY_LIMITS else "this hour",
+    )
+    _signal(agent, refusal)
+
+
+def _pending_key(agent_id: int, limit: str, day: dt.date) -> str:
+    return f"webcall_widget:limit-hits:{agent_id}:{limit}:{day.isoformat()}"
+
+
+def _incr(key: str) -> None:
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, 2 * 86400)
+
+
+def _flush(
+    agent: Agent, limit: str, day: dt.date, now: dt.datetime, client: str, counter: str
+) -> None:
+    count = cache.get(counter) or 0
+    if count <= 0:
+        return
+    with contextlib.suppress(ValueError):  # expired meanwhile
+        cache.decr(counter, count)
+    try:
+        with transaction.atomic():
+            hits = LimitHit.objects.filter(agent=agent, day=day, limit=limit)
+            changes = {"count": F("count") + count, "last_at": now, "last_client_key": client}
+            if not hits.update(**changes):
+                try:
+                    with transaction.atomic():
+                        LimitHit.objects.create(
+                            agent=agent,
+                            day=day,
+                            limit=limit,
+                            count=count,
+                            last_at=now,
+                            last_client_key=client,
+                        )
+                except IntegrityError:  # another process created it first
+                    hits.update(**changes)
+    except DatabaseError:
+        logger.exception("Agent %s: could not store %d refusals by %s.", agent.slug, count, limit)
+
+
+def pending_refusals(hits: list[LimitHit]) -> dict[int, int]:
+    """Refusals counted in the cache but not yet written to these :class:`LimitHit` rows,
+    by row id."""
+    keys = {_pending_key(hit.agent_id, hit.limit, hit.day): hit.pk for hit in hits}
+    found = cache.get_many(list(keys)) if keys else {}
+    return {keys[key]: max(0, int(value)) for key, value in found.items()}
+
+
+def _signal(agent: Agent, refusal: LimitExceeded) -> None:
+    """Send ``limit_reached``; a receiver that raises is logged (with its traceback by
+    Django's ``django.dispatch`` logger, and here with the agent) and changes nothing."""
+    send_robustly(
+        limit_reached,
+        Agent,
+        about=f"Agent {agent.slug}",
+        log=logger,
+        agent=agent,
+        limit=str(refusal.limit),
+        code=refusal.code,
+        client_key=refusal.client_key,
+    )

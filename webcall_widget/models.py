@@ -4,10 +4,11 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from webcall_widget.conf import RESUME_SECONDS_MAX
 from webcall_widget.origins import parse_origin_list
 from webcall_widget.voicehub.events import Mode, Role
 
@@ -47,6 +48,15 @@ class Agent(models.Model):
     )
     voicehub_agent_id = models.CharField(_("VoiceHub agent id"), max_length=200)
     api_key = models.CharField(_("VoiceHub API key"), max_length=500)
+    webhook_secret = models.CharField(
+        _("webhook secret"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "What VoiceHub sends in x-webhook-secret with this agent's call webhooks. "
+            "Empty: webhooks for this agent are refused."
+        ),
+    )
     modes = models.JSONField(
         _("allowed modes"),
         default=default_modes,
@@ -88,6 +98,27 @@ class Agent(models.Model):
         null=True,
         blank=True,
         help_text=_("Empty: the site's default (LIMITS.MAX_CALL_SECONDS)."),
+    )
+    max_call_minutes_per_day = models.PositiveIntegerField(
+        _("call minutes per day"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Minutes of live calls per UTC day, all calls together; when they are used up, "
+            "new calls are refused and live ones end. Empty: the site's default "
+            "(LIMITS.CALL_MINUTES_PER_DAY_PER_AGENT)."
+        ),
+    )
+    resume_seconds = models.PositiveIntegerField(
+        _("resume within (seconds)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(RESUME_SECONDS_MAX)],
+        help_text=_(
+            "How long a call waits for its visitor after their connection drops (a reload, "
+            "another page, a network change); it costs credits meanwhile. 0: calls end at "
+            "once. Empty: the site's default (RESUME_SECONDS)."
+        ),
     )
 
     title = models.CharField(_("title"), max_length=80, blank=True)
@@ -174,6 +205,13 @@ class Call(models.Model):
     upstream_socket_path = models.CharField(_("upstream socket path"), max_length=500, blank=True)
     origin = models.CharField(_("page origin"), max_length=300, blank=True)
     client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    client_key = models.CharField(
+        _("client"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("What per-client limits count by: the IPv4 address, or the IPv6 /64."),
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -190,17 +228,67 @@ class Call(models.Model):
     end_reason = models.CharField(_("end reason"), max_length=64, blank=True)
     error_code = models.CharField(_("error code"), max_length=64, blank=True)
     error_detail = models.TextField(_("error detail"), blank=True)
+    voicehub_status = models.CharField(
+        _("VoiceHub status"),
+        max_length=32,
+        blank=True,
+        help_text=_("The latest status VoiceHub reported for this call in a webhook."),
+    )
+    voicehub_status_at = models.DateTimeField(_("VoiceHub status time"), null=True, blank=True)
+    recordings = models.JSONField(
+        _("recordings"),
+        default=list,
+        blank=True,
+        help_text=_("Paths or URLs of the call's recordings, as VoiceHub reported them."),
+    )
 
     messages_from_visitor = models.PositiveIntegerField(default=0)
     messages_from_agent = models.PositiveIntegerField(default=0)
     audio_bytes_in = models.PositiveBigIntegerField(default=0)
     audio_bytes_out = models.PositiveBigIntegerField(default=0)
+    upstream_unknown_events = models.PositiveIntegerField(
+        _("unknown upstream events"),
+        default=0,
+        help_text=_("Events from VoiceHub the relay does not use (see the notes)."),
+    )
+    upstream_bad_payloads = models.PositiveIntegerField(
+        _("unreadable upstream events"),
+        default=0,
+        help_text=_("Events from VoiceHub whose payload did not match UPSTREAM settings."),
+    )
+    upstream_notes = models.TextField(
+        _("upstream notes"),
+        blank=True,
+        help_text=_(
+            "What the relay noticed about VoiceHub's socket, such as an output sample rate "
+            "that looks wrong."
+        ),
+    )
+    suspensions = models.PositiveIntegerField(
+        _("connection drops"),
+        default=0,
+        help_text=_("Times the visitor's connection dropped while the call went on."),
+    )
+    resumes = models.PositiveIntegerField(
+        _("resumes"),
+        default=0,
+        help_text=_("Times a visitor took the call up again (a reload, another page or tab)."),
+    )
+    suspended_seconds = models.FloatField(
+        _("seconds without the visitor"),
+        default=0.0,
+        help_text=_("Time the call waited for its visitor to come back, all drops together."),
+    )
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("call")
         verbose_name_plural = _("calls")
-        indexes = [models.Index(fields=["agent", "status"])]
+        indexes = [
+            models.Index(fields=["agent", "status"]),
+            models.Index(fields=["agent", "client_key", "created_at"]),
+            models.Index(fields=["voicehub_call_id"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.agent_id}:{self.id}"
@@ -210,6 +298,43 @@ class Call(models.Model):
         if self.live_at and self.ended_at:
             return (self.ended_at - self.live_at).total_seconds()
         return None
+
+
+class Limit(models.TextChoices):
+    """Which limit refused a call (a :class:`LimitHit`, the ``limit_reached`` signal)."""
+
+    CLIENT_RATE = "client_rate", _("new calls per client per minute")
+    AGENT_RATE = "agent_rate", _("new calls per agent per minute")
+    UNCONNECTED = "unconnected", _("unconnected calls per client")
+    CONCURRENT = "concurrent", _("calls open at once")
+    CALLS_PER_DAY = "calls_per_day", _("calls per day")
+    MINUTES_PER_DAY = "minutes_per_day", _("call minutes per day")
+
+
+class LimitHit(models.Model):
+    """How often a limit refused an agent's calls on one UTC day, and when last."""
+
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="limit_hits", verbose_name=_("agent")
+    )
+    day = models.DateField(_("day (UTC)"))
+    limit = models.CharField(_("limit"), max_length=32, choices=Limit.choices)
+    count = models.PositiveIntegerField(_("refusals"), default=0)
+    last_at = models.DateTimeField(_("last refusal"))
+    last_client_key = models.CharField(_("last client"), max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-day", "agent", "limit"]
+        verbose_name = _("limit reached")
+        verbose_name_plural = _("limits reached")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "day", "limit"], name="webcall_widget_limit_hit_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}:{self.day}:{self.limit}"
 
 
 ROLE_CHOICES = [(Role.USER.value, _("Visitor")), (Role.AGENT.value, _("Agent"))]
@@ -238,3 +363,125 @@ class TranscriptMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.text[:40]}"
+
+
+class WebhookEventState(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    PROCESSED = "processed", _("Processed")
+    UNMATCHED = "unmatched", _("No matching call")
+    IGNORED = "ignored", _("Unknown type")
+    FAILED = "failed", _("Failed")
+
+
+class WebhookEvent(models.Model):
+    """One event VoiceHub posted to an agent's webhook, stored as it came before anything
+    else is done with it (see :mod:`webcall_widget.webhooks`)."""
+
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="webhook_events", verbose_name=_("agent")
+    )
+    event_id = models.CharField(
+        _("event id"),
+        max_length=200,
+        help_text=_(
+            "VoiceHub's eventId; for an event without one, the analysis id or a hash of "
+            "the body. A retry of an event already stored is acknowledged, not processed."
+        ),
+    )
+    event_type = models.CharField(_("type"), max_length=64)
+    voicehub_call_id = models.CharField(_("VoiceHub call id"), max_length=200, blank=True)
+    call = models.ForeignKey(
+        Call,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="webhook_events",
+        verbose_name=_("call"),
+    )
+    payload = models.JSONField(_("payload"))
+    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=WebhookEventState.choices,
+        default=WebhookEventState.RECEIVED,
+    )
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "event_id"], name="webcall_widget_webhook_event_id"
+            )
+        ]
+        indexes = [models.Index(fields=["agent", "voicehub_call_id", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class AnalysisState(models.TextChoices):
+    PENDING = "pending", _("Being fetched")
+    FETCHED = "fetched", _("Fetched")
+    FAILED = "failed", _("Failed")
+
+
+class CallAnalysis(models.Model):
+    """VoiceHub's analysis of a call, fetched when an ``AnalysisResultReady`` webhook
+    names it: the raw JSON, and the fields we know of, read from it defensively."""
+
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="analyses", verbose_name=_("agent")
+    )
+    call = models.ForeignKey(
+        Call,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="analyses",
+        verbose_name=_("call"),
+    )
+    voicehub_call_id = models.CharField(_("VoiceHub call id"), max_length=200, blank=True)
+    analysis_id = models.CharField(_("analysis id"), max_length=200)
+    source_url = models.CharField(_("fetched from"), max_length=2000)
+    state = models.CharField(
+        _("state"), max_length=16, choices=AnalysisState.choices, default=AnalysisState.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    requested_at = models.DateTimeField(_("requested"), auto_now_add=True, db_index=True)
+    fetched_at = models.DateTimeField(_("fetched"), null=True, blank=True)
+    raw = models.JSONField(_("raw result"), null=True, blank=True)
+
+    summary = models.TextField(_("summary"), blank=True)
+    main_topics = models.JSONField(_("main topics"), default=list, blank=True)
+    sentiment_label = models.CharField(_("sentiment"), max_length=32, blank=True, db_index=True)
+    sentiment_score = models.FloatField(_("sentiment score"), null=True, blank=True)
+    positive_keywords = models.JSONField(_("positive keywords"), default=list, blank=True)
+    negative_keywords = models.JSONField(_("negative keywords"), default=list, blank=True)
+    empathy_score = models.FloatField(_("empathy score"), null=True, blank=True)
+    resolution_status = models.CharField(_("resolution"), max_length=64, blank=True, db_index=True)
+    user_interruptions = models.PositiveIntegerField(
+        _("visitor interruptions"), null=True, blank=True
+    )
+    user_summary = models.TextField(_("visitor summary"), blank=True)
+    assistant_summary = models.TextField(_("agent summary"), blank=True)
+    duration_seconds = models.FloatField(_("duration (s)"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        verbose_name = _("call analysis")
+        verbose_name_plural = _("call analyses")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "analysis_id"], name="webcall_widget_analysis_id"
+            )
+        ]
+        indexes = [models.Index(fields=["agent", "voicehub_call_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.analysis_id}"

@@ -44,6 +44,10 @@ UI: dict[str, Promise] = {
     "voiceStarting": _("Starting the microphone…"),
     "textInstead": _("Chat by text instead"),
     "continuingAsText": _("You can keep going by typing."),
+    "stateReconnecting": _("Reconnecting…"),
+    "continueVoice": _("Continue the voice call"),
+    "notSent": _("Not sent"),
+    "waitingToSend": _("Waiting to send…"),
 }
 
 # Codes from the create-call endpoint, the relay's error frames, and close codes.
@@ -58,9 +62,18 @@ ERRORS: dict[str, str | Promise] = {
     "daily_limit": _(
         "The assistant has taken all the calls it can today. Please come back tomorrow."
     ),
+    "budget_exhausted": _(
+        "The assistant has used all its talk time for today. Please come back tomorrow."
+    ),
+    "too_many_pending": _(
+        "Too many conversations are starting from your connection. "
+        "Please wait a minute and try again."
+    ),
     "login_required": _("Please log in to talk to this assistant."),
     "staff_only": _("This assistant is only for staff."),
     "ended_by_staff": _("This conversation was ended by the site."),
+    "restarting": _("The assistant is restarting. Please start again in a moment."),
+    "relay_error": _("Something went wrong on our side. Please start again."),
     errors.AgentMisconfigured.code: errors.AgentMisconfigured.visitor_message,
     errors.InvalidApiKey.code: errors.InvalidApiKey.visitor_message,
     errors.InsufficientCredits.code: errors.InsufficientCredits.visitor_message,
@@ -83,6 +96,12 @@ ERRORS: dict[str, str | Promise] = {
     "frame_too_large": _("Something went wrong. Please start again."),
     "not_ready": _("Still connecting, one moment."),
     "dropped": _("The connection was lost. Please start again."),
+    "taken_over": _("This conversation continues in another tab or window."),
+    "call_over": _("This conversation has ended."),
+    "resume_failed": _("This conversation could not be continued. Please start again."),
+    "lost_while_away": _(
+        "The connection was lost for too long, so the conversation ended. Please start again."
+    ),
     "network": _("The assistant could not be reached. Check your connection and try again."),
     "mic_denied": _(
         "Microphone access is blocked. Allow it in your browser's site settings (next to "

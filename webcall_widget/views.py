@@ -14,22 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from webcall_widget import limits, origins
 from webcall_widget.conf import Settings, get_settings
 from webcall_widget.models import Access, Agent, Call, CallStatus
+from webcall_widget.redaction import hide_marked_values_in_debug
 from webcall_widget.relay import tokens
+from webcall_widget.signals import call_created, send_robustly
 from webcall_widget.strings import widget_strings
 from webcall_widget.voicehub import client
 from webcall_widget.voicehub.errors import UpstreamUnavailable, VoiceHubError
 from webcall_widget.voicehub.events import Mode
+from webcall_widget.webhooks import processing
 
 logger = logging.getLogger("webcall_widget.views")
 
@@ -157,10 +162,16 @@ def audio_worklet(request: HttpRequest, slug: str) -> HttpResponse:
 
 @csrf_exempt  # JSON only: a cross-site form cannot send it without a CORS preflight.
 @require_POST
+# The agent (and so its API key) is a local here and in what this calls: an error page
+# or report must not show them, even with DEBUG on.
+@hide_marked_values_in_debug
+@sensitive_post_parameters()
+@sensitive_variables("agent", "api_key")
 def create_call(request: HttpRequest, slug: str) -> JsonResponse:
     if request.content_type != "application/json":
         return error_response(415, "invalid_request", _("Send the request as application/json."))
-    if len(request.body) > MAX_BODY_BYTES:
+    body = read_body(request)
+    if body is None:
         return error_response(413, "invalid_request", _("The request is too large."))
     agent = _agent_or_error(request, slug)
     if isinstance(agent, JsonResponse):
@@ -168,7 +179,7 @@ def create_call(request: HttpRequest, slug: str) -> JsonResponse:
     refused = _access_refused(request, agent)
     if refused is not None:
         return refused
-    mode = _requested_mode(request.body, agent)
+    mode = _requested_mode(body, agent)
     if isinstance(mode, JsonResponse):
         return mode
     settings = get_settings()
@@ -194,7 +205,9 @@ def create_call(request: HttpRequest, slug: str) -> JsonResponse:
             user=user if user is not None and user.is_authenticated else None,
         )
     except limits.LimitExceeded as exc:
-        logger.info("Agent %s: call refused (%s).", agent.slug, exc.code)
+        # Logged once in a while by record_refusal, not once per refused request.
+        logger.debug("Agent %s: call refused (%s).", agent.slug, exc.code)
+        limits.record_refusal(agent, exc)
         return error_response(
             exc.http_status, exc.code, exc.message, Retry_After=str(exc.retry_after)
         )
@@ -219,6 +232,7 @@ def create_call(request: HttpRequest, slug: str) -> JsonResponse:
     call.voicehub_call_id = created.call_id
     call.upstream_socket_path = created.socket_path
     call.save(update_fields=["voicehub_call_id", "upstream_socket_path"])
+    _call_created(request, agent, call)
     token = tokens.issue(call.id)
     return JsonResponse(
         {
@@ -229,6 +243,19 @@ def create_call(request: HttpRequest, slug: str) -> JsonResponse:
         },
         status=201,
     )
+
+
+@sensitive_variables("agent")
+def _call_created(request: HttpRequest, agent: Agent, call: Call) -> None:
+    """Tell site code, and process the webhook events VoiceHub sent for this call before
+    its id was stored. Neither can fail the visitor's call."""
+    send_robustly(
+        call_created, Call, about=f"Call {call.id}", call=call, agent=agent, request=request
+    )
+    try:
+        processing.call_appeared(call)
+    except Exception:
+        logger.exception("Call %s: its waiting webhook events could not be processed.", call.id)
 
 
 def _access_refused(request: HttpRequest, agent: Agent) -> JsonResponse | None:
@@ -242,10 +269,27 @@ def _access_refused(request: HttpRequest, agent: Agent) -> JsonResponse | None:
     return None
 
 
+def read_body(request: HttpRequest, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The body, or None if it is over ``limit`` bytes: one declared larger by its
+    Content-Length is not read at all."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return None
+    try:
+        body = request.body  # no Content-Length: Django reads up to its own limit
+    except RequestDataTooBig:
+        return None
+    return None if len(body) > limit else body
+
+
 def _requested_mode(body: bytes, agent: Agent) -> Mode | JsonResponse:
     try:
         data = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: nested deeper than the recursion limit ("[" * 4000 fits).
         data = None
     if not isinstance(data, dict):
         return error_response(400, "invalid_request", _("The request must be a JSON object."))

@@ -14,6 +14,7 @@ the tests in other folders run their own event loops.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
@@ -30,6 +31,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from demo.management.commands.seed_demo import Command as SeedDemo
 from tests import canary
 from tests.servers import ServerThread
+from webcall_widget.relay import lifecycle
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -118,6 +120,10 @@ def live_site(demo_settings: Any, transactional_db: None) -> Iterator[LiveSite]:
 
     with ServerThread(recording, name="live-demo") as server:
         yield LiveSite(server, requests)
+        # Pages closed by the test leave their calls waiting for a resume (RESUME_SECONDS):
+        # end them as a server stop does, while the sandbox still answers.
+        assert server.loop is not None
+        asyncio.run_coroutine_threadsafe(lifecycle.stop_all(), server.loop).result(timeout=20)
     sandbox.state.reset()
 
 

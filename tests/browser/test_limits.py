@@ -49,6 +49,9 @@ def test_too_many_calls_from_one_visitor_are_refused_politely(live_site, page, s
 
 
 def test_closing_the_tab_mid_call_ends_the_call_upstream_and_in_the_database(live_site, context):
+    """Once the grace period for a resume is over (shortened here: a page cannot tell a
+    closed tab from a reload)."""
+    Agent.objects.filter(slug="echo").update(resume_seconds=1)
     page = context.new_page()
     widget = start_chat(page, live_site.url + "/")
     widget.expect_state("live")

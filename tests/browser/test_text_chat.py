@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import probed_page
 from tests.browser.widget import TIMEOUT, WidgetOnPage
 from webcall_widget.models import Agent, Call, CallStatus
-from webcall_widget.strings import ERRORS
+from webcall_widget.relay import lifecycle
+from webcall_widget.strings import ERRORS, UI
 
 
 @pytest.fixture
@@ -220,7 +224,27 @@ def test_dropped_upstream_says_the_connection_was_lost(live_site, page):
     expect(widget.messages("user").last).to_have_text("pull the plug")
 
 
-def test_dropped_relay_socket_says_the_connection_was_lost(widget, page):
+def test_a_server_restart_says_so_and_offers_to_start_again(widget, live_site, page):
+    widget.say("before the restart")
+    widget.expect_agent_reply("You said: before the restart")
+    ended = asyncio.run_coroutine_threadsafe(lifecycle.stop_all(), live_site.server.loop)
+    assert ended.result(timeout=10) == 1
+    widget.expect_state("error")
+    expect(widget.notice).to_contain_text(str(ERRORS["restarting"]))
+    page.locator("webcall-widget .notice button", has_text=str(UI["retry"])).click()
+    widget.expect_state("live")
+    widget.say("after the restart")
+    widget.expect_agent_reply("You said: after the restart")
+    first, second = Call.objects.order_by("created_at")
+    assert (first.status, first.end_reason) == (CallStatus.ENDED, "relay-stopped")
+    assert second.status == CallStatus.LIVE
+
+
+def test_a_dropped_socket_without_a_resume_says_the_connection_was_lost(live_site, page):
+    Agent.objects.filter(slug="echo").update(resume_seconds=0)  # calls end with their socket
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
     page.evaluate(
         """() => new Promise((resolve) => {
           document.addEventListener('webcall:error', (e) => resolve(e.detail), { once: true });
@@ -261,3 +285,110 @@ def test_the_transcript_follows_new_messages(live_site, page):
         }"""
     )
     assert at_bottom
+
+
+# conversations that survive reloads, other pages and dropped connections
+
+RECORD_STATES = """(() => {
+  window.__states = [];
+  document.addEventListener('webcall:state', (e) => window.__states.push(e.detail.state));
+})()"""
+
+
+def test_a_reload_mid_conversation_keeps_the_transcript_and_the_call(widget, page, live_site):
+    widget.say("before the reload")
+    widget.expect_agent_reply("You said: before the reload")
+    page.add_init_script(RECORD_STATES)
+    page.reload()
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.expect_state("live")
+    expect(widget.panel).to_be_visible()  # open, as the visitor left it
+    expect(widget.messages()).to_have_text(
+        [live_site.sandbox().config.greeting, "before the reload", "You said: before the reload"]
+    )
+    assert page.evaluate("window.__states")[:2] == ["reconnecting", "live"]  # never the start
+    widget.say("after the reload")
+    widget.expect_agent_reply("You said: after the reload")
+    expect(widget.messages("user")).to_have_text(["before the reload", "after the reload"])
+    call = Call.objects.get()
+    assert (call.status, call.resumes) == (CallStatus.LIVE, 1)
+
+
+def test_a_closed_panel_stays_closed_after_a_reload(widget, page):
+    widget.launcher.click()  # close it
+    expect(widget.panel).to_be_hidden()
+    page.reload()
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.expect_state("live")
+    expect(widget.panel).to_be_hidden()
+    widget.launcher.click()
+    expect(widget.messages("agent")).to_have_count(1)
+
+
+def test_a_connection_lost_for_a_few_seconds_comes_back_and_loses_nothing(widget, page):
+    widget.say("first")
+    widget.expect_agent_reply("You said: first")
+    page.context.set_offline(True)
+    widget.expect_state("reconnecting")
+    expect(page.locator("webcall-widget .status")).to_have_text(str(UI["stateReconnecting"]))
+    widget.say("typed while offline")
+    pending = page.locator("webcall-widget .message--pending")
+    expect(pending).to_contain_text(str(UI["waitingToSend"]))
+    page.wait_for_timeout(3000)
+    page.context.set_offline(False)
+    widget.expect_state("live")
+    widget.expect_agent_reply("You said: typed while offline")
+    expect(pending).to_have_count(0)
+    expect(widget.messages("user")).to_have_text(["first", "typed while offline"])
+    expect(widget.messages("agent")).to_have_count(3)  # the greeting and two replies, once each
+    call = Call.objects.get()
+    assert call.status == CallStatus.LIVE
+    assert list(call.messages.filter(role="user").values_list("text", flat=True)) == [
+        "first",
+        "typed while offline",
+    ]
+
+
+def test_a_connection_lost_past_the_grace_period_says_the_conversation_ended(live_site, page):
+    Agent.objects.filter(slug="echo").update(resume_seconds=2)
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    page.context.set_offline(True)
+    widget.expect_state("reconnecting")
+    widget.say("never sent")
+    widget.expect_state("ended")
+    expect(widget.notice).to_contain_text(str(ERRORS["lost_while_away"]))
+    expect(page.locator("webcall-widget .status")).to_have_text(str(UI["stateEnded"]))
+    expect(page.locator("webcall-widget .message--unsent")).to_contain_text(str(UI["notSent"]))
+    page.context.set_offline(False)
+    page.wait_for_timeout(1000)
+    widget.expect_state("ended")
+    call = Call.objects.get()
+    for _ in range(50):
+        if call.ended_at:
+            break
+        page.wait_for_timeout(100)
+        call.refresh_from_db()
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-disconnected")
+    assert page.evaluate("Object.keys(sessionStorage)") == []  # nothing left to resume
+
+
+def test_a_second_tab_takes_the_conversation_over(widget, page, context):
+    widget.say("from the first tab")
+    widget.expect_agent_reply("You said: from the first tab")
+    # A tab duplicated from this one starts with a copy of its sessionStorage.
+    storage = page.evaluate("JSON.stringify(Object.entries(sessionStorage))")
+    with probed_page(context) as second_page:
+        second_page.add_init_script(
+            f"for (const [k, v] of {storage}) sessionStorage.setItem(k, v);"
+        )
+        second_page.goto(page.url)
+        second = WidgetOnPage(second_page).wait_loaded()
+        second.expect_state("live")
+        expect(second.messages("user")).to_have_text(["from the first tab"])
+        widget.expect_state("ended")
+        expect(widget.notice).to_contain_text(str(ERRORS["taken_over"]))
+        second.say("from the second tab")
+        second.expect_agent_reply("You said: from the second tab")
+        assert Call.objects.get().resumes == 1

@@ -324,3 +324,36 @@ def test_a_screen_wake_lock_is_requested_during_a_voice_call(live_site, spoken_o
     )
     start(page, str(UI["modeWebAudio"]))
     page.wait_for_function("window.__wakeLocks >= 1", timeout=TIMEOUT)
+
+
+def test_another_page_mid_voice_call_continues_the_call_after_one_click(
+    live_site, spoken_once, open_page
+):
+    page = open_page(spoken_once)
+    start(page, str(UI["modeWebAudio"]))
+    wait_for_message(page, "user", "[")  # the visitor spoke on the first page
+    page.goto(live_site.url + "/csp/")  # another page of the site (with a strict CSP)
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.expect_state("live")
+    expect(widget.messages("user").first).to_contain_text("s of speech]")  # the transcript
+    button = page.get_by_role("button", name=str(UI["continueVoice"]))
+    expect(button).to_be_visible()
+    expect(button).to_be_focused()
+    page.wait_for_timeout(1000)  # the call waits for the click
+    call = Call.objects.get()
+    assert (call.status, call.resumes) == ("live", 1)
+    button.click()
+    expect(button).to_be_hidden()
+    expect(page.locator("webcall-widget .mic")).to_be_visible()
+    page.wait_for_function("window.WebcallWidget.get().voice.playback !== null", timeout=TIMEOUT)
+    page.evaluate(LISTEN)
+    echoing = wait_for_message(page, "agent", "Echoing")  # the microphone heard again...
+    page.wait_for_timeout(1500)
+    assert loudest_after(page, echoing[1]) > 0.05  # ...and the echo played on this page
+    assert page.probe.csp_violations() == []
+    joins = [
+        r.data["channels"]
+        for r in live_site.sandbox().state.events(call.voicehub_call_id, "in")
+        if r.event == "channel.join"
+    ]
+    assert joins == [["audio", "text"], ["audio"]]  # audio left while away, joined again

@@ -25,6 +25,7 @@ def live_relay(sandbox, settings):
             "CALLS_PER_MINUTE_PER_CLIENT": 1000,
             "CALLS_PER_MINUTE_PER_AGENT": 1000,
             "CONCURRENT_CALLS_PER_AGENT": 1000,
+            "UNCONNECTED_CALLS_PER_CLIENT": 1000,  # every call is created before any connects
         },
     }
     from tests.asgi import application

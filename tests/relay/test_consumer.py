@@ -16,7 +16,7 @@ from django.core import signing
 
 from tests.conftest import create_call, socket_path
 from webcall_widget.models import Call, CallStatus, TranscriptMessage
-from webcall_widget.relay import tokens
+from webcall_widget.relay import consumer, lifecycle, tokens
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.sandbox.config import SANDBOX_API_KEY
 
@@ -108,7 +108,15 @@ async def test_ready_frame_reports_call_mode_and_no_audio_for_text(
 ):
     call_id, socket = await open_call(async_client, open_socket, agent, "text")
     ready = await next_json(socket)
-    assert ready == {"type": "ready", "version": 1, "call": call_id, "mode": "text", "audio": None}
+    assert ready == {
+        "type": "ready",
+        "version": 1,
+        "call": call_id,
+        "mode": "text",
+        "audio": None,
+        "resume": None,  # RESUME_SECONDS is 0 here
+        "resumed": False,
+    }
 
 
 async def test_ready_frame_of_an_audio_call_reports_the_audio_format(
@@ -573,3 +581,280 @@ async def test_a_relay_cancelled_mid_call_leaves_upstream_and_records_the_end(
         await asyncio.sleep(0.1)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "relay-stopped")
     assert transcript == [("agent", transcript[0][1], True)]
+
+
+# resuming a call: a reload, another page, a dropped connection
+
+
+@pytest.fixture
+async def resumable(sandbox, settings):
+    """Calls wait ``seconds`` for their visitor after the socket drops; those still waiting
+    at the end of the test end as a server stop would end them."""
+
+    def apply(seconds: int = 20) -> None:
+        settings.WEBCALL_WIDGET = {**settings.WEBCALL_WIDGET, "RESUME_SECONDS": seconds}
+
+    apply()
+    yield apply
+    await lifecycle.stop_all()
+
+
+async def resumable_call(async_client, open_socket, agent, mode="text"):
+    """A live call (past the greeting where there is text): its id, socket and resume token."""
+    call_id, socket = await open_call(async_client, open_socket, agent, mode)
+    ready = await next_json(socket)
+    assert ready["type"] == "ready" and ready["resume"]["seconds"] > 0, ready
+    if mode != "WebAudio":
+        assert (await next_json(socket))["role"] == "agent"
+    return call_id, socket, ready["resume"]["token"]
+
+
+def resume_path(token: str) -> str:
+    return f"/ws/webcall/{token}/"
+
+
+async def resume(open_socket, token, *, origin="http://testserver"):
+    """Open a socket with a resume token: the socket and its ``ready`` frame."""
+    socket = open_socket(resume_path(token), origin=origin)
+    connected, _ = await socket.connect(timeout=5)
+    assert connected
+    return socket, await next_json(socket)
+
+
+@database_sync_to_async
+def resume_counts(call_id):
+    call = Call.objects.get(pk=call_id)
+    return call.suspensions, call.resumes, call.suspended_seconds
+
+
+async def test_a_socket_that_comes_back_gets_the_conversation_and_goes_on(
+    sandbox, resumable, agent, async_client, open_socket
+):
+    call_id, socket, token = await resumable_call(async_client, open_socket, agent)
+    await socket.send_json_to({"type": "text", "text": "one", "id": "w1"})
+    await receive_until(socket, lambda f: f.get("final") and f["role"] == "agent")
+    await socket.disconnect(code=1001)  # a reload
+    back, ready = await resume(open_socket, token)
+    assert (ready["type"], ready["call"], ready["resumed"]) == ("ready", call_id, True)
+    assert ready["resume"]["token"] != token
+    transcript = await next_json(back)
+    assert [(m["role"], m["text"]) for m in transcript["messages"]] == [
+        ("agent", sandbox.app.config.greeting),
+        ("user", "one"),
+        ("agent", "You said: one"),
+    ]
+    assert transcript["messages"][1]["id"] == "w1"
+    await back.send_json_to({"type": "text", "text": "two"})
+    frames = await receive_until(back, lambda f: f.get("final") and f["role"] == "agent")
+    assert frames[-1]["text"] == "You said: two"
+    await hang_up(back)
+    call, stored = await load(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-ended")
+    assert [text for _, text, _ in stored][-2:] == ["two", "You said: two"]
+    suspensions, resumes, seconds = await resume_counts(call_id)
+    assert (suspensions, resumes) == (1, 1) and 0 < seconds < 5
+
+
+async def test_the_upstream_is_kept_while_the_visitor_is_away(
+    sandbox, resumable, agent, async_client, open_socket
+):
+    call_id, socket, _ = await resumable_call(async_client, open_socket, agent)
+    await socket.disconnect(code=1006)
+    await asyncio.sleep(0.5)
+    vh_call = voicehub_call_id(sandbox)
+    assert sandbox.state.calls[vh_call].ended is None
+    assert "channel.leave" not in [r.event for r in sandbox.state.events(vh_call, "in")]
+    call, _ = await load(call_id)
+    assert call.status == CallStatus.LIVE  # it holds its line meanwhile
+
+
+async def test_a_call_nobody_comes_back_to_ends_after_the_grace_period(
+    sandbox, resumable, agent, async_client, open_socket
+):
+    resumable(1)
+    call_id, socket, _ = await resumable_call(async_client, open_socket, agent)
+    await socket.disconnect(code=1006)
+    vh_call = voicehub_call_id(sandbox)
+    started = time.monotonic()
+    await sandbox.state.await_for(lambda: sandbox.state.calls[vh_call].ended)
+    assert 0.8 < time.monotonic() - started < 3
+    for _ in range(50):
+        call, _ = await load(call_id)
+        if call.ended_at is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-disconnected")
+    assert call.suspensions == 1 and call.suspended_seconds == pytest.approx(1, abs=0.3)
+
+
+async def test_a_resume_token_works_once(resumable, agent, async_client, open_socket):
+    _, socket, token = await resumable_call(async_client, open_socket, agent)
+    await socket.disconnect()
+    back, ready = await resume(open_socket, token)
+    assert ready["resumed"] is True
+    await back.disconnect()
+    again = open_socket(resume_path(token))
+    assert await refusal(again) == ("token_used", CloseCode.TOKEN_USED)
+
+
+async def test_a_resume_token_from_another_origin_is_refused_and_stays_usable(
+    resumable, agent_factory, async_client, open_socket
+):
+    agent = await database_sync_to_async(agent_factory)(allowed_origins="https://shop.example")
+    _, socket, token = await resumable_call(async_client, open_socket, agent)
+    await socket.disconnect()
+    elsewhere = open_socket(resume_path(token), origin="https://shop.example")
+    assert await refusal(elsewhere) == ("origin_not_allowed", CloseCode.ORIGIN_NOT_ALLOWED)
+    _, ready = await resume(open_socket, token)
+    assert ready["resumed"] is True
+
+
+async def test_an_expired_resume_token_is_refused_with_4401(
+    resumable, agent, async_client, open_socket
+):
+    call_id, socket, _ = await resumable_call(async_client, open_socket, agent)
+    await socket.disconnect()
+    grant = tokens.Grant(uuid.UUID(call_id), "http://testserver", 0)
+    old = grant.token(20, now=time.time() - 20 - tokens.RESUME_SLACK_SECONDS - 1)
+    socket = open_socket(resume_path(old))
+    await socket.connect(timeout=5)
+    error = await next_json(socket)
+    assert (error["code"], "expired" in error["message"]) == ("bad_token", True)
+    assert await closed_with(socket) == CloseCode.BAD_TOKEN
+
+
+async def test_a_forged_resume_token_is_refused_with_4401(
+    resumable, agent, async_client, open_socket
+):
+    _, socket, token = await resumable_call(async_client, open_socket, agent)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert await refusal(open_socket(resume_path(forged))) == ("bad_token", CloseCode.BAD_TOKEN)
+
+
+async def test_a_second_socket_takes_the_call_over_and_the_first_is_closed_with_4410(
+    resumable, agent, async_client, open_socket
+):
+    _, first, token = await resumable_call(async_client, open_socket, agent)
+    second, ready = await resume(open_socket, token)  # a second tab, the first still open
+    assert ready["resumed"] is True
+    error = await next_json(first)
+    assert error["code"] == "taken_over"
+    assert await closed_with(first) == CloseCode.TAKEN_OVER
+    await next_json(second)  # the transcript
+    await second.send_json_to({"type": "text", "text": "from the second tab"})
+    frames = await receive_until(second, lambda f: f.get("final") and f["role"] == "agent")
+    assert frames[-1]["text"] == "You said: from the second tab"
+    await hang_up(second)
+
+
+async def test_resuming_a_call_that_ended_shows_how_it_ended(
+    sandbox, resumable, agent, async_client, open_socket
+):
+    resumable(1)
+    call_id, socket, token = await resumable_call(async_client, open_socket, agent)
+    await socket.send_json_to({"type": "text", "text": "are you there?"})
+    await receive_until(socket, lambda f: f.get("final") and f["role"] == "agent")
+    await socket.disconnect()
+    for _ in range(100):  # the grace period passes
+        call, _ = await load(call_id)
+        if call.ended_at is not None:
+            break
+        await asyncio.sleep(0.05)
+    late = open_socket(resume_path(token))
+    await late.connect(timeout=5)
+    transcript = await next_json(late)
+    assert [m["text"] for m in transcript["messages"]][-1] == "You said: are you there?"
+    assert (await next_json(late))["code"] == "call_over"
+    assert await next_json(late) == {"type": "ended", "reason": "visitor-disconnected"}
+    assert await closed_with(late) == CloseCode.NORMAL
+
+
+async def test_a_call_waiting_for_its_visitor_holds_its_line(
+    resumable, agent_factory, async_client, open_socket
+):
+    agent = await database_sync_to_async(agent_factory)(max_concurrent_calls=1)
+    _, socket, _ = await resumable_call(async_client, open_socket, agent)
+    await socket.disconnect()
+    response = await create_call(async_client, agent.slug)
+    assert (response.status_code, response.json()["error"]["code"]) == (429, "agent_busy")
+
+
+async def test_an_agent_can_turn_resuming_off(resumable, agent_factory, async_client, open_socket):
+    agent = await database_sync_to_async(agent_factory)(resume_seconds=0)
+    call_id, socket = await live_call(async_client, open_socket, agent)
+    await socket.disconnect()
+    call, _ = await load(call_id)
+    assert (call.end_reason, call.suspensions) == ("visitor-disconnected", 0)
+
+
+async def test_a_resumed_voice_call_joins_the_audio_channel_again(
+    sandbox, resumable, agent_factory, async_client, open_socket
+):
+    agent = await database_sync_to_async(agent_factory)(voicehub_agent_id="loopback-agent")
+    _, socket, token = await resumable_call(async_client, open_socket, agent, "WebAudio")
+    await socket.disconnect(code=1001)
+    vh_call = voicehub_call_id(sandbox)
+    await sandbox.state.await_for(lambda: sandbox.state.calls[vh_call].joined == ("text",))
+    back, ready = await resume(open_socket, token)
+    assert ready["resumed"] is True
+    assert (await next_json(back))["type"] == "transcript"
+    frames = [bytes([n]) * 640 for n in range(5)]
+    for frame in frames:
+        await back.send_to(bytes_data=frame)
+    echoed = []
+    while len(echoed) < len(frames):
+        output = await back.receive_output(timeout=5)
+        if output.get("bytes") is not None:
+            echoed.append(output["bytes"])
+    assert echoed == frames
+    joins = [
+        r.data["channels"]
+        for r in sandbox.state.events(vh_call, "in")
+        if r.event == "channel.join"
+    ]
+    assert joins == [["audio", "text"], ["audio"]]
+    await hang_up(back)
+
+
+async def test_a_resume_reaching_a_process_without_the_call_is_forwarded_to_its_holder(
+    sandbox, resumable, agent_factory, async_client, open_socket, monkeypatch
+):
+    """This process holds the call, but the consumer is made to look elsewhere: it asks
+    the call's group, and frames go both ways through the (in-memory) channel layer, as
+    they do through Redis between processes (tests/test_multiprocess.py)."""
+    agent = await database_sync_to_async(agent_factory)(voicehub_agent_id="loopback-agent")
+    call_id, socket, token = await resumable_call(async_client, open_socket, agent, "TextAudio")
+    await socket.disconnect(code=1001)
+    monkeypatch.setattr(lifecycle, "find", lambda call_id: None)
+    back, ready = await resume(open_socket, token)
+    assert ready["resumed"] is True
+    assert (await next_json(back))["type"] == "transcript"
+    await back.send_json_to({"type": "text", "text": "via the layer", "id": "w9"})
+    frames = await receive_until(back, lambda f: f.get("text") == "You said: via the layer")
+    assert frames[0]["id"] == "w9"
+    await back.send_to(bytes_data=b"\x05\x00" * 320)
+    while (output := await back.receive_output(timeout=5)).get("bytes") is None:
+        pass
+    assert output["bytes"] == b"\x05\x00" * 320
+    await hang_up(back)
+    call, _ = await load(call_id)
+    assert (call.end_reason, call.resumes) == ("visitor-ended", 1)
+
+
+async def test_a_call_no_process_holds_any_more_says_it_cannot_go_on(
+    sandbox, resumable, agent, async_client, open_socket, monkeypatch
+):
+    """Its process was killed: nobody answers for it."""
+    call_id, socket, token = await resumable_call(async_client, open_socket, agent)
+    await socket.disconnect(code=1001)
+    holder = lifecycle.find(uuid.UUID(call_id))
+    assert holder is not None and holder._mailbox is not None
+    await holder._mailbox.close()  # the holder hears nothing more, as if it were gone
+    monkeypatch.setattr(lifecycle, "find", lambda call_id: None)
+    monkeypatch.setattr(consumer, "ATTACH_TIMEOUT_SECONDS", 0.2)
+    late = open_socket(resume_path(token))
+    await late.connect(timeout=5)
+    assert (await next_json(late))["type"] == "transcript"
+    assert (await next_json(late))["code"] == "resume_failed"
+    assert await next_json(late) == {"type": "ended", "reason": "relay-lost"}
+    assert await closed_with(late) == CloseCode.NORMAL

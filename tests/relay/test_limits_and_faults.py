@@ -9,6 +9,7 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.db import OperationalError
 
 from tests.conftest import create_call, socket_path
 from tests.relay.test_consumer import (
@@ -22,8 +23,10 @@ from tests.relay.test_consumer import (
     voicehub_call_id,
 )
 from webcall_widget.models import CallStatus
+from webcall_widget.relay import records
 from webcall_widget.relay.control import aend_call
 from webcall_widget.relay.protocol import CloseCode
+from webcall_widget.voicehub.session import SocketIOSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -245,6 +248,29 @@ async def test_stalled_upstream_is_noticed_and_closed_4502(
     assert ("user", "before the stall", True) in transcript
 
 
+async def test_a_frozen_upstream_is_noticed_however_busy_the_visitor_is(
+    sandbox, agent, async_client, open_socket
+):
+    call_id, socket = await live_call(async_client, open_socket, agent)
+    sandbox.faults.stall = True
+    started = time.monotonic()
+    frames: list[dict] = []
+    while not any(f["type"] == "ended" for f in frames):
+        assert time.monotonic() - started < 5, "the frozen upstream went unnoticed"
+        await socket.send_json_to({"type": "text", "text": "are you there?"})
+        typed_at = time.monotonic()
+        while time.monotonic() - typed_at < 0.4:
+            # (a receive that times out would cancel the consumer: asgiref's rule)
+            if not await socket.receive_nothing(timeout=0.05):
+                frames.append(await socket.receive_json_from())
+                if frames[-1]["type"] == "ended":
+                    break
+    assert await closed_with(socket) == CloseCode.UPSTREAM_FAILED
+    call, _ = await load(call_id)
+    assert call.status == CallStatus.FAILED
+    assert "missed heartbeats" in call.error_detail
+
+
 async def test_garbage_from_the_upstream_socket_closes_4502(
     sandbox, agent, async_client, open_socket
 ):
@@ -302,3 +328,62 @@ async def test_a_call_ended_by_a_limit_leaves_its_channels_upstream(
     vh_call = voicehub_call_id(sandbox)
     await sandbox.state.await_for(lambda: sandbox.state.calls[vh_call].ended)
     assert [r.event for r in sandbox.state.events(vh_call, "in")][-1] == "channel.leave"
+
+
+# every step of ending a call runs, whatever fails before it
+
+
+@pytest.fixture
+def locked_transcript(monkeypatch):
+    """Every transcript write fails as SQLite does under a long lock. (The real lock cannot
+    be held on cue across the relay's worker thread, so the write itself is replaced.)"""
+
+    def locked(call_id, messages):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(records, "add_messages", locked)
+
+
+async def test_a_transcript_that_cannot_be_written_does_not_keep_the_call_open(
+    sandbox, locked_transcript, agent, async_client, open_socket
+):
+    call_id, socket = await live_call(async_client, open_socket, agent)
+    await socket.send_json_to({"type": "text", "text": "hello"})
+    await receive_until(socket, lambda f: f.get("final") and f["role"] == "agent")
+    await socket.send_json_to({"type": "end"})
+    frames = await receive_until(socket, lambda f: f["type"] == "ended")
+    assert frames[-1]["reason"] == "visitor-ended"
+    assert await closed_with(socket) == CloseCode.NORMAL
+    call, _ = await load(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-ended")
+
+
+async def test_an_upstream_that_fails_to_close_does_not_keep_the_call_open(
+    sandbox, agent, async_client, open_socket, monkeypatch
+):
+    async def refuses(self):
+        raise OSError("the upstream would not close")
+
+    monkeypatch.setattr(SocketIOSession, "close", refuses)
+    call_id, socket = await live_call(async_client, open_socket, agent)
+    await socket.send_json_to({"type": "end"})
+    await receive_until(socket, lambda f: f["type"] == "ended")
+    assert await closed_with(socket) == CloseCode.NORMAL
+    call, _ = await load(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-ended")
+    vh_call = voicehub_call_id(sandbox)
+    await sandbox.state.await_for(lambda: sandbox.state.calls[vh_call].ended)  # dropped
+
+
+async def test_an_overlong_end_reason_from_upstream_is_stored_cut(
+    sandbox, agent, async_client, open_socket
+):
+    call_id, socket = await live_call(async_client, open_socket, agent)
+    reason = "the agent transferred the caller to a human colleague in the billing department"
+    sandbox.faults.hangup_reason = reason
+    await socket.send_json_to({"type": "text", "text": "goodbye"})
+    frames = await receive_until(socket, lambda f: f["type"] == "ended")
+    assert frames[-1]["reason"] == reason[:63] + "…"
+    assert await closed_with(socket) == CloseCode.NORMAL
+    call, _ = await load(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, reason[:63] + "…")

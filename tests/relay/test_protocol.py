@@ -126,11 +126,35 @@ def test_ready_frame_reports_mode_and_audio_format():
         "call": "c1",
         "mode": "TextAudio",
         "audio": {"format": "pcm16le", "inputRate": 16000, "outputRate": 24000, "frameMs": 20},
+        "resume": None,
+        "resumed": False,
     }
 
 
 def test_ready_frame_of_a_text_call_has_no_audio():
     assert json.loads(protocol.ready_frame("c1", Mode.TEXT, AudioFormat()))["audio"] is None
+
+
+def test_ready_frame_carries_the_resume_token_and_grace_period():
+    frame = json.loads(
+        protocol.ready_frame("c1", Mode.TEXT, AudioFormat(), resume_token="t", resume_seconds=20)
+    )
+    assert frame["resume"] == {"token": "t", "seconds": 20}
+
+
+def test_text_frame_may_name_its_message():
+    assert parse('{"type":"text","text":"hi","id":"w-1_a"}') == protocol.Text("hi", "w-1_a")
+
+
+def test_text_frame_with_a_null_message_id_has_none():
+    assert parse('{"type":"text","text":"hi","id":null}') == protocol.Text("hi")
+
+
+@pytest.mark.parametrize("message_id", ['""', "5", '"has space"', '"' + "x" * 65 + '"'])
+def test_text_frame_with_a_bad_message_id_is_malformed(message_id):
+    with pytest.raises(ProtocolError) as caught:
+        parse('{"type":"text","text":"hi","id":' + message_id + "}")
+    assert caught.value.close_code is CloseCode.MALFORMED_FRAME
 
 
 def test_message_frame_keeps_text_as_data():
@@ -156,4 +180,14 @@ def test_server_frames_are_json_with_a_type():
 
 def test_every_close_code_is_explained():
     assert set(CLOSE_CODE_EXPLANATIONS) == set(CloseCode)
-    assert all(4000 <= code < 5000 for code in CloseCode if code is not CloseCode.NORMAL)
+    standard = {CloseCode.NORMAL, CloseCode.RESTARTING}
+    assert all(4000 <= code < 5000 for code in set(CloseCode) - standard)
+
+
+@pytest.mark.parametrize("opening", ["[", '{"a":', '{"type":"text","text":['])
+def test_frame_nested_deeper_than_python_can_parse_is_malformed(opening):
+    text = opening * 5000  # well under the default 16 KiB frame limit
+    with pytest.raises(ProtocolError) as caught:
+        parse(text, max_frame=len(text))
+    assert caught.value.close_code is CloseCode.MALFORMED_FRAME
+    assert caught.value.code == "malformed_frame"

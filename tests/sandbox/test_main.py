@@ -20,6 +20,14 @@ def test_extra_keys_and_agents_come_from_the_command_line():
     assert "echo-agent" in config.agents
 
 
+def test_webhooks_are_configured_from_the_command_line():
+    config = build_config(
+        parse_args(["--webhook-url", "http://site.test/hook", "--webhook-secret", "s3cret"])
+    )
+    assert (config.webhook_url, config.webhook_secret) == ("http://site.test/hook", "s3cret")
+    assert build_config(parse_args([])).webhook_url is None
+
+
 def test_standalone_sandbox_creates_calls_over_http():
     process = subprocess.Popen(
         [sys.executable, "-m", "webcall_widget.sandbox", "--port", "0", "--api-key", "own-key"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -243,6 +244,29 @@ async def test_silent_upstream_is_declared_gone_after_missed_heartbeats(peer):
         with pytest.raises(UpstreamClosed, match="missed heartbeats"):
             async with asyncio.timeout(5):
                 await session.recv()
+    finally:
+        await session.close()
+
+
+async def test_a_reader_cancelled_again_and_again_still_notices_the_silence(peer):
+    """Liveness counts from the last frame received, not from the latest ``recv()``."""
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(OPEN)
+        await ws.recv()
+        await ws.send('40{"sid":"x"}')
+        await ws.wait_closed()
+
+    url = await peer(handler)
+    session = await open_peer(url)
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(UpstreamClosed, match="missed heartbeats"):
+            while True:  # as a pump woken every 0.2 s by a visitor who keeps typing
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        await session.recv()
+        assert asyncio.get_running_loop().time() - started < 5
     finally:
         await session.close()
 

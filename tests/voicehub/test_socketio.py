@@ -121,3 +121,55 @@ def test_text_frame_while_an_attachment_is_due_is_a_violation():
 def test_placeholder_pointing_past_the_attachments_is_a_violation():
     with pytest.raises(socketio.ProtocolViolation):
         decode('451-["a",{"_placeholder":true,"num":3}]', b"x")
+
+
+# namespaces, acknowledgements, attachments anywhere
+
+
+def test_an_acknowledgement_carries_its_id_and_first_argument():
+    assert decode('43/,12[{"ok":true}]') == [socketio.Ack(12, {"ok": True})]
+    assert decode("437[]") == [socketio.Ack(7, None)]
+
+
+def test_a_binary_acknowledgement_waits_for_its_attachment():
+    header = '461-3[{"pcm":{"_placeholder":true,"num":0}}]'
+    assert decode(header, b"\x01") == [socketio.Ack(3, {"pcm": b"\x01"})]
+
+
+def test_an_acknowledgement_without_an_id_is_a_violation():
+    with pytest.raises(socketio.ProtocolViolation):
+        decode("43[]")
+
+
+def test_a_decoder_for_a_namespace_takes_only_its_packets():
+    decoder = socketio.Decoder("/webcall/1")
+    assert decoder.receive_text('42/webcall/1,["x",1]') == socketio.Event("x", 1)
+    assert decoder.receive_text('42["x",1]') is None
+    assert decoder.receive_text('40/webcall/1,{"sid":"s"}') == socketio.Connected({"sid": "s"})
+
+
+def test_connect_packets_carry_the_namespace_and_the_auth_payload():
+    assert socketio.connect_packet() == "40"
+    assert socketio.connect_packet("/webcall/1") == "40/webcall/1,"
+    assert socketio.connect_packet("/", {"callId": "c"}) == '40{"callId":"c"}'
+    assert socketio.disconnect_packet("/webcall/1") == "41/webcall/1,"
+
+
+def test_events_carry_the_namespace_and_an_ack_id():
+    assert (
+        socketio.encode_event("join", {"a": 1}, namespace="/n", ack_id=4)
+        == '42/n,4["join",{"a":1}]'
+    )
+
+
+def test_bytes_anywhere_in_an_event_become_attachments():
+    frames = socketio.encode("audio", {"callId": "c", "audio": b"\x01\x02"}, namespace="/n")
+    assert frames == [
+        '451-/n,["audio",{"callId":"c","audio":{"_placeholder":true,"num":0}}]',
+        b"\x01\x02",
+    ]
+    decoder = socketio.Decoder("/n")
+    assert decoder.receive_text(frames[0]) is None
+    assert decoder.receive_binary(frames[1]) == socketio.Event(
+        "audio", {"callId": "c", "audio": b"\x01\x02"}
+    )

@@ -6,14 +6,22 @@ the close code to use; the ``*_frame`` builders make what the server sends.
 
 visitor to server::
 
-    {"type": "text", "text": "..."}     a chat message (modes text, TextAudio)
+    {"type": "text", "text": "...", "id": "..."?}
+                                        a chat message (modes text, TextAudio); the
+                                        optional id names it, so that a message sent
+                                        again after a reconnect is taken once
     binary                              microphone audio, PCM16LE mono at inputRate
     {"type": "end"}                     hang up
     {"type": "ping", "t": n}            answered by {"type": "pong", "t": n}
 
 server to visitor::
 
-    {"type": "ready", "call": id, "mode": m, "audio": {...} | null}
+    {"type": "ready", "call": id, "mode": m, "audio": {...} | null,
+     "resume": {"token": .., "seconds": n} | null, "resumed": bool}
+    {"type": "transcript", "messages": [{"id", "role", "text", "final"}, ...]}
+                                        after a resumed ready: the conversation so far
+    {"type": "resume", "token": ..}     a fresh resume token (the last one stops working
+                                        when it is used, or soon after it was issued)
     {"type": "message", "id": .., "role": "agent" | "user", "text": .., "final": bool}
     binary                              agent audio, PCM16LE mono at outputRate
     {"type": "interrupt"}               drop queued agent audio now
@@ -27,6 +35,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +46,10 @@ PROTOCOL_VERSION = 1
 
 class CloseCode(enum.IntEnum):
     NORMAL = 1000
+    # The server is stopping or reloading. Autobahn (Daphne) sends only 1000 and 3000-4999,
+    # so there the relay closes with RESTARTING_4XXX; the widget reads both the same way.
+    RESTARTING = 1012
+    RESTARTING_4XXX = 4012
     MALFORMED_FRAME = 4400
     BAD_TOKEN = 4401
     ORIGIN_NOT_ALLOWED = 4403
@@ -45,12 +58,15 @@ class CloseCode(enum.IntEnum):
     TOKEN_USED = 4409
     FRAME_TOO_LARGE = 4413
     RATE_LIMITED = 4429
+    TAKEN_OVER = 4410
     UPSTREAM_FAILED = 4502
     AGENT_DISABLED = 4503
 
 
 CLOSE_CODE_EXPLANATIONS: dict[CloseCode, str] = {
     CloseCode.NORMAL: "The call ended normally.",
+    CloseCode.RESTARTING: "The server is restarting.",
+    CloseCode.RESTARTING_4XXX: "The server is restarting.",
     CloseCode.MALFORMED_FRAME: "The browser sent a frame that is not protocol v1.",
     CloseCode.BAD_TOKEN: "The connect token is invalid or expired.",
     CloseCode.ORIGIN_NOT_ALLOWED: "The page's origin may not use this agent.",
@@ -59,6 +75,7 @@ CLOSE_CODE_EXPLANATIONS: dict[CloseCode, str] = {
     CloseCode.TOKEN_USED: "The connect token was already used.",
     CloseCode.FRAME_TOO_LARGE: "The browser sent a frame larger than allowed.",
     CloseCode.RATE_LIMITED: "The browser sent frames faster than allowed.",
+    CloseCode.TAKEN_OVER: "The conversation was resumed in another tab or window.",
     CloseCode.UPSTREAM_FAILED: "The connection to VoiceHub failed.",
     CloseCode.AGENT_DISABLED: "The agent is disabled.",
 }
@@ -77,6 +94,7 @@ class ProtocolError(Exception):
 @dataclass(frozen=True, slots=True)
 class Text:
     text: str
+    id: str | None = None  # the widget's name for the message, echoed back with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +159,9 @@ def parse(
         )
     try:
         frame = json.loads(text_data)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the interpreter's recursion limit, which
+        # a frame well under max_frame_bytes can hold ("[" * 5000).
         frame = None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise ProtocolError(
@@ -166,11 +186,23 @@ def parse(
     )
 
 
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def _text(frame: dict[str, Any], mode: Mode, max_text_length: int) -> Text:
     text = frame.get("text")
     if not isinstance(text, str):
         raise ProtocolError(
             "malformed_frame", 'A text frame needs a string "text".', CloseCode.MALFORMED_FRAME
+        )
+    message_id = frame.get("id")
+    if message_id is not None and not (
+        isinstance(message_id, str) and MESSAGE_ID.fullmatch(message_id)
+    ):
+        raise ProtocolError(
+            "malformed_frame",
+            'A text frame\'s "id" must be 1 to 64 letters, digits, "-" or "_".',
+            CloseCode.MALFORMED_FRAME,
         )
     if not mode.has_text:
         raise ProtocolError("text_not_allowed", "This call is voice only.")
@@ -181,7 +213,7 @@ def _text(frame: dict[str, Any], mode: Mode, max_text_length: int) -> Text:
         raise ProtocolError(
             "message_too_long", f"Messages may be at most {max_text_length} characters."
         )
-    return Text(text)
+    return Text(text, message_id)
 
 
 def _is_number(value: Any) -> bool:
@@ -192,7 +224,15 @@ def _dump(frame: dict[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
-def ready_frame(call_id: str, mode: Mode, audio: AudioFormat) -> str:
+def ready_frame(
+    call_id: str,
+    mode: Mode,
+    audio: AudioFormat,
+    *,
+    resume_token: str | None = None,
+    resume_seconds: int = 0,
+    resumed: bool = False,
+) -> str:
     audio_info = (
         {
             "format": audio.encoding,
@@ -210,8 +250,21 @@ def ready_frame(call_id: str, mode: Mode, audio: AudioFormat) -> str:
             "call": call_id,
             "mode": mode.value,
             "audio": audio_info,
+            "resume": (
+                {"token": resume_token, "seconds": resume_seconds} if resume_token else None
+            ),
+            "resumed": resumed,
         }
     )
+
+
+def transcript_frame(messages: list[dict[str, Any]]) -> str:
+    """The conversation so far, each message as a ``message`` frame's fields."""
+    return _dump({"type": "transcript", "messages": messages})
+
+
+def resume_frame(token: str) -> str:
+    return _dump({"type": "resume", "token": token})
 
 
 def message_frame(message_id: str, role: str, text: str, *, final: bool) -> str:

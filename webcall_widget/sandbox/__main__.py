@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from webcall_widget.sandbox.app import Sandbox
 from webcall_widget.sandbox.config import SandboxAgent, SandboxConfig
+from webcall_widget.sandbox.variants import VARIANTS, variant_config
 from webcall_widget.voicehub.events import Mode, Transport
 
 
@@ -20,7 +21,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument(
-        "--transport", choices=[t.value for t in Transport], default=Transport.SOCKETIO.value
+        "--variant",
+        choices=sorted(VARIANTS),
+        default="default",
+        help="the socket protocol variant to speak (webcall_widget/sandbox/variants.py); "
+        "point the relay at it with that variant's UPSTREAM settings",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=[t.value for t in Transport],
+        help="socket framing, instead of the variant's",
     )
     parser.add_argument(
         "--api-key", action="append", default=[], help="accept this API key (repeatable)"
@@ -33,6 +43,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="serve this agent id, optionally limited to some modes (repeatable)",
     )
     parser.add_argument("--word-delay", type=float, default=0.04, help="seconds between words")
+    parser.add_argument(
+        "--webhook-url", help="post call webhooks here (e.g. a site's agents/<slug>/webhook)"
+    )
+    parser.add_argument(
+        "--webhook-secret", default="", help="send this in x-webhook-secret with webhooks"
+    )
     return parser.parse_args(argv)
 
 
@@ -45,14 +61,22 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
         agent_id, _, modes = spec.partition(":")
         allowed = frozenset(Mode(m) for m in modes.split(",")) if modes else frozenset(Mode)
         agents[agent_id] = SandboxAgent(modes=allowed)
-    return SandboxConfig(api_keys=keys, agents=agents, word_delay=args.word_delay)
+    config = SandboxConfig(
+        api_keys=keys,
+        agents=agents,
+        word_delay=args.word_delay,
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
+    )
+    return variant_config(args.variant, config)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     from daphne.server import Server
 
     args = parse_args(argv)
-    app = Sandbox(build_config(args), transport=Transport(args.transport))
+    transport = Transport(args.transport) if args.transport else None
+    app = Sandbox(build_config(args), transport=transport)
     server: Server | None = None
 
     def announce() -> None:

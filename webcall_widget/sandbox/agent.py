@@ -15,6 +15,11 @@ It enforces VoiceHub's documented join rules and then:
 Events are handled in arrival order by one worker task; what the agent says is queued
 for a second task, so a long reply never delays reading what the visitor sends next,
 which is what makes barge-in possible.
+
+Everything it says and reads is in the shapes of its profile (``SandboxConfig.profile``):
+event names, audio payloads each way, message fields and roles, ids or none, streamed
+text replaced or appended, a join confirmed by an event or an acknowledgement, and a
+hang-up announced by ``call.ended`` or only by disconnecting.
 """
 
 from __future__ import annotations
@@ -22,13 +27,23 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from webcall_widget.sandbox import audio
 from webcall_widget.sandbox.config import SandboxConfig
 from webcall_widget.sandbox.state import SandboxCall, SandboxState, Wire
 from webcall_widget.sandbox.vad import EnergyVad, SpeechEnded, SpeechStarted
-from webcall_widget.voicehub.events import CHANNELS_FOR_MODE, Channel, EventNames, Mode, Role
+from webcall_widget.voicehub.codecs import BadAudio, decode_audio, encode_audio, put
+from webcall_widget.voicehub.events import CHANNELS_FOR_MODE, Channel, Mode, Role
+from webcall_widget.voicehub.profile import (
+    CallEnd,
+    JoinConfirmation,
+    MessageUpdates,
+    UpstreamProfile,
+)
+
+if TYPE_CHECKING:
+    from webcall_widget.sandbox.webhooks import WebhookSender
 
 Emit = Callable[[str, Any], Awaitable[None]]
 Disconnect = Callable[[], Coroutine[Any, Any, None]]
@@ -45,14 +60,17 @@ class Conversation:
         *,
         config: SandboxConfig,
         state: SandboxState,
-        names: EventNames,
+        profile: UpstreamProfile,
         emit: Emit,
         disconnect: Disconnect,
         wire: Wire,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.config = config
+        self.webhooks = webhooks
         self.state = state
-        self.names = names
+        self.profile = profile
+        self.names = profile.events
         self._emit = emit
         self._disconnect = disconnect
         self.wire = wire
@@ -64,21 +82,30 @@ class Conversation:
         self._talking = False
         self._interrupted = asyncio.Event()
         self._audio_refused = False
-        self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._inbox: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]] = asyncio.Queue()
         self._turns: asyncio.Queue[Turn] = asyncio.Queue()
         self._tasks = [
             asyncio.create_task(self._work(), name="sandbox-conversation"),
             asyncio.create_task(self._speak(), name="sandbox-speaker"),
         ]
 
-    def feed(self, name: str, data: Any) -> None:
-        """Queue one received event; never blocks."""
-        self._inbox.put_nowait((name, data))
+    def feed(self, name: str, data: Any) -> asyncio.Future[Any]:
+        """Queue one received event; never blocks. The future gets what to acknowledge
+        it with (None: no acknowledgement), once it is handled."""
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait((name, data, answer))
+        return answer
 
     async def _work(self) -> None:
         while True:
-            name, data = await self._inbox.get()
-            await self.handle(name, data)
+            name, data, answer = await self._inbox.get()
+            try:
+                result = await self.handle(name, data)
+            except BaseException:
+                answer.cancel()
+                raise
+            if not answer.done():
+                answer.set_result(result)
 
     async def _speak(self) -> None:
         while True:
@@ -92,66 +119,91 @@ class Conversation:
     async def error(self, message: str) -> None:
         await self.emit(self.names.error, {"message": message})
 
-    async def handle(self, name: str, data: Any) -> None:
-        if name == self.names.audio_chunk and isinstance(data, bytes | bytearray):
-            await self._audio(bytes(data))
-            return
+    async def handle(self, name: str, data: Any) -> Any:
+        """Act on one event; what to acknowledge it with, or None."""
+        audio_in = self.profile.audio_in
+        if name == audio_in.event:
+            try:
+                pcm = decode_audio(audio_in, data)
+            except BadAudio as exc:
+                await self._refuse_audio(f"{name} payload: {exc}")
+                return None
+            await self._audio(pcm)
+            return None
         call_id = data.get("callId") if isinstance(data, dict) else None
         self.state.record(call_id or (self.call.call_id if self.call else None), "in", name, data)
         if name == self.names.join:
-            await self._join(data)
-        elif name == self.names.leave:
+            return await self._join(data)
+        if name == self.names.leave:
             await self._leave(data)
         elif name == self.names.text_message:
             await self._text(data)
         else:
             await self.error(f"unknown event {name!r}")
+        return None
 
     async def closed(self) -> None:
         """The socket is gone: stop both tasks and mark the call ended."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._inbox.empty():
+            self._inbox.get_nowait()[2].cancel()
         if self.call is not None and self.call.ended is None:
             self.call.ended = "client-disconnected"
+        if self.call is not None and self.webhooks is not None:
+            self.webhooks.finished(self.call)
         self.state.count_connection(opened=False)
 
     # joining and leaving
 
-    async def _join(self, data: Any) -> None:
+    async def _join(self, data: Any) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("channels"), list):
-            await self.error("channel.join needs callId and channels")
-            return
+            return await self._refuse_join("channel.join needs callId and channels")
         call = self.state.calls.get(str(data.get("callId")))
         if call is None or call.ended is not None:
-            await self.error("unknown or ended call")
-            return
+            return await self._refuse_join("unknown or ended call")
         channels = tuple(dict.fromkeys(str(c) for c in data["channels"]))
         valid = {c.value for c in Channel}
         if not channels or any(c not in valid for c in channels):
-            await self.error("channels must be 'audio' and/or 'text'")
-            return
+            return await self._refuse_join("channels must be 'audio' and/or 'text'")
         if call.mode is Mode.TEXT and Channel.AUDIO in channels:
-            await self.error("a text call may not join the audio channel")
-            return
+            return await self._refuse_join("a text call may not join the audio channel")
         if call.mode.has_audio and Channel.AUDIO not in channels:
-            await self.error(f"a {call.mode.value} call must join the audio channel")
-            return
+            return await self._refuse_join(f"a {call.mode.value} call must join the audio channel")
         if self.state.faults.join_silent:
-            return
+            return None
+        # Joining again on the same socket (the relay takes the audio channel up again
+        # after its visitor came back) adds to what is joined, and greets nobody twice.
+        rejoining = self.call is call
+        already = call.joined if rejoining else ()
         self.call = call
-        call.joined = channels
+        call.joined = tuple(dict.fromkeys((*already, *channels)))
         self.state.changed()
-        await self.emit(self.names.joined, {"callId": call.call_id, "channels": list(channels)})
+        if self.webhooks is not None:
+            self.webhooks.joined(call)
+        confirmation = {"callId": call.call_id, "channels": list(channels)}
+        if self.profile.join_confirmation is JoinConfirmation.EVENT:
+            await self.emit(self.names.joined, confirmation)
         if Channel.AUDIO in channels:
             agent = self.config.agents.get(call.agent_id)
             self._loopback = bool(agent and agent.loopback)
             self._vad = EnergyVad(self.config.audio.input_rate, self.config.vad)
-            if self.config.voice_greeting and not self._loopback:
+            self._audio_refused = False
+            if self.config.voice_greeting and not self._loopback and not rejoining:
                 chime = audio.tone((660.0, 880.0), 0.4, self.config.audio.output_rate)
                 self._turns.put_nowait(lambda: self._play(chime))
-        if Channel.TEXT in channels:
+        if Channel.TEXT in channels and Channel.TEXT not in already:
             self._turns.put_nowait(lambda: self._say(self.config.greeting, stream=False))
+        if self.profile.join_confirmation is JoinConfirmation.ACK:
+            return confirmation
+        return None
+
+    async def _refuse_join(self, message: str) -> Any:
+        if self.profile.join_confirmation is JoinConfirmation.ACK:
+            return {"error": message}
+        await self.error(message)
+        return None
 
     async def _leave(self, data: Any) -> None:
         if self.call is None or not isinstance(data, dict):
@@ -180,6 +232,9 @@ class Conversation:
             return
         if faults.corrupt_after_text is not None and text == faults.corrupt_after_text:
             self.wire.corrupt_next_frame = True
+        if faults.flood_on_text is not None and text == faults.flood_on_text:
+            await self._flood(call)
+        call.said.append(text.strip())
         if faults.echo_user_text:
             await self._created(f"user-{self._counter}", text.strip(), role=Role.USER)
         if _GOODBYE.match(text):
@@ -190,16 +245,23 @@ class Conversation:
 
     async def _goodbye(self) -> None:
         await self._say("Goodbye!", stream=False)
-        await self.hang_up("agent-hangup")
+        await self.hang_up(self.state.faults.hangup_reason)
 
     async def _say(self, text: str, *, stream: bool) -> None:
         message_id = self._next_id()
         words = text.split(" ")
-        if stream and len(words) > 1:
-            for end in range(1, len(words)):
-                await self._created(message_id, " ".join(words[:end]), final=False)
-                await asyncio.sleep(self.config.word_delay)
-        await self._created(message_id, text, final=True)
+        if not stream or len(words) == 1:
+            await self._created(message_id, text, final=True)
+            return
+        appending = self.profile.message_updates is MessageUpdates.APPEND
+        for end in range(1, len(words)):
+            if appending:  # each piece: the next word, with the space before it
+                piece = words[0] if end == 1 else " " + words[end - 1]
+            else:
+                piece = " ".join(words[:end])
+            await self._created(message_id, piece, final=False)
+            await asyncio.sleep(self.config.word_delay)
+        await self._created(message_id, " " + words[-1] if appending else text, final=True)
 
     def _next_id(self) -> str:
         assert self.call is not None
@@ -210,25 +272,29 @@ class Conversation:
         self, message_id: str, text: str, *, final: bool = True, role: Role = Role.AGENT
     ) -> None:
         assert self.call is not None
-        await self.emit(
-            self.names.created,
-            {
-                "callId": self.call.call_id,
-                "id": message_id,
-                "role": role.value,
-                "text": text,
-                "final": final,
-            },
-        )
+        fields = self.profile.message_fields
+        payload: dict[str, Any] = {"callId": self.call.call_id}
+        if fields.id is not None:
+            put(payload, fields.id, message_id)
+        visitor = self.profile.visitor_roles[0]
+        put(payload, fields.role, visitor if role is Role.USER else Role.AGENT.value)
+        put(payload, fields.text, text)
+        if fields.final is not None:
+            put(payload, fields.final, final)
+        await self.emit(self.names.created, payload)
 
     # audio
+
+    async def _refuse_audio(self, message: str) -> None:
+        """Say once per socket what is wrong with the audio it sends."""
+        if not self._audio_refused:
+            self._audio_refused = True
+            await self.error(message)
 
     async def _audio(self, pcm: bytes) -> None:
         call = self.call
         if call is None or Channel.AUDIO not in call.joined or self._vad is None:
-            if not self._audio_refused:
-                self._audio_refused = True
-                await self.error("join the audio channel before sending audio")
+            await self._refuse_audio("join the audio channel before sending audio")
             return
         self.state.count_audio(call.call_id, "in", len(pcm))
         if self._loopback:
@@ -249,6 +315,7 @@ class Conversation:
         while not self._turns.empty():
             self._turns.get_nowait()
         assert self.call is not None
+        self.call.interruptions += 1
         await self.emit(self.names.audio_clear, {"callId": self.call.call_id})
 
     async def _echo(self, pcm: bytes, seconds: float) -> None:
@@ -278,7 +345,20 @@ class Conversation:
     async def _send_audio(self, frame: bytes) -> None:
         assert self.call is not None
         self.state.count_audio(self.call.call_id, "out", len(frame))
-        await self._emit(self.names.audio_chunk, frame)
+        direction = self.profile.audio_out
+        await self._emit(direction.event, encode_audio(direction, self.call.call_id, frame))
+
+    async def _flood(self, call: SandboxCall) -> None:
+        """A misbehaving upstream (``Faults.flood_on_text``): errors in a burst, events
+        nobody documented (one carrying the call's API key), and an unreadable message."""
+        for index in range(60):
+            await self.emit(self.names.exception, {"message": f"internal error {index}"})
+        for index in range(20):
+            await self.emit(
+                "debug.trace",
+                {"seq": index, "apiKey": call.api_key, "note": f"key {call.api_key} used"},
+            )
+        await self.emit(self.names.created, {"callId": call.call_id, "unexpected": True})
 
     # the end
 
@@ -290,5 +370,8 @@ class Conversation:
         """
         if self.call is not None:
             self.call.ended = reason
-            await self.emit(self.names.call_ended, {"callId": self.call.call_id, "reason": reason})
+            if self.profile.call_end is not CallEnd.DISCONNECT:
+                await self.emit(
+                    self.names.call_ended, {"callId": self.call.call_id, "reason": reason}
+                )
         self._hangup = asyncio.create_task(self._disconnect(), name="sandbox-hangup")

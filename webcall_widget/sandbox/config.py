@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from webcall_widget.sandbox.vad import VadConfig
 from webcall_widget.voicehub.events import AudioFormat, Mode
+from webcall_widget.voicehub.profile import UpstreamProfile
 
 ALL_MODES = frozenset(Mode)
 UNLIMITED = None
@@ -55,9 +56,19 @@ class SandboxConfig:
     # Pause between the words of a streamed reply (partial messages), in seconds.
     word_delay: float = 0.04
     audio: AudioFormat = field(default_factory=AudioFormat)
+    # The socket protocol it speaks (see sandbox/variants.py); ``audio`` is its real rates.
+    profile: UpstreamProfile = field(default_factory=UpstreamProfile)
     vad: VadConfig = field(default_factory=VadConfig)
     # Play a short chime when an audio call joins, so the visitor hears the line is open.
     voice_greeting: bool = True
     # Socket.IO heartbeat, in whole seconds (Engine.IO's defaults).
     ping_interval: int = 25
     ping_timeout: int = 20
+    # Call webhooks: where to post them (a URL, or a path on the site that created the
+    # call; None: no webhooks unless a test sets SandboxState.webhook), the secret sent in
+    # x-webhook-secret, the waits between retries of a delivery that failed (no answer or
+    # not 2xx), and how long to wait for an answer.
+    webhook_url: str | None = None
+    webhook_secret: str = ""
+    webhook_retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0)
+    webhook_timeout: float = 10.0

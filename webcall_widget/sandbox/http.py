@@ -12,10 +12,13 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from webcall_widget.sandbox.config import SandboxConfig
 from webcall_widget.sandbox.state import SandboxCall, SandboxState
+
+if TYPE_CHECKING:
+    from webcall_widget.sandbox.webhooks import WebhookSender
 from webcall_widget.voicehub.events import HEADER_AGENT_ID, HEADER_API_KEY, Mode
 
 Scope = MutableMapping[str, Any]
@@ -45,10 +48,23 @@ _REASONS = {
 
 
 class CreateWebCall:
-    def __init__(self, config: SandboxConfig, state: SandboxState, socket_path: str) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        state: SandboxState,
+        socket_path: str,
+        *,
+        prefix: str = "/",
+        webhooks: WebhookSender | None = None,
+        socket_path_for: Callable[[SandboxCall], str] | None = None,
+    ) -> None:
         self.config = config
         self.state = state
         self.socket_path = socket_path
+        self.prefix = prefix
+        self.webhooks = webhooks
+        # webCallSocketPath per call (a namespace or a URL); None: socket_path for all
+        self.socket_path_for = socket_path_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -78,6 +94,13 @@ class CreateWebCall:
         if status != 201:
             await respond_error(send, status, payload["message"])
             return
+        call = self.state.calls[payload["callId"]]
+        call.site = _site(scope, headers)
+        call.base_url = call.site + self.prefix
+        if self.socket_path_for is not None:
+            payload["webCallSocketPath"] = self.socket_path_for(call)
+        if self.webhooks is not None:
+            self.webhooks.created(call)
         await respond(send, 201, json.dumps(payload).encode())
 
     def create(self, api_key: str, agent_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -102,6 +125,15 @@ class CreateWebCall:
         call_id = uuid.uuid4().hex
         self.state.add_call(SandboxCall(call_id, agent_id, mode, api_key))
         return 201, {"callId": call_id, "webCallSocketPath": self.socket_path}
+
+
+def _site(scope: Scope, headers: dict[str, str]) -> str:
+    """``scheme://host[:port]`` as the caller reached the sandbox."""
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

@@ -34,6 +34,14 @@ class Faults:
     corrupt_after_text: str | None = None
     # a behaviour VoiceHub may have: announce typed visitor text as a user ``created``
     echo_user_text: bool = False
+    hangup_reason: str = "agent-hangup"  # the reason in call.ended when the agent hangs up
+    # on this text, a burst of error events, unknown events and an unreadable message
+    flood_on_text: str | None = None
+    # webhooks: take the next N answers to deliveries as lost (as if the network dropped
+    # them), so the sandbox posts those events again, as VoiceHub retries
+    webhook_lose_answers: int = 0
+    # the analysis endpoint answers 503 to the next N fetches
+    analysis_fail_first: int = 0
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -56,6 +64,41 @@ class SandboxCall:
     created_at: float = field(default_factory=time.monotonic)
     joined: tuple[str, ...] = ()
     ended: str | None = None
+    # the sandbox's base URL as the caller reached it (for the URLs in webhooks), and the
+    # site that called (where a webhook path is posted)
+    base_url: str = ""
+    site: str = ""
+    live_at: float | None = None
+    said: list[str] = field(default_factory=list)  # the visitor's messages
+    interruptions: int = 0
+    finished: bool = False  # the end's webhooks are sent
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """Where the sandbox posts its webhooks: a URL, or a path on the site that created the
+    call; and the secret it sends in ``x-webhook-secret``."""
+
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One attempt to post a webhook: the HTTP status answered (None: no answer), or why
+    it failed; ``lost``: answered, but taken as lost (``Faults.webhook_lose_answers``)."""
+
+    event_id: str
+    event_type: str
+    call_id: str
+    attempt: int
+    status: int | None
+    error: str = ""
+    lost: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300 and not self.lost
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +120,13 @@ class SandboxState:
         self.disconnections = 0
         self.audio_in: dict[str, int] = {}  # bytes per call; frames are not recorded one by one
         self.audio_out: dict[str, int] = {}
+        # webhooks: where they go (None: SandboxConfig's webhook_url), each attempt, and
+        # the analyses served; ``generation`` drops deliveries queued before a reset
+        self.webhook: WebhookTarget | None = None
+        self.deliveries: list[Delivery] = []
+        self.analyses: dict[str, dict[str, Any]] = {}
+        self.analysis_fetches = 0
+        self.generation = 0
         self._changed = threading.Condition()
 
     def changed(self) -> None:
@@ -98,6 +148,25 @@ class SandboxState:
             counters = self.audio_in if direction == "in" else self.audio_out
             counters[call_id] = counters.get(call_id, 0) + size
             self._changed.notify_all()
+
+    def record_delivery(self, delivery: Delivery) -> None:
+        with self._changed:
+            self.deliveries.append(delivery)
+            self._changed.notify_all()
+
+    def count_analysis_fetch(self) -> None:
+        with self._changed:
+            self.analysis_fetches += 1
+            self._changed.notify_all()
+
+    def delivered(self, event_type: str | None = None) -> list[Delivery]:
+        """The deliveries that succeeded, of one type or all."""
+        with self._changed:
+            return [
+                d
+                for d in self.deliveries
+                if d.delivered and (event_type is None or d.event_type == event_type)
+            ]
 
     def count_connection(self, *, opened: bool) -> None:
         with self._changed:
@@ -142,3 +211,8 @@ class SandboxState:
             self.disconnections = 0
             self.audio_in.clear()
             self.audio_out.clear()
+            self.webhook = None
+            self.deliveries.clear()
+            self.analyses.clear()
+            self.analysis_fetches = 0
+            self.generation += 1

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 from dataclasses import dataclass
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 
 from webcall_widget.voicehub.errors import (
     ERROR_FOR_STATUS,
+    UnsendableCredentials,
     UpstreamBadResponse,
     UpstreamUnavailable,
     VoiceHubError,
@@ -34,6 +37,44 @@ class CreatedCall:
     socket_path: str
 
 
+def unsendable_character(value: str) -> tuple[int, str] | None:
+    """The first character (1-based position, character) that keeps ``value`` from being
+    a VoiceHub credential header, or None.
+
+    VoiceHub's API keys and agent ids are printable ASCII without spaces. Anything else
+    cannot be encoded in an HTTP header (a typographic quote or dash, a non-breaking space:
+    what a word processor makes of a pasted key) or is not what was meant (a space, a tab).
+    """
+    for position, char in enumerate(value, start=1):
+        if not "!" <= char <= "~":
+            return position, char
+    return None
+
+
+def describe_character(char: str) -> str:
+    """``“’” (U+2019 RIGHT SINGLE QUOTATION MARK)``, or just the code point for spaces
+    and control characters."""
+    name = unicodedata.name(char, "")
+    code_point = f"U+{ord(char):04X} {name}".strip()
+    if char.isprintable() and not char.isspace():
+        return f"“{char}” ({code_point})"
+    return code_point
+
+
+@sensitive_variables("value")
+def _check_sendable(what: str, value: str) -> None:
+    found = unsendable_character(value)
+    if found is not None:
+        position, char = found
+        raise UnsendableCredentials(
+            f"create-web-call was not sent: the agent's {what} contains "
+            f"{describe_character(char)} at character {position}, where only printable "
+            "ASCII without spaces can be sent (it may have been changed when copied from a "
+            f"document). Type the {what} again in the agent's admin page."
+        )
+
+
+@sensitive_variables()  # every local here and below holds or may hold the API key
 def create_web_call(
     base_url: str,
     *,
@@ -54,7 +95,11 @@ def create_web_call(
             VoiceHub answered 400, 401, 403 or 405.
         UpstreamUnavailable: any other 4xx/5xx, a timeout, or no connection.
         UpstreamBadResponse: a 2xx answer without a call id and a socket path.
+        UnsendableCredentials: the API key or agent id cannot be sent in a header;
+            nothing was sent.
     """
+    _check_sendable("API key", api_key)
+    _check_sendable("VoiceHub agent id", agent_id)
     url = base_url + CREATE_WEB_CALL_PATH
     headers = {
         HEADER_API_KEY: api_key,
@@ -74,10 +119,24 @@ def create_web_call(
         )
     except requests.Timeout as exc:
         raise UpstreamUnavailable(f"create-web-call timed out after {timeout:g}s") from exc
+    except requests.exceptions.InvalidHeader:
+        # Its message quotes the header's value: not chained, not repeated.
+        raise UnsendableCredentials(
+            "create-web-call was not sent: requests refused a header value "
+            "(the API key or the agent id)."
+        ) from None
     except requests.RequestException as exc:
         raise UpstreamUnavailable(
             f"create-web-call could not reach {base_url}: {type(exc).__name__}"
         ) from exc
+    except (UnicodeError, ValueError) as exc:
+        # Raised while the request is encoded (http.client encodes headers as Latin-1).
+        # A UnicodeEncodeError holds the whole string it failed on: not chained.
+        raise UnsendableCredentials(
+            f"create-web-call was not sent: {type(exc).__name__} while encoding the "
+            "request; check the agent's API key and agent id for characters that are not "
+            "printable ASCII."
+        ) from None
     with response:
         try:
             body = _read_limited(response)
@@ -102,6 +161,7 @@ def _read_limited(response: requests.Response) -> bytes:
     return b"".join(chunks)
 
 
+@sensitive_variables("secret")
 def _parse(status: int, body: bytes, *, secret: str) -> CreatedCall:
     if status in ERROR_FOR_STATUS:
         error_class = ERROR_FOR_STATUS[status]
@@ -133,6 +193,7 @@ def _parse(status: int, body: bytes, *, secret: str) -> CreatedCall:
     return CreatedCall(call_id=str(call_id), socket_path=socket_path)
 
 
+@sensitive_variables("secret")
 def _upstream_message(body: bytes, secret: str) -> str:
     """VoiceHub's own words about an error, if it sent any (the shape is undocumented).
 
@@ -152,4 +213,10 @@ def _upstream_message(body: bytes, secret: str) -> str:
     return f": {message[:200]}"
 
 
-__all__ = ["CreatedCall", "VoiceHubError", "create_web_call"]
+__all__ = [
+    "CreatedCall",
+    "VoiceHubError",
+    "create_web_call",
+    "describe_character",
+    "unsendable_character",
+]

@@ -4,6 +4,8 @@
 
     VoiceHubError
     ├── AgentMisconfigured      create-web-call answered 400
+    │   └── UnsendableCredentials   the API key or agent id cannot be sent as a header
+    │                               (a character that is not printable ASCII); nothing sent
     ├── InvalidApiKey           create-web-call answered 401
     ├── InsufficientCredits     create-web-call answered 403
     ├── OperationNotAllowed     create-web-call answered 405
@@ -13,6 +15,8 @@
         ├── UpstreamConnectFailed   could not open it, or the handshake failed
         ├── UpstreamJoinTimeout     ``channel.join`` was never confirmed
         └── UpstreamClosed          it closed or went silent during the call
+            └── UpstreamHungUp          VoiceHub closed it itself (a Socket.IO disconnect,
+                                        an Engine.IO close, a WebSocket close 1000/1001)
 
 Each error carries ``code``, a stable machine-readable name that the HTTP views and the
 relay send to the browser, and ``visitor_message``, a sentence a visitor can be shown.
@@ -33,8 +37,10 @@ __all__ = [
     "UpstreamBadResponse",
     "UpstreamClosed",
     "UpstreamConnectFailed",
+    "UpstreamHungUp",
     "UpstreamJoinTimeout",
     "UpstreamSocketError",
+    "UnsendableCredentials",
     "UpstreamUnavailable",
     "VoiceHubError",
 ]
@@ -56,6 +62,13 @@ class VoiceHubError(Exception):
 class AgentMisconfigured(VoiceHubError):
     code = "agent_misconfigured"
     visitor_message = _("This assistant is not set up correctly yet. Please try again later.")
+
+
+class UnsendableCredentials(AgentMisconfigured):
+    """The agent's API key or VoiceHub agent id cannot go in an HTTP header, typically
+    because a character was changed when it was copied from a document (a typographic
+    quote or dash, a non-breaking space). The request was not sent. The message names
+    the field and the character, never the value."""
 
 
 class InvalidApiKey(VoiceHubError):
@@ -92,7 +105,11 @@ class UpstreamSocketError(VoiceHubError):
 
 
 class UpstreamConnectFailed(UpstreamSocketError):
-    pass
+    def __init__(
+        self, detail: str, *, status: int | None = None, tried: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(detail, status=status)
+        self.tried = tried  # each way of opening the socket tried, and how it failed
 
 
 class UpstreamJoinTimeout(UpstreamSocketError):
@@ -102,6 +119,11 @@ class UpstreamJoinTimeout(UpstreamSocketError):
 class UpstreamClosed(UpstreamSocketError):
     code = "upstream_lost"
     visitor_message = _("The connection to the assistant was lost. Please start again.")
+
+
+class UpstreamHungUp(UpstreamClosed):
+    """VoiceHub closed the socket on purpose. With ``UPSTREAM.CALL_END`` "disconnect" or
+    "either", the session turns this into the normal end of a joined call."""
 
 
 ERROR_FOR_STATUS: dict[int, type[VoiceHubError]] = {

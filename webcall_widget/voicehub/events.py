@@ -6,9 +6,11 @@ with the rule that each mode joins only the channels it needs.
 
 Assumed (the rest of the "WebCall Socket V1" page could not be obtained): the names of
 the text, audio, interruption, end and error events, their payloads, and the audio
-format. Every assumption is a default of :class:`EventNames` or :class:`AudioFormat`,
-both overridable through ``WEBCALL_WIDGET["UPSTREAM"]``, so that learning the real
-protocol is a change to this file (or to settings), not to the relay.
+format. The names are defaults of :class:`EventNames`; everything else about the socket
+(how it is reached, payload shapes, message fields, how calls end) is a default of the
+profile (:mod:`~webcall_widget.voicehub.profile`). All of it is overridable through
+``WEBCALL_WIDGET["UPSTREAM"]``, so learning the real protocol is a change of settings.
+The typed events below are what the relay sees, whatever the wire looks like.
 
 The sandbox imports the same names, so it always speaks what the relay expects.
 """
@@ -147,12 +149,24 @@ class UpstreamError:
 
 @dataclass(frozen=True, slots=True)
 class Unknown:
-    """An event we do not act on; kept so it can be logged."""
+    """An event we do not act on; the session logs and counts it, the relay never sees it."""
 
     name: str
+    data: Any = None
 
 
-UpstreamEvent = Joined | Message | Audio | AudioClear | CallEnded | UpstreamError | Unknown
+@dataclass(frozen=True, slots=True)
+class BadPayload:
+    """A known event whose payload is not what the profile says; logged and counted."""
+
+    name: str
+    problem: str  # what was expected and what came, with the setting to look at
+    data: Any = None
+
+
+UpstreamEvent = (
+    Joined | Message | Audio | AudioClear | CallEnded | UpstreamError | Unknown | BadPayload
+)
 
 
 def join_payload(call_id: str, channels: tuple[str, ...]) -> dict[str, Any]:
@@ -161,37 +175,3 @@ def join_payload(call_id: str, channels: tuple[str, ...]) -> dict[str, Any]:
 
 def text_payload(call_id: str, text: str) -> dict[str, Any]:
     return {"callId": call_id, "text": text}
-
-
-def decode_event(names: EventNames, name: str, data: Any) -> UpstreamEvent:
-    """Turn one upstream event into a typed value; never raises on odd payloads."""
-    payload = data if isinstance(data, dict) else {}
-    if name == names.audio_chunk:
-        if isinstance(data, bytes | bytearray | memoryview):
-            return Audio(bytes(data))
-        return Unknown(name)
-    if name == names.created:
-        text = payload.get("text")
-        if not isinstance(text, str):
-            return Unknown(name)
-        role = Role.USER if payload.get("role") == Role.USER else Role.AGENT
-        message_id = payload.get("id")
-        return Message(
-            id=str(message_id) if message_id is not None else "",
-            role=role,
-            text=text,
-            final=payload.get("final", True) is not False,
-        )
-    if name == names.joined:
-        channels = payload.get("channels")
-        if isinstance(channels, list):
-            return Joined(tuple(str(c) for c in channels))
-        return Joined(())
-    if name == names.audio_clear:
-        return AudioClear()
-    if name == names.call_ended:
-        return CallEnded(str(payload.get("reason") or "ended"))
-    if name in (names.error, names.exception):
-        message = payload.get("message") if payload else data
-        return UpstreamError(str(message) if message else "unknown upstream error")
-    return Unknown(name)

@@ -1,9 +1,21 @@
 """The live socket to VoiceHub for one call.
 
-:func:`open_session` connects with the transport chosen in settings and returns an
-:class:`UpstreamSession`. One task reads (:meth:`UpstreamSession.recv`); any task may
-send. Sends are serialised, so the two frames of a binary Socket.IO event are never
-split by another frame.
+:func:`open_session` reaches the call's socket as the profile says (see
+:mod:`~webcall_widget.voicehub.address`), finishes the transport's handshake and returns
+an :class:`UpstreamSession`. One task reads (:meth:`UpstreamSession.recv`); any task may
+send. Sends are serialised, so the frames of a binary Socket.IO event are never split by
+another frame.
+
+The session hands the relay only events it can act on, normalised by the profile:
+
+* the protocol object (``UPSTREAM.PROTOCOL``) decodes every event;
+* unknown events and unreadable payloads are logged (rate-limited, shape only) and
+  counted, never passed on; upstream errors are passed on at most once every few
+  seconds (:mod:`~webcall_widget.voicehub.monitor`);
+* a join confirmed by a Socket.IO acknowledgement, or not at all, still yields
+  :class:`~webcall_widget.voicehub.events.Joined`;
+* when calls end by disconnecting (``CALL_END``), VoiceHub closing the socket of a joined
+  call yields :class:`~webcall_widget.voicehub.events.CallEnded` ("upstream-ended").
 """
 
 from __future__ import annotations
@@ -11,52 +23,64 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import json
 import logging
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from webcall_widget.voicehub import socketio
-from webcall_widget.voicehub.errors import UpstreamClosed, UpstreamConnectFailed
-from webcall_widget.voicehub.events import (
-    EventNames,
-    Transport,
-    UpstreamEvent,
-    decode_event,
-    join_payload,
-    text_payload,
+from webcall_widget.voicehub.address import (
+    ConnectContext,
+    SocketAddress,
+    addresses,
+    socket_url,
 )
+from webcall_widget.voicehub.errors import (
+    UpstreamClosed,
+    UpstreamConnectFailed,
+    UpstreamHungUp,
+)
+from webcall_widget.voicehub.events import (
+    Audio,
+    BadPayload,
+    CallEnded,
+    EventNames,
+    Joined,
+    Transport,
+    Unknown,
+    UpstreamError,
+    UpstreamEvent,
+)
+from webcall_widget.voicehub.monitor import Monitor, UpstreamReport
+from webcall_widget.voicehub.profile import (
+    CallEnd,
+    JoinConfirmation,
+    SocketPathAs,
+    UpstreamProfile,
+)
+from webcall_widget.voicehub.protocol import UpstreamProtocol, load_protocol
+
+__all__ = ["UpstreamSession", "open_session", "socket_url"]
 
 logger = logging.getLogger(__name__)
 
 # Agent audio is 20 ms frames of a few hundred bytes; text events are small. Anything
 # near this size is not something we can use.
 MAX_UPSTREAM_FRAME = 1 << 20
+# What a session reports for a call VoiceHub ended by disconnecting (CALL_END).
+ENDED_BY_DISCONNECT = "upstream-ended"
+# WebSocket close codes that mean the peer closed on purpose.
+_NORMAL_CLOSES = (1000, 1001)
 
-
-def socket_url(base_url: str, socket_path: str, transport: Transport) -> str:
-    """The ws(s):// URL of a call's socket on the VoiceHub host of ``base_url``.
-
-    ``socket_path`` is the path VoiceHub returned (absolute on its host); a full URL is
-    used as it is.
-    """
-    base = urlsplit(base_url)
-    path_parts = urlsplit(socket_path)
-    if path_parts.scheme in ("ws", "wss", "http", "https"):
-        scheme = {"http": "ws", "https": "wss"}.get(path_parts.scheme, path_parts.scheme)
-        netloc, path, query = path_parts.netloc, path_parts.path, path_parts.query
-    else:
-        scheme = "wss" if base.scheme == "https" else "ws"
-        netloc, path, query = base.netloc, path_parts.path, path_parts.query
-    if not path.startswith("/"):
-        path = "/" + path
-    if transport is Transport.SOCKETIO:
-        path = path.rstrip("/") + "/"
-        query = f"{query}&{socketio.ENGINEIO_QUERY}" if query else socketio.ENGINEIO_QUERY
-    return urlunsplit((scheme, netloc, path, query, ""))
+# Called with ("in" | "out" | "ack" | "closed", event name, payload) for everything that
+# crosses the socket, before any decoding: what the probe records.
+Tap = Callable[[str, str, Any], None]
 
 
 class UpstreamSession(abc.ABC):
@@ -66,29 +90,162 @@ class UpstreamSession(abc.ABC):
     event is lost halfway. ``close`` may be called at any time, more than once.
     """
 
-    def __init__(self, ws: ClientConnection, names: EventNames) -> None:
+    def __init__(
+        self,
+        ws: ClientConnection,
+        profile: UpstreamProfile,
+        *,
+        protocol: UpstreamProtocol | None = None,
+        context: ConnectContext | None = None,
+        report: UpstreamReport | None = None,
+        tap: Tap | None = None,
+        log: bool = True,
+    ) -> None:
         self._ws = ws
-        self.names = names
+        self.profile = profile
+        self.protocol = protocol or load_protocol(profile)
+        self.context = context or ConnectContext(call_id="")
+        self.report = report if report is not None else UpstreamReport()
+        self.tap = tap
+        # The probe asks for an acknowledgement of the join to learn whether there is one.
+        self.ask_join_ack = profile.join_confirmation is JoinConfirmation.ACK
         self._send_lock = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        secrets = (self.context.api_key.reveal(),) if self.context.api_key else ()
+        self._monitor = Monitor(
+            self.report,
+            label=self.context.call_id or "?",
+            output_rate=profile.audio_out.rate,
+            clock=self._loop.time,
+            redact=self.context.redact,
+            secrets=secrets,
+            log=log,
+        )
+        self._pending: deque[UpstreamEvent] = deque()
+        self._call_id = self.context.call_id
+        self._channels: tuple[str, ...] = ()
+        self._acks: dict[int, str] = {}
+        self._ack_ids = itertools.count()
+        self._joined = False
+        self._ended = False
+        self._gone: UpstreamClosed | None = None  # how it ended, for every later recv()
+        self._ends_by_disconnect = profile.call_end is not CallEnd.EVENT
 
-    @abc.abstractmethod
+    @property
+    def names(self) -> EventNames:
+        return self.profile.events
+
+    # receiving
+
     async def recv(self) -> UpstreamEvent:
-        """The next event; raises ``UpstreamClosed`` when the socket is gone or silent."""
+        """The next event the relay can act on.
+
+        Raises:
+            UpstreamClosed: the socket is gone or silent (``UpstreamHungUp`` when
+                VoiceHub closed it, unless that ends the call normally).
+        """
+        while True:
+            if self._pending:
+                return self._pending.popleft()
+            if self._gone is not None:
+                raise self._gone
+            try:
+                received = await self._receive()
+            except UpstreamHungUp as exc:
+                if self.tap is not None:
+                    self.tap("closed", str(exc), {"by_upstream": True})
+                self._gone = exc
+                if self._ends_by_disconnect and self._joined and not self._ended:
+                    self._ended = True
+                    return CallEnded(ENDED_BY_DISCONNECT)
+                raise
+            except UpstreamClosed as exc:
+                if self.tap is not None:
+                    self.tap("closed", str(exc), {"by_upstream": False})
+                raise
+            if received is None:
+                continue  # something for the queue (an acknowledgement)
+            event = self._accept(*received)
+            if event is not None:
+                return event
+
+    def _accept(self, name: str, data: Any) -> UpstreamEvent | None:
+        if self.tap is not None:
+            self.tap("in", name, data)
+        event = self.protocol.decode(name, data)
+        if isinstance(event, Audio):
+            self._monitor.audio(len(event.pcm))
+            return event
+        return self._vet(event)
+
+    def _vet(self, event: UpstreamEvent) -> UpstreamEvent | None:
+        if isinstance(event, Unknown):
+            self._monitor.unknown(event)
+            return None
+        if isinstance(event, BadPayload):
+            self._monitor.bad(event)
+            return None
+        if isinstance(event, UpstreamError):
+            event = UpstreamError(self.context.redact(event.message))
+            if self._joined and not self._monitor.error_allowed(event):
+                return None
+        elif isinstance(event, Joined):
+            self._joined = True
+        elif isinstance(event, CallEnded):
+            self._ended = True
+        return event
+
+    def _acknowledged(self, ack_id: int, data: Any) -> UpstreamEvent | None:
+        purpose = self._acks.pop(ack_id, None)
+        if purpose is None:
+            return None
+        if self.tap is not None:
+            self.tap("ack", purpose, data)
+        if purpose != self.names.join:
+            return None
+        if self.profile.join_confirmation is not JoinConfirmation.ACK:
+            return None
+        return self._vet(self.protocol.join_acknowledged(data, self._channels))
 
     @abc.abstractmethod
-    async def emit(self, name: str, data: Any) -> None: ...
+    async def _receive(self) -> tuple[str, Any] | None:
+        """The next event's name and payload, handling the transport's own frames; None
+        when what arrived was put on the queue of events instead."""
+
+    # sending
+
+    async def emit(self, name: str, data: Any, *, ack_id: int | None = None) -> None:
+        if self.tap is not None:
+            self.tap("out", name, data)
+        await self._emit(name, data, ack_id)
 
     @abc.abstractmethod
-    async def send_audio(self, pcm: bytes) -> None: ...
+    async def _emit(self, name: str, data: Any, ack_id: int | None) -> None: ...
 
-    async def join(self, call_id: str, channels: tuple[str, ...]) -> None:
-        await self.emit(self.names.join, join_payload(call_id, channels))
+    async def join(self, call_id: str, channels: Sequence[str]) -> None:
+        self._call_id, self._channels = call_id, tuple(channels)
+        outgoing = self.protocol.join(call_id, channels)
+        ack_id = None
+        if self.ask_join_ack and self.profile.transport is Transport.SOCKETIO:
+            ack_id = next(self._ack_ids)
+            self._acks[ack_id] = outgoing.name
+        await self.emit(outgoing.name, outgoing.data, ack_id=ack_id)
+        if self.profile.join_confirmation is JoinConfirmation.NONE:
+            self._joined = True
+            self._pending.append(Joined(tuple(channels)))
 
-    async def leave(self, call_id: str, channels: tuple[str, ...]) -> None:
-        await self.emit(self.names.leave, join_payload(call_id, channels))
+    async def leave(self, call_id: str, channels: Sequence[str]) -> None:
+        outgoing = self.protocol.leave(call_id, channels)
+        await self.emit(outgoing.name, outgoing.data)
 
     async def send_text(self, call_id: str, text: str) -> None:
-        await self.emit(self.names.text_message, text_payload(call_id, text))
+        outgoing = self.protocol.text(call_id, text)
+        await self.emit(outgoing.name, outgoing.data)
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """20 ms of the visitor's audio (the hot path: no tap, no logging)."""
+        outgoing = self.protocol.audio(self._call_id, pcm)
+        await self._emit(outgoing.name, outgoing.data, None)
 
     async def close(self) -> None:
         await self._ws.close()
@@ -107,36 +264,66 @@ class UpstreamSession(abc.ABC):
         except ConnectionClosed as exc:
             raise UpstreamClosed(f"upstream socket closed ({_describe(exc)})") from exc
 
+    def _closed(self, exc: ConnectionClosed) -> UpstreamClosed:
+        frame = exc.rcvd
+        if frame is not None and frame.code in _NORMAL_CLOSES:
+            return UpstreamHungUp(f"upstream closed the socket ({_describe(exc)})")
+        return UpstreamClosed(f"upstream socket closed ({_describe(exc)})")
+
 
 class SocketIOSession(UpstreamSession):
-    def __init__(self, ws: ClientConnection, names: EventNames, opened: socketio.Open) -> None:
-        super().__init__(ws, names)
-        self._decoder = socketio.Decoder()
-        self._silence_limit = opened.ping_interval + opened.ping_timeout
-        self._audio_header = socketio.binary_event_header(names.audio_chunk)
+    """Socket.IO: the upstream is gone when it has said nothing, heartbeats included, for
+    a ping interval plus a ping timeout. That is measured from the last frame received, so
+    a reader that is cancelled and calls again (or a visitor who keeps typing) does not
+    move the deadline."""
 
-    async def recv(self) -> UpstreamEvent:
+    def __init__(
+        self,
+        ws: ClientConnection,
+        profile: UpstreamProfile,
+        opened: socketio.Open,
+        *,
+        namespace: str = "/",
+        decoder: socketio.Decoder | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(ws, profile, **kwargs)
+        self.namespace = namespace
+        self._decoder = decoder or socketio.Decoder(namespace)
+        self._silence_limit = opened.ping_interval + opened.ping_timeout
+        self._audio_headers: dict[str, str] = {}
+        self.last_heard = self._loop.time()
+
+    async def _receive(self) -> tuple[str, Any] | None:
         while True:
             packet = await self._next_packet()
             if isinstance(packet, socketio.Event):
-                return decode_event(self.names, packet.name, packet.data)
-            if isinstance(packet, socketio.Ping):
+                return packet.name, packet.data
+            if isinstance(packet, socketio.Ack):
+                event = self._acknowledged(packet.id, packet.data)
+                if event is not None:
+                    self._pending.append(event)
+                    return None
+            elif isinstance(packet, socketio.Ping):
                 await self._send(socketio.PONG + packet.payload)
             elif isinstance(packet, socketio.Closed):
-                raise UpstreamClosed(packet.reason)
+                raise UpstreamHungUp(packet.reason)
             elif isinstance(packet, socketio.ConnectError):
-                raise UpstreamClosed(f"upstream refused the socket: {packet.message}")
+                raise UpstreamClosed(
+                    f"upstream refused the socket: {self.context.redact(packet.message)}"
+                )
 
     async def _next_packet(self) -> socketio.Packet | None:
         try:
-            async with asyncio.timeout(self._silence_limit):
+            async with asyncio.timeout_at(self.last_heard + self._silence_limit):
                 frame = await self._ws.recv()
+            self.last_heard = self._loop.time()
         except TimeoutError as exc:
             raise UpstreamClosed(
                 f"upstream sent nothing for {self._silence_limit:g}s (missed heartbeats)"
             ) from exc
         except ConnectionClosed as exc:
-            raise UpstreamClosed(f"upstream socket closed ({_describe(exc)})") from exc
+            raise self._closed(exc) from exc
         try:
             if isinstance(frame, str):
                 return self._decoder.receive_text(frame)
@@ -144,101 +331,168 @@ class SocketIOSession(UpstreamSession):
         except socketio.ProtocolViolation as exc:
             raise UpstreamClosed(f"upstream broke the Socket.IO protocol: {exc}") from exc
 
-    async def emit(self, name: str, data: Any) -> None:
-        await self._send(socketio.encode_event(name, data))
-
-    async def send_audio(self, pcm: bytes) -> None:
-        await self._send(self._audio_header, pcm)
+    async def _emit(self, name: str, data: Any, ack_id: int | None) -> None:
+        if isinstance(data, bytes) and ack_id is None:
+            header = self._audio_headers.get(name)
+            if header is None:
+                header = socketio.binary_event_header(name, namespace=self.namespace)
+                self._audio_headers[name] = header
+            await self._send(header, data)
+            return
+        await self._send(*socketio.encode(name, data, namespace=self.namespace, ack_id=ack_id))
 
     async def close(self) -> None:
         with contextlib.suppress(UpstreamClosed):
-            await self._send(socketio.DISCONNECT)
+            await self._send(socketio.disconnect_packet(self.namespace))
         await super().close()
 
     @classmethod
-    async def handshake(cls, ws: ClientConnection, names: EventNames) -> SocketIOSession:
-        decoder = socketio.Decoder()
+    async def handshake(
+        cls, ws: ClientConnection, profile: UpstreamProfile, address: SocketAddress, **kwargs: Any
+    ) -> SocketIOSession:
+        decoder = socketio.Decoder(address.namespace)
         first = await ws.recv()
         opened = decoder.receive_text(first) if isinstance(first, str) else None
         if not isinstance(opened, socketio.Open):
             raise UpstreamConnectFailed("upstream did not open an Engine.IO session")
-        await ws.send(socketio.CONNECT)
+        await ws.send(socketio.connect_packet(address.namespace, address.auth))
         while True:
             frame = await ws.recv()
-            packet = decoder.receive_text(frame) if isinstance(frame, str) else None
+            if not isinstance(frame, str):
+                raise UpstreamConnectFailed("upstream did not confirm the Socket.IO connection")
+            packet = decoder.receive_text(frame)
+            if packet is None:
+                continue  # another namespace's packet
             if isinstance(packet, socketio.Ping):
                 await ws.send(socketio.PONG + packet.payload)
                 continue
             if isinstance(packet, socketio.Connected):
-                return cls(ws, names, opened)
+                return cls(
+                    ws, profile, opened, namespace=address.namespace, decoder=decoder, **kwargs
+                )
             if isinstance(packet, socketio.ConnectError):
-                raise UpstreamConnectFailed(f"upstream refused the socket: {packet.message}")
+                raise _Refused(packet.message)
             raise UpstreamConnectFailed("upstream did not confirm the Socket.IO connection")
 
 
 class WebSocketSession(UpstreamSession):
-    """Plain WebSocket: ``{"event": name, "data": ...}`` text frames, audio as binary."""
+    """Plain WebSocket: ``{"event": name, "data": ...}`` text frames; binary frames are
+    agent audio (down) and, with ``AUDIO_IN_FORMAT`` "binary", the visitor's (up)."""
 
-    async def recv(self) -> UpstreamEvent:
+    async def _receive(self) -> tuple[str, Any] | None:
         while True:
             try:
                 frame = await self._ws.recv()
             except ConnectionClosed as exc:
-                raise UpstreamClosed(f"upstream socket closed ({_describe(exc)})") from exc
+                raise self._closed(exc) from exc
             if isinstance(frame, bytes):
-                return decode_event(self.names, self.names.audio_chunk, frame)
+                return self.profile.audio_out.event, frame
             try:
                 message = json.loads(frame)
             except ValueError:
-                logger.warning("Ignoring an upstream frame that is not JSON.")
+                self._monitor.bad(BadPayload("<frame>", "a text frame that is not JSON", frame))
                 continue
             if isinstance(message, dict) and isinstance(message.get("event"), str):
-                return decode_event(self.names, message["event"], message.get("data"))
-            logger.warning("Ignoring an upstream frame without an event name.")
+                return message["event"], message.get("data")
+            self._monitor.bad(BadPayload("<frame>", "a JSON frame without an event", message))
 
-    async def emit(self, name: str, data: Any) -> None:
+    async def _emit(self, name: str, data: Any, ack_id: int | None) -> None:
+        if isinstance(data, bytes):
+            await self._send(data)
+            return
         await self._send(json.dumps({"event": name, "data": data}, separators=(",", ":")))
 
-    async def send_audio(self, pcm: bytes) -> None:
-        await self._send(pcm)
+
+class _Refused(Exception):
+    """The Socket.IO CONNECT was refused (with the server's message)."""
 
 
 async def open_session(
     *,
     base_url: str,
     socket_path: str,
-    transport: Transport,
-    names: EventNames,
     connect_timeout: float,
+    profile: UpstreamProfile | None = None,
+    context: ConnectContext | None = None,
+    report: UpstreamReport | None = None,
+    transport: Transport | None = None,
+    names: EventNames | None = None,
+    tap: Tap | None = None,
+    log: bool = True,
 ) -> UpstreamSession:
-    """Connect to a call's socket and finish the transport's handshake.
+    """Connect to a call's socket as ``profile`` says and finish the handshake.
+
+    ``transport`` and ``names`` override the profile's (for callers from before
+    profiles). With ``SOCKET_PATH_AS`` "auto", a socket that cannot be opened as a path
+    is tried as a namespace, within the same ``connect_timeout``.
 
     Raises:
         UpstreamConnectFailed: refused, unreachable, not the expected protocol, or
-            slower than ``connect_timeout`` seconds in total.
+            slower than ``connect_timeout`` seconds in total; the message says what to
+            try next.
     """
-    url = socket_url(base_url, socket_path, transport)
-    ws: ClientConnection | None = None
+    profile = _with_overrides(profile or UpstreamProfile(), transport, names)
+    context = context or ConnectContext(call_id="")
+    kwargs: dict[str, Any] = {
+        "protocol": load_protocol(profile),
+        "context": context,
+        "report": report,
+        "tap": tap,
+        "log": log,
+    }
+    failures: list[str] = []
     try:
         async with asyncio.timeout(connect_timeout):
-            ws = await connect(
-                url,
-                open_timeout=None,
-                close_timeout=2,
-                max_size=MAX_UPSTREAM_FRAME,
-                compression=None,
-                # Engine.IO has its own heartbeat; a plain socket uses WebSocket pings.
-                ping_interval=None if transport is Transport.SOCKETIO else 20,
-                user_agent_header="django-webcall-widget",
-            )
-            if transport is Transport.SOCKETIO:
-                return await SocketIOSession.handshake(ws, names)
-            return WebSocketSession(ws, names)
+            for address in addresses(base_url, socket_path, profile, context):
+                try:
+                    session = await _open(address, profile, kwargs)
+                except UpstreamConnectFailed as exc:
+                    failures.append(str(exc))
+                    continue
+                if profile.socket_path_as is SocketPathAs.AUTO:
+                    logger.info(
+                        "VoiceHub call %s: webCallSocketPath worked as a Socket.IO %s; set "
+                        "UPSTREAM.SOCKET_PATH_AS to %r to skip the other try.",
+                        context.call_id,
+                        address.read_as.value,
+                        address.read_as.value,
+                    )
+                return session
     except TimeoutError as exc:
+        failures.append(f"the upstream socket did not open within {connect_timeout:g}s")
+        raise UpstreamConnectFailed(
+            _failure_message(failures, profile), tried=tuple(failures)
+        ) from exc
+    raise UpstreamConnectFailed(_failure_message(failures, profile), tried=tuple(failures))
+
+
+async def _open(
+    address: SocketAddress, profile: UpstreamProfile, kwargs: dict[str, Any]
+) -> UpstreamSession:
+    context: ConnectContext = kwargs["context"]
+    ws: ClientConnection | None = None
+    try:
+        ws = await connect(
+            address.url,
+            additional_headers=dict(address.headers) or None,
+            open_timeout=None,
+            close_timeout=2,
+            max_size=MAX_UPSTREAM_FRAME,
+            compression=None,
+            # Engine.IO has its own heartbeat; a plain socket uses WebSocket pings.
+            ping_interval=None if profile.transport is Transport.SOCKETIO else 20,
+            user_agent_header="django-webcall-widget",
+        )
+        if profile.transport is Transport.SOCKETIO:
+            return await SocketIOSession.handshake(ws, profile, address, **kwargs)
+        return WebSocketSession(ws, profile, **kwargs)
+    except _Refused as exc:
         await _abandon(ws)
         raise UpstreamConnectFailed(
-            f"upstream socket did not open within {connect_timeout:g}s"
-        ) from exc
+            f"upstream refused the socket at {address.shown} "
+            f"(Socket.IO CONNECT answered: {context.redact(str(exc))})"
+            + ("" if profile.connect.auth is not None else "; it may want CONNECT_AUTH")
+        ) from None
     except (
         OSError,
         InvalidHandshake,
@@ -248,11 +502,49 @@ async def open_session(
     ) as exc:
         await _abandon(ws)
         raise UpstreamConnectFailed(
-            f"could not open the upstream socket: {type(exc).__name__}: {exc}"
+            f"could not open the upstream socket at {address.shown} as a Socket.IO "
+            f"{address.read_as.value}: {type(exc).__name__}: {context.redact(str(exc))}"
+            if profile.transport is Transport.SOCKETIO
+            else f"could not open the upstream socket at {address.shown}: "
+            f"{type(exc).__name__}: {context.redact(str(exc))}"
         ) from exc
     except BaseException:
         await _abandon(ws)
         raise
+
+
+def _failure_message(failures: list[str], profile: UpstreamProfile) -> str:
+    tried = "; then ".join(failures) if failures else "no address to try"
+    hints = []
+    if profile.transport is Transport.SOCKETIO:
+        if profile.socket_path_as is SocketPathAs.PATH:
+            hints.append(
+                "if webCallSocketPath is a Socket.IO namespace, set UPSTREAM.SOCKET_PATH_AS "
+                "to 'namespace' (or 'auto')"
+            )
+        if any("refused the socket" in failure for failure in failures):
+            hints.append(
+                "if VoiceHub wants credentials on the connection, set UPSTREAM.CONNECT_AUTH, "
+                "CONNECT_QUERY or CONNECT_HEADERS"
+            )
+        hints.append("if it is a plain WebSocket, set UPSTREAM.TRANSPORT to 'websocket'")
+    hints.append("`manage.py webcall_probe <agent>` tries these for you")
+    return f"{tried}. Next: " + "; ".join(hints) + "."
+
+
+def _with_overrides(
+    profile: UpstreamProfile, transport: Transport | None, names: EventNames | None
+) -> UpstreamProfile:
+    if transport is not None:
+        profile = dataclasses.replace(profile, transport=transport)
+    if names is not None:
+        profile = dataclasses.replace(
+            profile,
+            events=names,
+            audio_in=dataclasses.replace(profile.audio_in, event=names.audio_chunk),
+            audio_out=dataclasses.replace(profile.audio_out, event=names.audio_chunk),
+        )
+    return profile
 
 
 async def _abandon(ws: ClientConnection | None) -> None:

@@ -1,7 +1,8 @@
 """Sans-I/O Socket.IO v5 over Engine.IO v4, WebSocket transport only.
 
-Just enough of the protocol for one client in the default namespace: the open and
-connect handshakes, heartbeats, events, and binary events whose attachments arrive as
+Just enough of the protocol for one client in one namespace (the default one unless a
+profile says otherwise): the open and connect handshakes (with an ``auth`` payload),
+heartbeats, events, acknowledgements, and binary events whose attachments arrive as
 separate binary frames. No I/O happens here; :mod:`webcall_widget.voicehub.session`
 moves the frames.
 
@@ -66,34 +67,96 @@ class Event:
     data: Any
 
 
-Packet = Open | Ping | Closed | Connected | ConnectError | Event
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The server's acknowledgement of the event we sent with ``ack_id``."""
+
+    id: int
+    data: Any  # the first argument, or None
 
 
-def encode_event(name: str, data: Any) -> str:
+Packet = Open | Ping | Closed | Connected | ConnectError | Event | Ack
+
+
+def _prefix(namespace: str) -> str:
+    return "" if namespace == "/" else namespace + ","
+
+
+def connect_packet(namespace: str = "/", auth: Any = None) -> str:
+    """``40``, with the namespace and the CONNECT ``auth`` payload when there are any."""
+    payload = "" if auth is None else json.dumps(auth, separators=(",", ":"))
+    return _EIO_MESSAGE + _SIO_CONNECT + _prefix(namespace) + payload
+
+
+def disconnect_packet(namespace: str = "/") -> str:
+    return _EIO_MESSAGE + _SIO_DISCONNECT + _prefix(namespace)
+
+
+def encode_event(name: str, data: Any, *, namespace: str = "/", ack_id: int | None = None) -> str:
     """A text event frame: ``42["name", data]``."""
-    return _EIO_MESSAGE + _SIO_EVENT + json.dumps([name, data], separators=(",", ":"))
+    ack = "" if ack_id is None else str(ack_id)
+    return (
+        _EIO_MESSAGE
+        + _SIO_EVENT
+        + _prefix(namespace)
+        + ack
+        + json.dumps([name, data], separators=(",", ":"))
+    )
 
 
-def binary_event_header(name: str) -> str:
+def encode(
+    name: str, data: Any, *, namespace: str = "/", ack_id: int | None = None
+) -> list[str | bytes]:
+    """The frames of one event: one text frame, or, when ``data`` holds bytes anywhere,
+    a binary event header followed by each attachment as a binary frame."""
+    attachments: list[bytes] = []
+    placed = _place(data, attachments)
+    if not attachments:
+        return [encode_event(name, data, namespace=namespace, ack_id=ack_id)]
+    ack = "" if ack_id is None else str(ack_id)
+    header = (
+        _EIO_MESSAGE
+        + _SIO_BINARY_EVENT
+        + f"{len(attachments)}-"
+        + _prefix(namespace)
+        + ack
+        + json.dumps([name, placed], separators=(",", ":"))
+    )
+    return [header, *attachments]
+
+
+def binary_event_header(name: str, *, namespace: str = "/") -> str:
     """The text frame announcing an event whose only argument is one binary attachment.
 
     Send it, then the bytes as a binary frame. The header depends only on the event name,
     so the audio path can build it once.
     """
-    placeholder = {"_placeholder": True, "num": 0}
-    return (
-        _EIO_MESSAGE
-        + _SIO_BINARY_EVENT
-        + "1-"
-        + json.dumps([name, placeholder], separators=(",", ":"))
-    )
+    header = encode(name, b"", namespace=namespace)[0]
+    assert isinstance(header, str)
+    return header
+
+
+def _place(data: Any, attachments: list[bytes]) -> Any:
+    if isinstance(data, bytes | bytearray | memoryview):
+        attachments.append(bytes(data))
+        return {"_placeholder": True, "num": len(attachments) - 1}
+    if isinstance(data, dict):
+        return {key: _place(value, attachments) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_place(item, attachments) for item in data]
+    return data
 
 
 class Decoder:
-    """Turns received frames into packets, holding binary events until complete."""
+    """Turns received frames into packets, holding binary events until complete.
 
-    def __init__(self) -> None:
-        self._pending: tuple[str, Any, list[bytes], int] | None = None
+    Packets of other namespaces than ``namespace`` are dropped.
+    """
+
+    def __init__(self, namespace: str = "/") -> None:
+        self.namespace = namespace
+        # (event name, or None for an ack; ack id; data; attachments so far; expected)
+        self._pending: tuple[str | None, int | None, Any, list[bytes], int] | None = None
 
     @property
     def awaiting_attachments(self) -> bool:
@@ -120,11 +183,13 @@ class Decoder:
     def receive_binary(self, frame: bytes) -> Packet | None:
         if self._pending is None:
             raise ProtocolViolation("binary frame without a binary event header")
-        name, data, attachments, expected = self._pending
+        name, ack_id, data, attachments, expected = self._pending
         attachments.append(frame)
         if len(attachments) < expected:
             return None
         self._pending = None
+        if name is None:
+            return Ack(ack_id or 0, _fill(data, attachments))
         return Event(name, _fill(data, attachments))
 
     def _socketio(self, body: str) -> Packet | None:
@@ -137,13 +202,15 @@ class Decoder:
             if not dash or not count.isdigit():
                 raise ProtocolViolation("binary packet without an attachment count")
             attachments = int(count)
+        namespace = "/"
         if rest.startswith("/"):
             namespace, _, rest = rest.partition(",")
-            if namespace != "/":
-                return None  # another namespace: not ours
+        if namespace != self.namespace:
+            return None  # another namespace: not ours
         index = 0
         while index < len(rest) and rest[index].isdigit():
-            index += 1  # an ack id; we never ask for acks
+            index += 1
+        ack_id = int(rest[:index]) if index else None
         payload = _json(rest[index:]) if rest[index:] else None
         if kind == _SIO_CONNECT:
             return Connected(payload)
@@ -153,7 +220,13 @@ class Decoder:
         if kind == _SIO_DISCONNECT:
             return Closed("server disconnected the socket")
         if kind in (_SIO_ACK, _SIO_BINARY_ACK):
-            return None
+            if ack_id is None:
+                raise ProtocolViolation("acknowledgement without an id")
+            first = payload[0] if isinstance(payload, list) and payload else None
+            if attachments:
+                self._pending = (None, ack_id, first, [], attachments)
+                return None
+            return Ack(ack_id, first)
         if kind not in (_SIO_EVENT, _SIO_BINARY_EVENT):
             raise ProtocolViolation(f"unknown Socket.IO packet type {kind!r}")
         if not isinstance(payload, list) or not payload or not isinstance(payload[0], str):
@@ -161,7 +234,7 @@ class Decoder:
         name, args = payload[0], payload[1:]
         data = args[0] if args else None
         if attachments:
-            self._pending = (name, data, [], attachments)
+            self._pending = (name, None, data, [], attachments)
             return None
         return Event(name, data)
 

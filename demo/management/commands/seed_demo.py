@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -34,8 +35,13 @@ class Command(BaseCommand):
         for fields in DEMO_AGENTS:
             values = dict(fields)
             slug = values.pop("slug")
-            _, created = Agent.objects.get_or_create(slug=slug, defaults=values)
+            agent, created = Agent.objects.get_or_create(slug=slug, defaults=values)
             self.stdout.write(f"Agent {slug!r} {'created' if created else 'already there'}.")
+            # The secret the demo's sandbox sends with its webhooks (demo/settings.py).
+            secret = getattr(settings, "DEMO_WEBHOOK_SECRET", "")
+            if secret and not agent.webhook_secret:
+                agent.webhook_secret = secret
+                agent.save(update_fields=["webhook_secret"])
         users = get_user_model()
         if not users.objects.filter(username="admin").exists():
             users.objects.create_superuser("admin", "admin@example.com", "admin")

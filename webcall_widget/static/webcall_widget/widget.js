@@ -13,6 +13,12 @@
  * Visitor and agent text is never parsed as HTML: it is set with textContent, or (agent
  * text with a little Markdown) built as elements and text nodes; styles come from
  * widget.css and the CSSOM, so a strict Content-Security-Policy needs no exceptions.
+ *
+ * A conversation survives reloads, other pages of the site and dropped connections: the
+ * server keeps the call for a grace period and gives the widget a resume token, kept with
+ * the call in sessionStorage (this tab, this site). On page load the widget takes the call
+ * up again before anything else; after a drop it reconnects with backoff ("Reconnecting…"),
+ * and what the visitor typed meanwhile is sent then, or marked as not sent.
  */
 (() => {
   "use strict";
@@ -23,18 +29,25 @@
   }
 
   const CLOSE_CODES = {
+    1012: "restarting",
+    4012: "restarting",
     4400: "malformed_frame",
     4401: "bad_token",
     4403: "origin_not_allowed",
     4404: "unknown_call",
     4408: "timeout",
     4409: "token_used",
+    4410: "taken_over",
     4413: "frame_too_large",
     4429: "rate_limited",
     4502: "upstream_failed",
     4503: "agent_disabled",
   };
   const PING_INTERVAL_MS = 25000;
+  const PONG_TIMEOUT_MS = 10000; // no answer to a ping this long: the connection is dead
+  const CONNECT_TIMEOUT_MS = 8000;
+  const RECONNECT_DELAYS_MS = [0, 500, 1000, 2000, 4000]; // then 4 s, with some jitter
+  const STORAGE_PREFIX = "webcall-widget:";
   const MODE_LABELS = { text: "modeText", WebAudio: "modeWebAudio", TextAudio: "modeTextAudio" };
   const SVG_NS = "http://www.w3.org/2000/svg";
   const ICONS = {
@@ -378,11 +391,21 @@
 
     attach(socket) {
       this.socket = socket;
-      socket.addEventListener("open", () => {
+      const flush = () => {
         for (const frame of this.early.splice(0)) {
           socket.send(frame);
         }
-      });
+      };
+      if (socket.readyState === WebSocket.OPEN) {
+        flush();
+      } else {
+        socket.addEventListener("open", flush);
+      }
+    }
+
+    // The socket dropped: keep the last moments of speech for the next one.
+    detach() {
+      this.socket = null;
     }
 
     fromCapture(message) {
@@ -513,7 +536,17 @@
       this.pending = null;
       this.pingTimer = 0;
       this.voice = null;
+      this.voicePending = false; // a resumed voice call waits for a click to restart audio
       this.messageElements = new Map();
+      this.resume = null; // {token, seconds} from the server
+      this.socketBase = null; // the relay's socket URL without a token
+      this.reconnecting = null; // {deadline, attempt, timer}
+      this.outbox = []; // [{id, text}] typed while not connected
+      this.unconfirmed = new Map(); // id -> text, sent and not yet confirmed
+      this.awaitingPong = 0;
+      this.endNotice = null;
+      this.previousFrame = null;
+      this.storageKey = configUrl ? `${STORAGE_PREFIX}${configUrl.origin}${configUrl.pathname}` : "";
       this.host = document.createElement("webcall-widget");
       this.host.setAttribute("data-agent", agent);
       this.shadow = this.host.attachShadow({ mode: "open" });
@@ -555,7 +588,65 @@
       this.errors = config.strings.errors;
       this.build();
       document.body.append(this.host);
+      // Before the first paint: a conversation in progress is taken up, not started anew.
+      const saved = this.readSaved();
+      if (saved) {
+        this.resumeSaved(saved);
+      }
       this.resolveLoaded(this);
+    }
+
+    // -- the call kept in sessionStorage (this tab, this site) --
+
+    readSaved() {
+      try {
+        const saved = JSON.parse(window.sessionStorage.getItem(this.storageKey) || "null");
+        if (saved && typeof saved.call === "string" && typeof saved.token === "string" && typeof saved.socket === "string") {
+          return saved;
+        }
+      } catch {
+        // storage refused (a sandboxed frame, a privacy setting): nothing to resume
+      }
+      return null;
+    }
+
+    save() {
+      if (!this.resume || !this.callId || !this.socketBase) {
+        return;
+      }
+      const saved = {
+        call: this.callId,
+        token: this.resume.token,
+        seconds: this.resume.seconds,
+        mode: this.mode,
+        open: this.isOpen,
+        socket: this.socketBase,
+      };
+      try {
+        window.sessionStorage.setItem(this.storageKey, JSON.stringify(saved));
+      } catch {
+        // the call still works; it just cannot be taken up again after a reload
+      }
+    }
+
+    forget() {
+      this.resume = null;
+      try {
+        window.sessionStorage.removeItem(this.storageKey);
+      } catch {
+        // nothing was saved
+      }
+    }
+
+    resumeSaved(saved) {
+      this.callId = saved.call;
+      this.mode = saved.mode;
+      this.socketBase = saved.socket;
+      this.resume = { token: saved.token, seconds: Number(saved.seconds) || 0 };
+      this.startReconnecting();
+      if (saved.open) {
+        this.open({ focus: false }); // as the visitor left it, without taking the page's focus
+      }
     }
 
     fail(reason) {
@@ -651,7 +742,14 @@
       });
       this.root.append(this.launcher, this.panel);
       this.shadow.append(stylesheet, this.root);
-      window.addEventListener("pagehide", () => this.hangUp());
+      window.addEventListener("pagehide", () => this.onPageHide());
+      window.addEventListener("pageshow", (event) => {
+        if (event.persisted && this.state === "live" && (!this.socket || this.socket.readyState !== WebSocket.OPEN)) {
+          this.startReconnecting();
+        }
+      });
+      window.addEventListener("offline", () => this.onOffline());
+      window.addEventListener("online", () => this.onOnline());
       this.render();
     }
 
@@ -712,7 +810,16 @@
       this.micButton.addEventListener("click", () => this.toggleMute());
       this.meter = h("div", { class: "meter", role: "presentation", title: s.micLevel }, [h("div", { class: "meter-fill" })]);
       this.voiceStatus = h("span", { class: "voice-status", "aria-live": "polite" });
-      this.voiceBar = h("div", { class: "voicebar", hidden: true }, [this.micButton, this.meter, this.voiceStatus]);
+      this.continueVoiceButton = h("button", { type: "button", class: "primary-button continue-voice", hidden: true }, [
+        s.continueVoice,
+      ]);
+      this.continueVoiceButton.addEventListener("click", () => this.continueVoice());
+      this.voiceBar = h("div", { class: "voicebar", hidden: true }, [
+        this.continueVoiceButton,
+        this.micButton,
+        this.meter,
+        this.voiceStatus,
+      ]);
       return h("div", { class: "footer" }, [this.voiceBar, this.composer, actions]);
     }
 
@@ -750,6 +857,7 @@
         idle: s.stateIdle,
         connecting: s.stateConnecting,
         live: s.stateLive,
+        reconnecting: s.stateReconnecting,
         ending: s.stateLive,
         ended: s.stateEnded,
         error: s.stateError,
@@ -759,12 +867,14 @@
       const over = state === "ended" || state === "error";
       this.footer.hidden = !inConversation;
       this.composer.hidden = over || this.mode === "WebAudio";
-      this.input.disabled = state !== "live" || !this.mode || this.mode === "WebAudio";
+      this.input.disabled = (state !== "live" && state !== "reconnecting") || !this.mode || this.mode === "WebAudio";
       this.sendButton.disabled = this.input.disabled;
       this.endButton.hidden = over;
       this.restartButton.hidden = !over;
       const voice = this.voice;
-      this.voiceBar.hidden = over || !voice;
+      const waitingForClick = this.voicePending && !voice && state === "live";
+      this.voiceBar.hidden = over || !(voice || waitingForClick);
+      this.continueVoiceButton.hidden = !waitingForClick;
       this.micButton.hidden = !(voice && voice.capturing);
       this.meter.hidden = this.micButton.hidden;
       if (voice) {
@@ -795,7 +905,7 @@
 
     // -- opening and closing the panel --
 
-    open() {
+    open({ focus = true } = {}) {
       if (this.isOpen) {
         return;
       }
@@ -803,7 +913,10 @@
       this.panel.hidden = false;
       this.root.setAttribute("data-open", "true");
       this.launcher.setAttribute("aria-expanded", "true");
-      this.focusInside();
+      this.save();
+      if (focus) {
+        this.focusInside();
+      }
     }
 
     close() {
@@ -815,6 +928,7 @@
       this.panel.hidden = true;
       this.root.setAttribute("data-open", "false");
       this.launcher.setAttribute("aria-expanded", "false");
+      this.save();
       if (hadFocus || this.shadow.activeElement === null) {
         this.launcher.focus();
       }
@@ -833,7 +947,9 @@
         return;
       }
       let target;
-      if (!this.input.disabled && !this.composer.hidden && !this.footer.hidden) {
+      if (!this.continueVoiceButton.hidden && !this.voiceBar.hidden && !this.footer.hidden) {
+        target = this.continueVoiceButton;
+      } else if (!this.input.disabled && !this.composer.hidden && !this.footer.hidden) {
         target = this.input;
       } else if (!this.voiceBar.hidden && !this.micButton.hidden && !this.footer.hidden) {
         target = this.micButton;
@@ -850,7 +966,7 @@
     // -- a conversation --
 
     async start(mode) {
-      if (this.state === "connecting" || this.state === "live" || this.state === "ending") {
+      if (["connecting", "live", "ending", "reconnecting"].includes(this.state)) {
         return;
       }
       const chosen = mode || this.config.defaultMode;
@@ -905,6 +1021,8 @@
         return;
       }
       this.callId = body.call;
+      // The relay's URL ends with the token: the same place takes a resume token later.
+      this.socketBase = body.socket.replace(/[^/]+\/?$/, "");
       this.connect(body.socket);
     }
 
@@ -987,14 +1105,238 @@
     }
 
     connect(url) {
-      const socket = new WebSocket(url);
+      let socket;
+      try {
+        socket = new WebSocket(url);
+      } catch (error) {
+        this.showError("network", null, true);
+        return;
+      }
       socket.binaryType = "arraybuffer";
       this.socket = socket;
+      this.ended = null;
+      this.lastError = null;
+      this.endNotice = null;
+      this.previousFrame = null;
       if (this.voice) {
         this.voice.attach(socket);
       }
       socket.addEventListener("message", (event) => this.onFrame(event));
       socket.addEventListener("close", (event) => this.onClose(socket, event));
+      const timer = window.setTimeout(() => {
+        if (socket.readyState === WebSocket.CONNECTING) {
+          socket.close(); // a network that swallows the handshake: try again
+        }
+      }, CONNECT_TIMEOUT_MS);
+      socket.addEventListener("open", () => window.clearTimeout(timer));
+      socket.addEventListener("close", () => window.clearTimeout(timer));
+    }
+
+    resumeUrl() {
+      return `${this.socketBase}${encodeURIComponent(this.resume.token)}/`;
+    }
+
+    // -- taking the call up again: after a reload, another page, a dropped connection --
+
+    canResume() {
+      return Boolean(this.resume && this.resume.token && this.socketBase && this.callId);
+    }
+
+    startReconnecting() {
+      if (!this.canResume()) {
+        return false;
+      }
+      if (this.state !== "reconnecting") {
+        if (this.voice) {
+          this.voice.detach();
+        }
+        // What was sent but not confirmed may not have arrived: it waits with the rest.
+        for (const [id, text] of this.unconfirmed) {
+          this.queue(id, text);
+        }
+        this.unconfirmed.clear();
+        const seconds = this.resume.seconds || 0;
+        this.reconnecting = { deadline: Date.now() + seconds * 1000, attempt: 0, timer: 0 };
+        this.hideNotice();
+        this.setState("reconnecting");
+      }
+      this.scheduleReconnect();
+      return true;
+    }
+
+    scheduleReconnect() {
+      const attempt = this.reconnecting;
+      if (!attempt) {
+        return;
+      }
+      window.clearTimeout(attempt.timer);
+      const left = attempt.deadline - Date.now();
+      if (left <= 0 && attempt.attempt > 0) {
+        this.giveUp();
+        return;
+      }
+      const base = RECONNECT_DELAYS_MS[Math.min(attempt.attempt, RECONNECT_DELAYS_MS.length - 1)];
+      const delay = Math.max(0, Math.min(base * (0.8 + Math.random() * 0.4), left));
+      attempt.attempt += 1;
+      attempt.timer = window.setTimeout(() => this.tryReconnect(), delay);
+    }
+
+    tryReconnect() {
+      if (!this.reconnecting || this.state !== "reconnecting") {
+        return;
+      }
+      if (navigator.onLine === false) {
+        this.scheduleReconnect(); // "online" tries again at once
+        return;
+      }
+      this.connect(this.resumeUrl());
+    }
+
+    stopReconnecting() {
+      if (this.reconnecting) {
+        window.clearTimeout(this.reconnecting.timer);
+        this.reconnecting = null;
+      }
+    }
+
+    // The grace period is over and the call could not be taken up again.
+    giveUp() {
+      this.stopReconnecting();
+      this.forget();
+      this.releaseVoice();
+      this.failPending();
+      this.setState("ended");
+      const message = this.errorText("lost_while_away");
+      this.showNotice(message);
+      this.emit("error", { code: "lost_while_away", message, call: this.callId });
+    }
+
+    onOffline() {
+      // The browser knows the network is gone: so is the socket. Say so now, rather than
+      // when the next ping goes unanswered.
+      if (this.state === "live" && this.socket && this.canResume()) {
+        const socket = this.socket;
+        this.onClose(socket, { code: 1006 });
+        socket.close(4000);
+      }
+    }
+
+    onOnline() {
+      if (this.state === "reconnecting" && this.reconnecting && !this.socket) {
+        window.clearTimeout(this.reconnecting.timer);
+        this.tryReconnect();
+      }
+    }
+
+    onPageHide() {
+      if (this.canResume() && (this.state === "live" || this.state === "reconnecting")) {
+        // A reload or another page of the site: the next page takes the call up again.
+        this.save();
+        return;
+      }
+      this.hangUp();
+    }
+
+    // A resumed voice call after a page load: audio may only start from a click.
+    async continueVoice() {
+      if (!this.voicePending || this.voice || this.state !== "live") {
+        return;
+      }
+      const voice = new Voice(this);
+      this.voice = voice;
+      try {
+        voice.unlock(); // before any await: still inside the visitor's click
+      } catch (error) {
+        this.voice = null;
+        this.showNotice(this.errorText("audio_failed"));
+        return;
+      }
+      this.voicePending = false;
+      this.render();
+      try {
+        await voice.startPlayback();
+        await voice.startCapture();
+      } catch (error) {
+        const code = error instanceof VoiceError ? error.code : "audio_failed";
+        if (voice !== this.voice) {
+          return;
+        }
+        if (this.mode === "TextAudio" && voice.playback) {
+          this.showNotice(`${this.errorText(code)} ${this.strings.continuingAsText}`);
+        } else {
+          this.voice = null;
+          this.voicePending = true;
+          await voice.close();
+          this.showNotice(this.errorText(code));
+        }
+        this.emit("error", { code, message: this.errorText(code), call: this.callId });
+        this.render();
+        return;
+      }
+      if (voice !== this.voice) {
+        await voice.close();
+        return;
+      }
+      if (this.socket) {
+        voice.attach(this.socket);
+      }
+      this.hideNotice();
+      this.render();
+      this.focusInside();
+    }
+
+    // -- messages typed while the connection is away --
+
+    newMessageId() {
+      return `w${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+    }
+
+    queue(id, text) {
+      this.outbox.push({ id, text });
+      this.showMessage({ id, role: "user", text, final: true }, { pending: true });
+    }
+
+    flushOutbox() {
+      const waiting = this.outbox.splice(0);
+      for (const { id, text } of waiting) {
+        if (this.socket && this.socket.readyState === WebSocket.OPEN && this.state === "live") {
+          this.unconfirmed.set(id, text);
+          this.socket.send(JSON.stringify({ type: "text", text, id }));
+        } else {
+          this.outbox.push({ id, text });
+        }
+      }
+    }
+
+    // The call is over: what never reached it is marked as not sent.
+    failPending() {
+      for (const { id } of this.outbox) {
+        this.markUnsent(id);
+      }
+      for (const id of this.unconfirmed.keys()) {
+        this.markUnsent(id);
+      }
+      this.outbox = [];
+      this.unconfirmed.clear();
+    }
+
+    markUnsent(id) {
+      const item = this.messageElements.get(id);
+      if (!item) {
+        return;
+      }
+      item.classList.remove("message--pending");
+      item.classList.add("message--unsent");
+      this.messageStatus(item).textContent = this.strings.notSent;
+    }
+
+    messageStatus(item) {
+      let status = item.querySelector(".message-status");
+      if (!status) {
+        status = h("span", { class: "message-status" });
+        item.append(status);
+      }
+      return status;
     }
 
     onFrame(event) {
@@ -1008,19 +1350,57 @@
       } catch {
         return;
       }
+      const previous = this.previousFrame;
+      this.previousFrame = frame.type;
+      this.awaitingPong = 0; // anything at all says the connection is alive
       switch (frame.type) {
-        case "ready":
+        case "ready": {
           this.callId = frame.call;
+          this.mode = frame.mode || this.mode;
           if (frame.audio && (frame.audio.inputRate !== this.config.audio.inputRate || frame.audio.outputRate !== this.config.audio.outputRate)) {
             console.warn("WebcallWidget: the call's audio format differs from the agent's configuration", frame.audio);
           }
+          const fromPageLoad = this.state === "reconnecting" && !this.voice;
+          this.stopReconnecting();
+          this.resume = frame.resume || null;
+          if (this.resume) {
+            this.save();
+          } else {
+            this.forget();
+          }
+          if (frame.resumed && fromPageLoad && frame.mode !== "text") {
+            this.voicePending = true; // audio needs a click on this page
+          }
           this.setState("live");
-          this.emit("ready", { call: frame.call, mode: frame.mode, audio: frame.audio });
+          this.emit("ready", { call: frame.call, mode: frame.mode, audio: frame.audio, resumed: Boolean(frame.resumed) });
           this.startPinging();
-          this.focusInside();
+          if (!frame.resumed) {
+            this.focusInside();
+          } else if (this.voicePending && this.isOpen) {
+            this.focusInside();
+          }
+          break;
+        }
+        case "transcript":
+          for (const message of frame.messages || []) {
+            this.showMessage(message, { quiet: true });
+            if (message.role === "user") {
+              this.confirm(message.id);
+            }
+          }
+          this.flushOutbox();
+          break;
+        case "resume":
+          if (this.resume) {
+            this.resume.token = frame.token;
+            this.save();
+          }
           break;
         case "message":
           this.showMessage(frame);
+          if (frame.role === "user") {
+            this.confirm(frame.id);
+          }
           this.emit("message", { id: frame.id, role: frame.role, text: frame.text, final: frame.final, call: this.callId });
           break;
         case "error":
@@ -1032,6 +1412,8 @@
           break;
         case "ended":
           this.ended = frame.reason;
+          // Said just before the end (ended by the site, a call that ended while away).
+          this.endNotice = previous === "error" && this.lastError ? this.lastError : null;
           break;
         case "interrupt":
           this.onInterrupt();
@@ -1047,17 +1429,42 @@
       }
       this.socket = null;
       this.stopPinging();
-      this.releaseVoice();
       const code = event.code;
       if (code === 1000 && this.ended !== null) {
-        this.hideNotice();
+        this.stopReconnecting();
+        this.forget();
+        this.releaseVoice();
+        this.failPending();
+        this.voicePending = false;
+        if (this.endNotice) {
+          this.showNotice(this.errorText(this.endNotice.code, this.endNotice.message));
+        } else {
+          this.hideNotice();
+        }
         this.setState("ended");
         this.focusInside();
         return;
       }
+      const known = CLOSE_CODES[code];
+      if (!known && (this.state === "live" || this.state === "reconnecting") && this.startReconnecting()) {
+        return; // a dropped connection, not a refusal: the call waits for us a while
+      }
+      this.stopReconnecting();
+      this.forget();
+      this.releaseVoice();
+      this.failPending();
+      this.voicePending = false;
+      if (known === "taken_over") {
+        const message = this.errorText("taken_over");
+        this.setState("ended");
+        this.showNotice(message);
+        this.emit("error", { code: known, message, call: this.callId });
+        return;
+      }
       const fromFrame = this.lastError && this.lastError.code;
-      const reason = CLOSE_CODES[code] === "upstream_failed" && fromFrame ? fromFrame : CLOSE_CODES[code] || "dropped";
-      this.showError(reason, this.lastError && this.lastError.message, false);
+      const reason = known === "upstream_failed" && fromFrame ? fromFrame : known || "dropped";
+      // A server restart is the one failure worth trying again at once, in the same mode.
+      this.showError(reason, this.lastError && this.lastError.message, reason === "restarting");
     }
 
     errorText(code, fallback) {
@@ -1077,7 +1484,7 @@
       this.focusInside();
     }
 
-    showMessage({ id, role, text, final }) {
+    showMessage({ id, role, text, final }, { quiet = false, pending = false } = {}) {
       const list = this.transcript;
       const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
       let item = this.messageElements.get(id);
@@ -1097,7 +1504,16 @@
         item.lastChild.replaceChildren(richText(text));
       }
       item.classList.toggle("message--partial", !final);
-      if (final && role !== "user") {
+      if (role === "user") {
+        item.classList.toggle("message--pending", pending);
+        item.classList.remove("message--unsent");
+        if (pending) {
+          this.messageStatus(item).textContent = this.strings.waitingToSend;
+        } else if (item.querySelector(".message-status")) {
+          item.querySelector(".message-status").remove();
+        }
+      }
+      if (final && role !== "user" && !quiet) {
         const spoken = item.lastChild.textContent;
         this.announcer.textContent = format(this.strings.agentSays, { name: this.config.agent.title, text: spoken });
       }
@@ -1118,22 +1534,48 @@
     }
 
     send(text) {
-      if (typeof text !== "string" || !text.trim()) {
+      if (typeof text !== "string" || !text.trim() || this.mode === "WebAudio") {
         return false;
       }
-      if (this.state !== "live" || !this.socket || this.mode === "WebAudio") {
+      const reconnecting = this.state === "reconnecting";
+      if (!reconnecting && (this.state !== "live" || !this.socket || this.socket.readyState !== WebSocket.OPEN)) {
         return false;
       }
       if (text.length > this.config.maxTextLength) {
         this.showNotice(this.strings.tooLong);
         return false;
       }
+      const id = this.newMessageId();
+      if (reconnecting) {
+        this.queue(id, text.trim()); // sent once the call is back
+        return true;
+      }
       this.hideNotice();
-      this.socket.send(JSON.stringify({ type: "text", text }));
+      this.unconfirmed.set(id, text);
+      this.socket.send(JSON.stringify({ type: "text", text, id }));
       return true;
     }
 
+    confirm(id) {
+      this.unconfirmed.delete(id);
+      this.outbox = this.outbox.filter((queued) => queued.id !== id);
+    }
+
     end() {
+      if (this.state === "reconnecting" || (this.voicePending && !this.socket)) {
+        this.stopReconnecting();
+        this.forget();
+        this.failPending();
+        this.releaseVoice();
+        this.voicePending = false;
+        if (this.socket) {
+          const socket = this.socket;
+          this.socket = null;
+          socket.close(1000);
+        }
+        this.setState("ended");
+        return;
+      }
       if (this.pending || (this.voice && !this.socket)) {
         if (this.pending) {
           this.pending.abort();
@@ -1166,6 +1608,8 @@
 
     reset() {
       this.releaseVoice();
+      this.stopReconnecting();
+      this.forget();
       if (this.socket) {
         const socket = this.socket;
         this.socket = null;
@@ -1175,7 +1619,12 @@
       this.callId = null;
       this.ended = null;
       this.lastError = null;
+      this.endNotice = null;
       this.mode = null;
+      this.socketBase = null;
+      this.voicePending = false;
+      this.outbox = [];
+      this.unconfirmed.clear();
       this.messageElements.clear();
       this.transcript.replaceChildren();
       this.hideNotice();
@@ -1192,16 +1641,32 @@
 
     startPinging() {
       this.stopPinging();
-      this.pingTimer = window.setInterval(() => {
-        if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-          this.socket.send(JSON.stringify({ type: "ping", t: Date.now() }));
+      this.pingTimer = window.setInterval(() => this.ping(), PING_INTERVAL_MS);
+    }
+
+    // A connection that died without a word (a phone between networks) answers no ping.
+    ping() {
+      const socket = this.socket;
+      if (!socket || socket.readyState !== WebSocket.OPEN) {
+        return;
+      }
+      socket.send(JSON.stringify({ type: "ping", t: Date.now() }));
+      const sentAt = Date.now();
+      this.awaitingPong = sentAt;
+      window.clearTimeout(this.pongTimer);
+      this.pongTimer = window.setTimeout(() => {
+        if (this.awaitingPong === sentAt && this.socket === socket) {
+          this.onClose(socket, { code: 1006 });
+          socket.close(4000);
         }
-      }, PING_INTERVAL_MS);
+      }, PONG_TIMEOUT_MS);
     }
 
     stopPinging() {
       window.clearInterval(this.pingTimer);
+      window.clearTimeout(this.pongTimer);
       this.pingTimer = 0;
+      this.awaitingPong = 0;
     }
 
     onAudio(buffer) {

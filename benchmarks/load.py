@@ -1,0 +1,553 @@
+"""Many voice calls at once, through the relay and without it, side by side in one run.
+
+Every call sends a 640-byte PCM16 frame (20 ms at 16 kHz) every 20 ms and gets it back
+from a lean loopback upstream (benchmarks/loopback_upstream.py), for ``--seconds`` per
+run. The same client measures, in one run:
+
+* ``direct``: straight to the upstream over Socket.IO, as the relay itself talks to it;
+* ``nginx``: through nginx as a pure WebSocket proxy, the reference for one hop;
+* ``daphne`` / ``uvicorn``: through the relay, served by that ASGI server (one process);
+* ``uvicorn x2``: two relay processes behind nginx, with channels_redis, the Redis cache
+  and PostgreSQL, as the README's deployment section lays them out.
+
+For each: added latency over ``direct`` (p50 / p95 / p99 of the median run), frames lost,
+calls refused, and the CPU of every process. Then the relay's memory per idle call. Run
+with ``make bench-load`` or ``python benchmarks/load.py --calls 10 50 100 150``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import free_port, wait_for_port  # noqa: E402
+
+FRAME_BYTES = 640
+FRAME_SECONDS = 0.02
+WARM_UP_SECONDS = 2.0
+STAMP = struct.Struct("<dI")  # send time (perf_counter), sequence number
+AUDIO_HEADER = '451-["audio.chunk",{"_placeholder":true,"num":0}]'
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# processes
+
+
+class Servers:
+    """Every process of one run, started in ``workdir`` and stopped together."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.env = env
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.cleanups: list[list[str]] = []  # commands to run once every process stopped
+
+    def start(self, name: str, command: list[str], port: int) -> subprocess.Popen[bytes]:
+        with (self.workdir / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.processes[name] = process
+        try:
+            wait_for_port(port, process, name)
+        except BaseException:
+            self.stop(name)
+            raise
+        return process
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+        for command in self.cleanups:
+            subprocess.run(command, cwd=ROOT, check=False)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (nginx and uvicorn run workers)."""
+    found = [pid]
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            found += process_tree(int(child))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLOCK_TICKS
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/nginx-body;
+  proxy_temp_path {dir}/nginx-proxy;
+  fastcgi_temp_path {dir}/nginx-fastcgi;
+  uwsgi_temp_path {dir}/nginx-uwsgi;
+  scgi_temp_path {dir}/nginx-scgi;
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+  upstream backend {{ least_conn; {servers} }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_read_timeout 3600s;
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+
+
+def nginx_command(workdir: Path, name: str, port: int, backends: list[int]) -> list[str]:
+    servers = " ".join(f"server 127.0.0.1:{p};" for p in backends)
+    conf = workdir / f"{name}.conf"
+    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, servers=servers))
+    return [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-e", "stderr"]
+
+
+# the client
+
+
+@dataclass
+class CallResult:
+    sent: int = 0
+    received: int = 0
+    latencies: list[float] = field(default_factory=list)
+    refused: bool = False
+
+
+class Call:
+    """One caller: opens its socket, then streams and reads back until told to stop."""
+
+    def __init__(self, ws: ClientConnection, socketio: bool) -> None:
+        self.ws = ws
+        self.socketio = socketio
+        self.result = CallResult()
+
+    async def stream(self, start: float, stop: float, measure_from: float) -> None:
+        reader = asyncio.create_task(self._read(measure_from))
+        seq = 0
+        padding = bytes(FRAME_BYTES - STAMP.size)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                at = start + seq * FRAME_SECONDS
+                if at >= stop:
+                    break
+                delay = at - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                frame = STAMP.pack(time.perf_counter(), seq) + padding
+                if self.socketio:
+                    await self.ws.send(AUDIO_HEADER)
+                await self.ws.send(frame)
+                self.result.sent += 1
+                seq += 1
+            await asyncio.sleep(1.0)  # let the last frames come back
+        except ConnectionClosed:
+            pass
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await reader
+
+    async def _read(self, measure_from: float) -> None:
+        result = self.result
+        async for message in self.ws:
+            if isinstance(message, bytes) and len(message) >= STAMP.size:
+                sent_at, _ = STAMP.unpack_from(message)
+                result.received += 1
+                if sent_at >= measure_from:
+                    result.latencies.append((time.perf_counter() - sent_at) * 1000)
+
+
+async def open_socketio(ws_url: str) -> Call:
+    ws = await connect(
+        f"{ws_url}/socket.io/?EIO=4&transport=websocket", compression=None, max_size=None
+    )
+    await ws.recv()  # open
+    await ws.send("40")
+    await ws.recv()  # connected
+    await ws.send('42["channel.join",{"callId":"x","channels":["audio","text"]}]')
+    await ws.recv()  # joined
+    return Call(ws, socketio=True)
+
+
+async def open_relay(site_url: str) -> Call | None:
+    response = await asyncio.to_thread(
+        requests.post,
+        f"{site_url}/webcall/agents/bench/calls",
+        json={"mode": "WebAudio"},
+        headers={"Origin": site_url},
+        timeout=30,
+    )
+    if response.status_code == 429:
+        return None
+    response.raise_for_status()
+    try:
+        ws = await connect(
+            response.json()["socket"], origin=site_url, compression=None, max_size=None
+        )
+    except InvalidStatus:
+        return None
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame.get("type") == "ready":
+            return Call(ws, socketio=False)
+        if frame.get("type") == "error":
+            await ws.close()
+            return None
+
+
+async def run_calls(target: Target, calls: int, seconds: float) -> list[CallResult]:
+    opened: list[Call] = []
+    refused = 0
+    for _ in range(calls):
+        call = await target.open()
+        if call is None:
+            refused += 1
+        else:
+            opened.append(call)
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.5
+    stop = start + WARM_UP_SECONDS + seconds
+    measure_from = time.perf_counter() + 0.5 + WARM_UP_SECONDS
+    # Spread the calls over one frame interval, as real callers would be.
+    await asyncio.gather(
+        *(
+            call.stream(start + i * FRAME_SECONDS / len(opened), stop, measure_from)
+            for i, call in enumerate(opened)
+        )
+    )
+    for call in opened:
+        with contextlib.suppress(Exception):
+            if not call.socketio:
+                await call.ws.send('{"type":"end"}')
+            await call.ws.close()
+    return [c.result for c in opened] + [CallResult(refused=True) for _ in range(refused)]
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    socketio: bool
+    pids: list[int]
+    helpers: list[int] = field(default_factory=list)  # nginx in front of the relay, Redis
+
+    async def open(self) -> Call | None:
+        if self.socketio:
+            return await open_socketio(self.url.replace("http://", "ws://"))
+        return await open_relay(self.url)
+
+
+@dataclass
+class Measured:
+    p50: float
+    p95: float
+    p99: float
+    lost: int
+    refused: int
+    cpu: float  # share of one core, the target's own processes
+    helper_cpu: float
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(target: Target, calls: int, seconds: float) -> Measured:
+    pids = [p for pid in target.pids for p in process_tree(pid)]
+    helpers = [p for pid in target.helpers for p in process_tree(pid)]
+    cpu_before, helper_before = cpu_seconds(pids), cpu_seconds(helpers)
+    started = time.monotonic()
+    results = asyncio.run(run_calls(target, calls, seconds))
+    elapsed = time.monotonic() - started
+    latencies = [x for r in results for x in r.latencies]
+    return Measured(
+        p50=percentile(latencies, 0.50),
+        p95=percentile(latencies, 0.95),
+        p99=percentile(latencies, 0.99),
+        lost=sum(r.sent - r.received for r in results),
+        refused=sum(r.refused for r in results),
+        cpu=(cpu_seconds(pids) - cpu_before) / elapsed,
+        helper_cpu=(cpu_seconds(helpers) - helper_before) / elapsed,
+    )
+
+
+def median_run(runs: list[Measured]) -> Measured:
+    """The run with the median p99, so that its figures belong together."""
+    return sorted(runs, key=lambda m: m.p99)[len(runs) // 2]
+
+
+async def idle_calls(target: Target, calls: int) -> list[Call]:
+    opened = []
+    for _ in range(calls):
+        call = await target.open()
+        if call is not None:
+            opened.append(call)
+    return opened
+
+
+def memory_per_idle_call(target: Target, calls: int) -> float:
+    pids = [p for pid in target.pids for p in process_tree(pid)]
+
+    async def hold() -> float:
+        before = rss_bytes(pids)
+        opened = await idle_calls(target, calls)
+        await asyncio.sleep(1)
+        after = rss_bytes(pids)
+        for call in opened:
+            await call.ws.send('{"type":"end"}')
+            await call.ws.close()
+        return (after - before) / max(1, len(opened))
+
+    return asyncio.run(hold())
+
+
+# the run
+
+
+@contextlib.contextmanager
+def site_environment(
+    workdir: Path, upstream_url: str, postgres: str | None
+) -> Iterator[dict[str, str]]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "BENCH_DATABASE": str(workdir / "bench.sqlite3"),
+        "BENCH_UPSTREAM": upstream_url,
+    }
+    if postgres:
+        env["BENCH_POSTGRES"] = postgres
+    django = [sys.executable, "-m", "django"]
+    subprocess.run([*django, "migrate", "--noinput", "-v0"], env=env, check=True)
+    subprocess.run(
+        [
+            *django,
+            "shell",
+            "-v0",
+            "-c",
+            "from webcall_widget.models import Agent; Agent.objects.update_or_create("
+            "slug='bench', defaults=dict(name='Bench', voicehub_agent_id='loopback', "
+            "api_key='bench-key', modes=['WebAudio'], default_mode='WebAudio', "
+            "max_concurrent_calls=100000, max_calls_per_day=1000000))",
+        ],
+        env=env,
+        check=True,
+    )
+    yield env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, nargs="+", default=[10, 50, 100, 150])
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size (median kept)")
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        default=["direct", "nginx", "daphne", "uvicorn", "uvicorn x2"],
+        help="which paths to measure",
+    )
+    parser.add_argument("--idle-calls", type=int, default=100, help="0 skips the memory figure")
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="database server for 'uvicorn x2' (a fresh database is made on it)",
+    )
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="webcall-load-"))
+    http_port, ws_port = free_port(), free_port()
+    upstream_url = f"http://127.0.0.1:{http_port}"
+    with site_environment(workdir, upstream_url, None) as env:
+        servers = Servers(workdir, env)
+        try:
+            targets = start_targets(servers, args, workdir, http_port, ws_port)
+            report(targets, args)
+        finally:
+            servers.stop_all()
+    print(f"\nLogs: {workdir}")
+
+
+def start_targets(
+    servers: Servers, args: argparse.Namespace, workdir: Path, http_port: int, ws_port: int
+) -> list[Target]:
+    python = sys.executable
+    upstream = servers.start(
+        "upstream",
+        [
+            python,
+            "benchmarks/loopback_upstream.py",
+            "--http-port",
+            str(http_port),
+            "--ws-port",
+            str(ws_port),
+        ],
+        ws_port,
+    )
+    targets = []
+    url = f"http://127.0.0.1:{ws_port}"
+    if "direct" in args.targets:
+        targets.append(Target("direct", url, True, [upstream.pid]))
+    if "nginx" in args.targets:
+        port = free_port()
+        nginx = servers.start("nginx", nginx_command(workdir, "nginx", port, [ws_port]), port)
+        targets.append(Target("nginx", f"http://127.0.0.1:{port}", True, [nginx.pid]))
+    app = "tests.asgi:application"
+    if "daphne" in args.targets:
+        port = free_port()
+        daphne = servers.start(
+            "daphne", [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app], port
+        )
+        targets.append(Target("daphne", f"http://127.0.0.1:{port}", False, [daphne.pid]))
+    uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--lifespan", "off"]
+    uvicorn += ["--log-level", "warning", "--ws", "websockets-sansio"]
+    if "uvicorn" in args.targets:
+        port = free_port()
+        process = servers.start("uvicorn", [*uvicorn, "--port", str(port), app], port)
+        targets.append(Target("uvicorn", f"http://127.0.0.1:{port}", False, [process.pid]))
+    if "uvicorn x2" in args.targets:
+        targets.append(start_two_workers(servers, args, workdir, uvicorn, app))
+    return targets
+
+
+def start_two_workers(
+    servers: Servers, args: argparse.Namespace, workdir: Path, uvicorn: list[str], app: str
+) -> Target:
+    """Two relay processes behind nginx, sharing Redis (layer and cache) and PostgreSQL."""
+    database = f"webcall_bench_{os.getpid()}"
+    admin = args.postgres
+    subprocess.run([sys.executable, "-c", _CREATE_DATABASE, admin, database], check=True, cwd=ROOT)
+    servers.cleanups.append([sys.executable, "-c", _DROP_DATABASE, admin, database])
+    env = {
+        **servers.env,
+        "BENCH_POSTGRES": admin.rsplit("/", 1)[0] + "/" + database,
+        "BENCH_REDIS": args.redis,
+    }
+    with site_environment(workdir, servers.env["BENCH_UPSTREAM"], env["BENCH_POSTGRES"]):
+        pass
+    servers.env = env
+    ports = [free_port(), free_port()]
+    workers = [
+        servers.start(f"worker-{i}", [*uvicorn, "--port", str(port), app], port)
+        for i, port in enumerate(ports)
+    ]
+    port = free_port()
+    nginx = servers.start("nginx-x2", nginx_command(workdir, "nginx-x2", port, ports), port)
+    return Target(
+        "uvicorn x2", f"http://127.0.0.1:{port}", False, [w.pid for w in workers], [nginx.pid]
+    )
+
+
+_CREATE_DATABASE = """
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True) as db:
+    db.execute(f'DROP DATABASE IF EXISTS "{sys.argv[2]}"')
+    db.execute(f'CREATE DATABASE "{sys.argv[2]}"')
+"""
+
+
+_DROP_DATABASE = """
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True) as db:
+    db.execute(f'DROP DATABASE IF EXISTS "{sys.argv[2]}" WITH (FORCE)')
+"""
+
+
+def report(targets: list[Target], args: argparse.Namespace) -> None:
+    print(
+        f"{len(targets)} paths, {args.seconds:g} s per run, median of {args.repeat} runs; "
+        "each call sends and gets back a 640-byte frame every 20 ms."
+    )
+    header = (
+        f"{'calls':>5}  {'path':<11} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+        f"{'+p50':>7} {'+p99':>8} {'lost':>6} {'refused':>7} {'CPU':>6} {'nginx CPU':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for calls in args.calls:
+        baseline: Measured | None = None
+        for target in targets:
+            runs = [measure(target, calls, args.seconds) for _ in range(args.repeat)]
+            m = median_run(runs)
+            if target.name == "direct":
+                baseline = m
+            added50 = m.p50 - baseline.p50 if baseline else float("nan")
+            added99 = m.p99 - baseline.p99 if baseline else float("nan")
+            helper = f"{m.helper_cpu:>8.0%}" if target.helpers else f"{'':>8}"
+            cpu = m.cpu if target.name != "nginx" else m.cpu
+            print(
+                f"{calls:>5}  {target.name:<11} {m.p50:>7.2f} {m.p95:>7.2f} {m.p99:>7.2f} "
+                f"{added50:>+7.2f} {added99:>+8.2f} {m.lost:>6} {m.refused:>7} {cpu:>6.0%} "
+                f"{helper} ",
+                flush=True,
+            )
+    if args.idle_calls:
+        print()
+        for target in targets:
+            if not target.socketio and target.name != "uvicorn x2":
+                per_call = memory_per_idle_call(target, args.idle_calls)
+                print(f"{target.name}: {per_call / 1024:.0f} KB per idle call")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""A lean VoiceHub stand-in for the load benchmark: it returns every audio chunk at once.
+
+The sandbox's echo agent does real work per frame (voice activity detection, pacing), about
+280 µs of CPU per echoed frame, so it saturates its core long before the relay does. This
+one does only what the protocol needs: ``POST /calls/public/create-web-call`` on one port,
+and on another a Socket.IO v5 socket that confirms ``channel.join`` and sends every binary
+``audio.chunk`` straight back. What the load benchmark measures is then the path, not the
+agent.
+
+Run: ``python benchmarks/loopback_upstream.py --http-port 8801 --ws-port 8802``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import signal
+
+from websockets.asyncio.server import ServerConnection, serve
+
+# Heartbeats every five minutes: a benchmark call is never idle long enough to need one.
+OPEN = (
+    '0{"sid":"bench","upgrades":[],"pingInterval":300000,"pingTimeout":60000,"maxPayload":1000000}'
+)
+AUDIO_HEADER = '451-["audio.chunk",{"_placeholder":true,"num":0}]'
+_ids = itertools.count(1)
+
+
+async def socket_io(ws: ServerConnection) -> None:
+    await ws.send(OPEN)
+    if await ws.recv() != "40":
+        return
+    await ws.send('40{"sid":"bench"}')
+    expecting_audio = False
+    async for frame in ws:
+        if isinstance(frame, bytes):
+            if expecting_audio:
+                await ws.send(AUDIO_HEADER)
+                await ws.send(frame)
+                expecting_audio = False
+            continue
+        if frame.startswith("451-"):
+            expecting_audio = True
+        elif frame.startswith('42["channel.join"'):
+            event = json.loads(frame[2:])
+            await ws.send("42" + json.dumps(["channel.joined", event[1]]))
+        elif frame == "3" or frame.startswith('42["channel.leave"'):
+            continue
+        elif frame == "41":
+            return
+
+
+async def create_web_call(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ws_port: int
+) -> None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        body = json.dumps(
+            {
+                "callId": f"bench-{next(_ids)}",
+                "webCallSocketPath": f"ws://127.0.0.1:{ws_port}/socket.io/",
+            }
+        ).encode()
+        writer.write(
+            b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+    finally:
+        writer.close()
+
+
+async def main(http_port: int, ws_port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    http = await asyncio.start_server(
+        lambda r, w: create_web_call(r, w, ws_port), "127.0.0.1", http_port
+    )
+    async with (
+        http,
+        serve(socket_io, "127.0.0.1", ws_port, compression=None, max_size=None),
+    ):
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--http-port", type=int, required=True)
+    parser.add_argument("--ws-port", type=int, required=True)
+    args = parser.parse_args()
+    asyncio.run(main(args.http_port, args.ws_port))

@@ -1,0 +1,147 @@
+"""In-memory stand-ins for the three things a bridge talks to: the browser, the upstream
+session and the recorder. Each can be told to fail, so that the bridge's ending is tested
+against every step going wrong (a real database or socket cannot be made to fail on cue)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from webcall_widget.relay.records import CallInfo, Counters, NewMessage, Outcome
+from webcall_widget.voicehub.errors import UpstreamClosed
+from webcall_widget.voicehub.events import Joined, UpstreamEvent
+
+
+class Broken(Exception):
+    """What a fake raises when told to fail."""
+
+
+def make_call(**fields: Any) -> CallInfo:
+    values: dict[str, Any] = {
+        "call_id": uuid.uuid4(),
+        "agent_id": 1,
+        "mode": "text",
+        "status": "connecting",
+        "voicehub_call_id": "vh-1",
+        "upstream_url": "http://voicehub.invalid",
+        "upstream_socket_path": "/socket",
+        "agent_active": True,
+        "agent_origins": (),
+        "access": "anyone",
+        "user_id": None,
+        "max_call_seconds": 900,
+        "idle_seconds": 120,
+    }
+    values.update(fields)
+    return CallInfo(**values)
+
+
+class FakeBrowser:
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.audio: list[bytes] = []
+        self.closed_with: int | None = None
+        self.closed = asyncio.Event()
+
+    async def send_text(self, frame: str) -> None:
+        self.frames.append(json.loads(frame))
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.audio.append(data)
+
+    async def close(self, code: int) -> None:
+        self.closed_with = code
+        self.closed.set()
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f["type"] == kind]
+
+
+class FakeUpstream:
+    """An upstream session fed by the test through :meth:`push`."""
+
+    def __init__(self) -> None:
+        self.events: asyncio.Queue[UpstreamEvent | Exception] = asyncio.Queue()
+        self.sent: list[tuple[str, Any]] = []
+        self.fail_close = False
+        self.aborted = False
+        self.closed = False
+
+    def push(self, event: UpstreamEvent | Exception) -> None:
+        self.events.put_nowait(event)
+
+    async def recv(self) -> UpstreamEvent:
+        event = await self.events.get()
+        if isinstance(event, Exception):
+            raise event
+        return event
+
+    async def join(self, call_id: str, channels: tuple[str, ...]) -> None:
+        self.sent.append(("join", channels))
+        self.push(Joined(channels))
+
+    async def leave(self, call_id: str, channels: tuple[str, ...]) -> None:
+        self.sent.append(("leave", channels))
+
+    async def send_text(self, call_id: str, text: str) -> None:
+        if self.closed:
+            raise UpstreamClosed("closed")
+        self.sent.append(("text", text))
+
+    async def send_audio(self, pcm: bytes) -> None:
+        self.sent.append(("audio", len(pcm)))
+
+    async def close(self) -> None:
+        if self.fail_close:
+            raise Broken("the upstream would not close")
+        self.closed = True
+
+    async def abort(self) -> None:
+        self.aborted = True
+
+
+@dataclass
+class FakeRecorder:
+    """Records in memory; ``fail`` names the methods that raise, with how many times
+    (``-1``: always)."""
+
+    live: list[uuid.UUID] = field(default_factory=list)
+    messages: list[NewMessage] = field(default_factory=list)
+    ended: list[Outcome] = field(default_factory=list)
+    budget_spent_at: float | None = None  # loop time at which the agent's budget runs out
+    fail: dict[str, int] = field(default_factory=dict)
+    counters: list[Counters] = field(default_factory=list)
+    read_seconds: float = 0.0  # how long reading the transcript takes
+
+    def _maybe_fail(self, method: str) -> None:
+        left = self.fail.get(method, 0)
+        if left:
+            self.fail[method] = left - 1 if left > 0 else left
+            raise Broken(f"{method} failed (database is locked)")
+
+    async def mark_live(self, call_id: uuid.UUID) -> None:
+        self._maybe_fail("mark_live")
+        self.live.append(call_id)
+
+    async def add_messages(self, call_id: uuid.UUID, messages: list[NewMessage]) -> None:
+        self._maybe_fail("add_messages")
+        self.messages.extend(messages)
+
+    async def finish(self, call_id: uuid.UUID, outcome: Outcome, counters: Counters) -> None:
+        self._maybe_fail("finish")
+        self.ended.append(outcome)
+        self.counters.append(counters)
+
+    async def budget_seconds_left(self, call: CallInfo) -> float | None:
+        self._maybe_fail("budget_seconds_left")
+        if self.budget_spent_at is None:
+            return None
+        return self.budget_spent_at - asyncio.get_running_loop().time()
+
+    async def load_transcript(self, call_id: uuid.UUID) -> list[NewMessage]:
+        await asyncio.sleep(self.read_seconds)
+        self._maybe_fail("load_transcript")
+        return list(self.messages)

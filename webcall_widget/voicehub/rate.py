@@ -1,0 +1,83 @@
+"""How fast agent audio really plays, from how fast it arrives; without I/O.
+
+An agent that streams its voice paced in real time sends as many samples per second as
+its sample rate. So when PCM16 keeps arriving, over a stretch of at least
+:data:`MIN_RUN_SECONDS` without a pause, at a rate far from ``OUTPUT_SAMPLE_RATE``, the
+setting is probably wrong: 24 kHz audio played as 16 kHz sounds 1.5 times slow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMMON_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+MIN_RUN_SECONDS = 1.5  # of continuous arrival, before a run tells anything
+MAX_GAP_SECONDS = 0.3  # a longer pause ends a run (the agent stopped talking)
+TOLERANCE = 0.15  # within ±15% of the setting: fine
+SNAP = 0.07  # within ±7% of a common rate: that rate
+
+
+@dataclass(frozen=True, slots=True)
+class RateFinding:
+    """What a run of agent audio said about the output sample rate."""
+
+    configured: int
+    observed: float  # samples per second
+    likely: int | None  # the common rate it is close to, if any
+
+    @property
+    def ratio(self) -> float:
+        return self.observed / self.configured
+
+    @property
+    def matches(self) -> bool:
+        return abs(self.ratio - 1) <= TOLERANCE
+
+    def describe(self) -> str:
+        if self.likely is not None:
+            return (
+                f"output sample rate looks like {self.likely} Hz: agent audio arrives at "
+                f"about {self.observed:.0f} samples/s, while UPSTREAM.OUTPUT_SAMPLE_RATE is "
+                f"{self.configured}"
+            )
+        speed = "faster" if self.ratio > 1 else "slower"
+        return (
+            f"agent audio arrives {self.ratio:.1f}x {speed} than real time at "
+            f"UPSTREAM.OUTPUT_SAMPLE_RATE {self.configured} ({self.observed:.0f} samples/s); "
+            "if it plays too fast or too slow, the setting is wrong (an agent that sends "
+            "its audio in bursts ahead of time looks like this too)"
+        )
+
+
+def likely_rate(observed: float) -> int | None:
+    best = min(COMMON_RATES, key=lambda rate: abs(rate - observed))
+    return best if abs(best - observed) <= SNAP * best else None
+
+
+class RateMeter:
+    """Feed it every chunk of agent audio with its arrival time; :attr:`finding` is set
+    once a long enough run has been measured (the latest such run wins)."""
+
+    def __init__(self, configured: int, *, min_run: float = MIN_RUN_SECONDS) -> None:
+        self.configured = configured
+        self.min_run = min_run
+        self.finding: RateFinding | None = None
+        self._start = 0.0
+        self._last = -1e9
+        self._bytes = 0
+
+    def feed(self, size: int, now: float) -> RateFinding | None:
+        """Count ``size`` bytes arriving at ``now`` (seconds); the finding if this chunk
+        completed or extended a measurable run."""
+        if now - self._last > MAX_GAP_SECONDS:
+            # A new run: its first chunk only marks the start (it arrived "at once").
+            self._start, self._last, self._bytes = now, now, 0
+            return None
+        self._last = now
+        self._bytes += size
+        span = now - self._start
+        if span < self.min_run:
+            return None
+        observed = self._bytes / 2 / span
+        self.finding = RateFinding(self.configured, observed, likely_rate(observed))
+        return self.finding
