@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/pip install --quiet -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/python -c "import webcall_widget, django, channels, playwright, psycopg"
+	$(BIN)/python -c "import webcall_widget, django, channels, playwright, psycopg, xdist"
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the app with its test and dev tools
@@ -42,15 +42,23 @@ messages: install ## Update and compile the translation catalogs (needs GNU gett
 	cd webcall_widget && ../$(BIN)/django-admin makemessages -l fr -l ar --settings=tests.settings --pythonpath=..
 	cd webcall_widget && ../$(BIN)/django-admin compilemessages --settings=tests.settings --pythonpath=..
 
+# Most of the suite waits on sockets and servers, so it runs on 4 workers (a module whose
+# tests share servers stays on one: xdist_group); the browser tests, whose audio timing is
+# part of what they check, run on their own afterwards.
+PARALLEL := -n 4 --dist loadgroup
+
 test: install system-deps check ## Run everything CI runs: checks, then the whole suite on SQLite and on PostgreSQL
-	WEBCALL_TEST_DB=sqlite $(BIN)/pytest
-	WEBCALL_TEST_DB=postgres $(BIN)/pytest
+	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser"
+	WEBCALL_TEST_DB=sqlite $(BIN)/pytest -m browser
+	WEBCALL_TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not browser"
+	WEBCALL_TEST_DB=postgres $(BIN)/pytest -m browser
 
 test-fast: install ## The edit loop: the suite on SQLite without the browser and slow tests
-	WEBCALL_TEST_DB=sqlite $(BIN)/pytest -m "not browser and not slow"
+	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser and not slow"
 
 test-postgres: install system-deps ## The whole test suite on PostgreSQL only
-	WEBCALL_TEST_DB=postgres $(BIN)/pytest
+	WEBCALL_TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not browser"
+	WEBCALL_TEST_DB=postgres $(BIN)/pytest -m browser
 
 bench: install ## Print relay throughput and latency against a direct connection
 	$(BIN)/python benchmarks/relay_throughput.py

@@ -28,6 +28,9 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.servers import ServerThread, free_port, post_create_call, wait_for_port
 
+# Its tests share servers started once for the module: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("test_bad_input_live")
+
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
 

@@ -34,7 +34,12 @@ from webcall_widget.models import Call
 ROOT = Path(__file__).resolve().parent.parent
 
 # The site processes share the test database on PostgreSQL: the mark has it created.
-pytestmark = [pytest.mark.redis, pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.xdist_group("test_multiprocess"),
+    pytest.mark.redis,
+    pytest.mark.django_db,
+    pytest.mark.slow,
+]
 
 
 def redis_answers(port: int) -> bool:
@@ -255,7 +260,8 @@ def test_a_text_call_resumed_on_the_other_process_goes_on(two_processes):
             await ws.send(json.dumps({"type": "text", "text": "before", "id": "w1"}))
             await frames_until(ws, lambda f: f.get("text") == "You said: before")
         # The socket closed without an end (a reload); the page comes back through the
-        # other process, from the same page origin.
+        # other process, from the same page origin, once it has loaded.
+        await asyncio.sleep(0.5)
         async with connect(ws_url(other, ready["resume"]["token"]), origin=holder) as ws:
             resumed = await frames_until(ws, lambda f: f["type"] == "transcript")
             await ws.send(json.dumps({"type": "text", "text": "after", "id": "w2"}))

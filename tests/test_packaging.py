@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Its tests share servers started once for the module: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("test_packaging")
+
 ROOT = Path(__file__).parent.parent
 
 

@@ -22,7 +22,7 @@ import pytest
 from tests import postgres
 from tests.servers import post_create_call, say_and_hang_up, start_daphne
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.xdist_group("test_readme_install"), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

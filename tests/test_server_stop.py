@@ -36,7 +36,7 @@ SETTINGS_FILE = ROOT / "tests" / "settings_site.py"
 
 # Not transactional: on PostgreSQL the site processes share the test database, and a
 # transactional test's flush would delete the module's agent after the first test.
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.xdist_group("test_server_stop"), pytest.mark.django_db, pytest.mark.slow]
 
 RESTARTING = {CloseCode.RESTARTING, CloseCode.RESTARTING_4XXX}
 
