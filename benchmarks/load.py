@@ -302,6 +302,7 @@ class Measured:
     refused: int
     cpu: float  # share of one core, the target's own processes
     helper_cpu: float
+    client_cpu: float  # this process: when it nears 100 %, the client is what is measured
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -315,6 +316,7 @@ def measure(target: Target, calls: int, seconds: float) -> Measured:
     pids = [p for pid in target.pids for p in process_tree(pid)]
     helpers = [p for pid in target.helpers for p in process_tree(pid)]
     cpu_before, helper_before = cpu_seconds(pids), cpu_seconds(helpers)
+    client_before = sum(os.times()[:2])
     started = time.monotonic()
     results = asyncio.run(run_calls(target, calls, seconds))
     elapsed = time.monotonic() - started
@@ -327,6 +329,7 @@ def measure(target: Target, calls: int, seconds: float) -> Measured:
         refused=sum(r.refused for r in results),
         cpu=(cpu_seconds(pids) - cpu_before) / elapsed,
         helper_cpu=(cpu_seconds(helpers) - helper_before) / elapsed,
+        client_cpu=(sum(os.times()[:2]) - client_before) / elapsed,
     )
 
 
@@ -344,10 +347,11 @@ async def idle_calls(target: Target, calls: int) -> list[Call]:
     return opened
 
 
-def memory_per_idle_call(target: Target, calls: int) -> float:
+def memory_per_idle_call(target: Target, calls: int) -> tuple[float, int]:
     pids = [p for pid in target.pids for p in process_tree(pid)]
 
-    async def hold() -> float:
+    async def hold() -> tuple[float, int]:
+        await asyncio.sleep(3)  # the calls of the last run are still ending
         before = rss_bytes(pids)
         opened = await idle_calls(target, calls)
         await asyncio.sleep(1)
@@ -355,7 +359,7 @@ def memory_per_idle_call(target: Target, calls: int) -> float:
         for call in opened:
             await call.ws.send('{"type":"end"}')
             await call.ws.close()
-        return (after - before) / max(1, len(opened))
+        return (after - before) / max(1, len(opened)), len(opened)
 
     return asyncio.run(hold())
 
@@ -406,7 +410,7 @@ def main() -> None:
         default=["direct", "nginx", "daphne", "uvicorn", "uvicorn x2"],
         help="which paths to measure",
     )
-    parser.add_argument("--idle-calls", type=int, default=100, help="0 skips the memory figure")
+    parser.add_argument("--idle-calls", type=int, default=50, help="0 skips the memory figure")
     parser.add_argument(
         "--postgres",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
@@ -520,7 +524,8 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
     )
     header = (
         f"{'calls':>5}  {'path':<11} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-        f"{'+p50':>7} {'+p99':>8} {'lost':>6} {'refused':>7} {'CPU':>6} {'nginx CPU':>9}"
+        f"{'+p50':>7} {'+p99':>8} {'lost':>6} {'refused':>7} {'CPU':>6} {'nginx CPU':>9} "
+        f"{'client CPU':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -538,15 +543,15 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
             print(
                 f"{calls:>5}  {target.name:<11} {m.p50:>7.2f} {m.p95:>7.2f} {m.p99:>7.2f} "
                 f"{added50:>+7.2f} {added99:>+8.2f} {m.lost:>6} {m.refused:>7} {cpu:>6.0%} "
-                f"{helper} ",
+                f"{helper}  {m.client_cpu:>9.0%}",
                 flush=True,
             )
     if args.idle_calls:
         print()
         for target in targets:
             if not target.socketio and target.name != "uvicorn x2":
-                per_call = memory_per_idle_call(target, args.idle_calls)
-                print(f"{target.name}: {per_call / 1024:.0f} KB per idle call")
+                per_call, held = memory_per_idle_call(target, args.idle_calls)
+                print(f"{target.name}: {per_call / 1024:.0f} KB per idle call ({held} held)")
 
 
 if __name__ == "__main__":

@@ -177,3 +177,18 @@ def start_daphne(
         process.wait(10)
         raise
     return process, f"http://127.0.0.1:{port}"
+
+
+def manage(env: dict[str, str], *args: str, cwd: Path) -> str:
+    """``django-admin <args>`` in a process of its own with ``env``; its output. Fails the
+    test with the command's error output when it fails."""
+    result = subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

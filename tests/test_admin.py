@@ -134,11 +134,10 @@ def test_agent_page_shows_the_embed_code_with_absolute_urls(staff, agent_factory
     )
 
 
-def test_agent_page_carries_the_widget_to_try_the_agent(staff, agent_factory):
+def test_agent_page_keeps_the_widget_off_the_form(staff, agent_factory):
     agent = agent_factory(slug="help-desk")
     page = staff.get(reverse("admin:webcall_widget_agent_change", args=[agent.pk])).content
-    assert b'<script src="/static/webcall_widget/widget.js" data-agent="help-desk"' in page
-    assert page.count(b'widget.js" data-agent') == 1  # the snippet itself is only shown
+    assert b'<script src="/static/webcall_widget/widget.js"' not in page  # only shown as a snippet
 
 
 def test_add_page_has_no_embed_code_yet(staff):

@@ -17,7 +17,6 @@ import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ import requests
 from django.core.management import call_command
 from websockets.asyncio.client import connect
 
-from tests.servers import free_port, post_create_call, start_daphne, wait_for_port
+from tests.servers import free_port, manage, post_create_call, start_daphne, wait_for_port
 from webcall_widget.models import Call
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,16 +86,7 @@ class Site:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "django", *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+        return manage(self.env, *args, cwd=ROOT)
 
     def start(self) -> str:
         process, url = start_daphne("tests.asgi:application", cwd=ROOT, env=self.env)

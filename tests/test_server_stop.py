@@ -27,7 +27,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.servers import free_port, post_create_call, wait_for_port
+from tests.servers import free_port, manage, post_create_call, wait_for_port
 from webcall_widget.models import Call
 from webcall_widget.relay.protocol import CloseCode
 
@@ -49,16 +49,8 @@ class Site:
         self.sqlite_file = sqlite_file
         self.log = log  # the servers' stderr: /dev/null, or SITE_LOG=path to read it
 
-    def manage(self, *args: str) -> None:
-        result = subprocess.run(
-            [sys.executable, "-m", "django", *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
+    def manage(self, *args: str) -> str:
+        return manage(self.env, *args, cwd=ROOT)
 
     def serve(self, *command: str, port: int) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(

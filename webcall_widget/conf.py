@@ -104,6 +104,7 @@ class LimitSettings:
     max_call_seconds: int
     idle_seconds: int
     frames_per_second: int
+    voice_calls_per_process: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,6 +539,13 @@ SCHEMA: dict[str, dict[str, _Key] | _Key] = {
             "Frames a browser may send per second (bursts of twice that); 4429 beyond.",
             _positive_int,
         ),
+        "VOICE_CALLS_PER_PROCESS": _Key(
+            100,
+            "Voice calls one server process relays at once; beyond it a new voice call is "
+            "refused (4429 agent_busy) rather than delaying every call's audio. Measured: "
+            "see the README's Performance section. Text calls are not counted.",
+            _positive_int,
+        ),
     },
     "TRUSTED_PROXIES": _Key(
         0,
@@ -725,6 +733,7 @@ def build(raw: Mapping[str, Any], *, debug: bool) -> Settings:
             max_call_seconds=v("LIMITS.MAX_CALL_SECONDS"),
             idle_seconds=v("LIMITS.IDLE_SECONDS"),
             frames_per_second=v("LIMITS.FRAMES_PER_SECOND"),
+            voice_calls_per_process=v("LIMITS.VOICE_CALLS_PER_PROCESS"),
         ),
         trusted_proxies=v("TRUSTED_PROXIES"),
         microphone=MicrophoneSettings(

@@ -48,6 +48,7 @@ UI: dict[str, Promise] = {
     "continueVoice": _("Continue the voice call"),
     "notSent": _("Not sent"),
     "waitingToSend": _("Waiting to send…"),
+    "interrupted": pgettext_lazy("an agent message the visitor talked over", "Interrupted"),
 }
 
 # Codes from the create-call endpoint, the relay's error frames, and close codes.

@@ -129,7 +129,7 @@ def test_screenshots_of_the_widget(live_site, browser, screenshots):
         assert (screenshots / f"{name}.png").stat().st_size > 10_000
 
 
-def test_the_agents_admin_page_carries_its_widget_above_the_submit_row(live_site, page):
+def test_the_agents_admin_page_has_no_widget_over_its_form(live_site, page):
     from django.contrib.auth import get_user_model
 
     from webcall_widget.models import Agent
@@ -141,15 +141,82 @@ def test_the_agents_admin_page_carries_its_widget_above_the_submit_row(live_site
     page.click("input[type=submit]")
     agent = Agent.objects.get(slug="echo")
     page.goto(live_site.url + f"/admin/webcall_widget/agent/{agent.pk}/change/")
+    expect(page.locator("#id_allowed_origins")).to_be_visible()
+    expect(page.locator("script[data-agent]")).to_have_count(0)
+    expect(page.locator("webcall-widget")).to_have_count(0)
+
+
+ADMIN_TEXTS_DIRECTIONS = """() => {
+  const root = document.querySelector('webcall-widget').shadowRoot;
+  return Object.fromEntries([...root.querySelectorAll('bdi')]
+    .map((e) => [e.textContent, getComputedStyle(e).direction]));
+}"""
+
+
+def test_admin_written_texts_keep_their_own_direction_on_a_right_to_left_page(live_site, page):
+    page.goto(live_site.url + "/?lang=ar")
     widget = WidgetOnPage(page).wait_loaded()
-    page.keyboard.press("End")
-    launcher = widget.launcher.bounding_box()
-    delete = page.locator(".submit-row .deletelink").bounding_box()
-    overlaps = not (
-        launcher["y"] + launcher["height"] <= delete["y"]
-        or delete["y"] + delete["height"] <= launcher["y"]
-        or launcher["x"] + launcher["width"] <= delete["x"]
-        or delete["x"] + delete["width"] <= launcher["x"]
+    widget.launcher.click()
+    expect(widget.root).to_have_attribute("dir", "rtl")
+    directions = page.evaluate(ADMIN_TEXTS_DIRECTIONS)
+    assert directions == {
+        "Chat with us": "ltr",  # the launcher's label
+        "Echo assistant": "ltr",  # the title
+        "The VoiceHub sandbox: it says back what you say": "ltr",  # subtitle, header and start
+        "Ask anything: the sandbox agent repeats it back.": "ltr",  # the greeting
+    }
+    full_stop_x, first_letter_x = page.evaluate(
+        """() => {
+          const text = document.querySelector('webcall-widget').shadowRoot
+            .querySelector('.greeting bdi').firstChild;
+          const x = (at) => {
+            const range = document.createRange();
+            range.setStart(text, at);
+            range.setEnd(text, at + 1);
+            return range.getBoundingClientRect().x;
+          };
+          return [x(text.length - 1), x(0)];
+        }"""
     )
-    assert not overlaps
-    widget.start_text_chat()  # staff can try the agent right there
+    assert full_stop_x > first_letter_x  # the greeting's full stop stays at its end
+
+
+def test_agent_messages_keep_their_own_direction_on_a_right_to_left_page(live_site, page):
+    page.goto(live_site.url + "/?lang=ar")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    reply = widget.messages("agent").first
+    expect(reply).to_have_attribute("dir", "auto")
+    expect(reply).to_have_css("direction", "ltr")
+
+
+def test_the_subtitle_wraps_to_two_lines_and_the_start_view_shows_it_whole(live_site, page):
+    from webcall_widget.models import Agent
+
+    subtitle = (
+        "Questions about orders, deliveries, returns and refunds, answered day and night "
+        "by our assistant, who also knows the opening hours of every shop"
+    )
+    Agent.objects.filter(slug="echo").update(subtitle=subtitle)
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.launcher.click()
+    header = page.locator("webcall-widget .header .subtitle")
+    line_height = float(header.evaluate("(e) => parseFloat(getComputedStyle(e).lineHeight)"))
+    height = header.bounding_box()["height"]
+    assert 1.5 * line_height < height < 2.5 * line_height  # two lines, no more
+    expect(header).to_have_attribute("title", subtitle)
+    expect(page.locator("webcall-widget .start .about")).to_have_text(subtitle)
+    expect(page.locator("webcall-widget .start .about")).to_be_visible()
+
+
+def test_touch_targets_are_at_least_44_px_on_a_phone(live_site, phone):
+    phone.goto(live_site.url + "/")
+    widget = WidgetOnPage(phone).wait_loaded()
+    assert phone.evaluate("matchMedia('(pointer: coarse)').matches")
+    widget.launcher.tap()
+    phone.locator("webcall-widget .start [data-mode=text]").tap()
+    widget.expect_state("live")
+    for selector in (".header .icon-button", ".send", ".footer-actions .link-button"):
+        box = phone.locator(f"webcall-widget {selector}").bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44, (selector, box)

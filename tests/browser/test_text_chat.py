@@ -203,6 +203,37 @@ def test_voicehub_down_says_so_and_try_again_works(live_site, page):
     expect(widget.notice).to_be_hidden()
 
 
+def test_a_call_that_fails_to_start_offers_one_action_in_the_middle(live_site, page):
+    live_site.sandbox().state.faults.create_status = 503
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.launcher.click()
+    page.locator("webcall-widget .start [data-mode=text]").click()
+    widget.expect_state("error")
+    expect(widget.notice.get_by_role("button")).to_have_text([str(UI["retry"])])
+    expect(page.locator("webcall-widget .footer")).to_be_hidden()  # no "Start again" as well
+    expect(page.locator("webcall-widget .transcript")).to_be_hidden()  # nor an empty transcript
+    notice = widget.notice.bounding_box()
+    panel = widget.panel.bounding_box()
+    middle = notice["y"] + notice["height"] / 2
+    assert panel["y"] + panel["height"] / 3 < middle < panel["y"] + 2 * panel["height"] / 3
+
+
+def test_a_relay_failure_fires_one_error_event(live_site, page):
+    live_site.sandbox().state.faults.drop_on_text = "pull the plug"
+    page.add_init_script(
+        "window.__errors = [];"
+        "document.addEventListener('webcall:error', (e) => window.__errors.push(e.detail));"
+    )
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.start_text_chat()
+    widget.say("pull the plug")
+    widget.expect_state("error")  # the socket has closed: every event has fired
+    errors = page.evaluate("window.__errors")
+    assert [error["code"] for error in errors] == ["upstream_lost"]
+
+
 def test_disabled_agent_says_it_is_unavailable(live_site, page):
     page.goto(live_site.url + "/")
     widget = WidgetOnPage(page).wait_loaded()

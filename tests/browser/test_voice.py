@@ -233,6 +233,22 @@ def test_talking_over_the_agent_stops_its_audio_at_once(
     assert clear_events
 
 
+def test_an_agent_message_talked_over_is_marked_interrupted(
+    live_site, spoken_again_and_again, open_page
+):
+    page = open_page(spoken_again_and_again)
+    start(page, str(UI["modeWebAudio"]))
+    echoing = wait_for_message(page, "agent", "Echoing")
+    page.wait_for_function(
+        """(after) => window.__events.find(([name, at]) => name === 'interrupt' && at > after)""",
+        arg=echoing[1],
+        timeout=VOICE_TIMEOUT,
+    )
+    interrupted = page.locator("webcall-widget .message--interrupted").first
+    expect(interrupted.locator(".text")).to_have_text(echoing[2]["text"])
+    expect(interrupted.locator(".message-status")).to_have_text(str(UI["interrupted"]))
+
+
 def test_voice_and_chat_mixes_typed_messages_and_speech(live_site, spoken_once, open_page):
     page = open_page(spoken_once)
     widget = start(page, str(UI["modeTextAudio"]))
@@ -272,6 +288,20 @@ def test_denied_microphone_in_voice_and_chat_goes_on_as_text(live_site, spoken_o
     expect(page.locator("webcall-widget .mic")).to_be_hidden()
     widget.say("still here")
     widget.expect_agent_reply("You said: still here")
+
+
+def test_denied_microphone_in_voice_and_chat_can_be_tried_again(live_site, spoken_once, open_page):
+    page = open_page(spoken_once, microphone=False)
+    widget = WidgetOnPage(page).wait_loaded()
+    widget.launcher.click()
+    page.get_by_role("button", name=str(UI["modeTextAudio"])).click()
+    widget.expect_state("live")
+    expect(widget.notice).to_contain_text(str(ERRORS["mic_denied"]))
+    page.context.grant_permissions(["microphone"])  # the visitor allows it in site settings
+    widget.notice.get_by_role("button", name=str(UI["retry"])).click()
+    expect(page.locator("webcall-widget .mic")).to_be_visible()
+    expect(widget.notice).to_be_hidden()
+    wait_for_message(page, "user", "[")  # the visitor's speech now reaches the agent
 
 
 def test_missing_microphone_says_none_was_found(live_site, no_microphone, open_page):

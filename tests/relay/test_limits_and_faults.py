@@ -387,3 +387,23 @@ async def test_an_overlong_end_reason_from_upstream_is_stored_cut(
     assert await closed_with(socket) == CloseCode.NORMAL
     call, _ = await load(call_id)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, reason[:63] + "…")
+
+
+# a process that relays as many voice calls as it can
+
+
+async def test_a_voice_call_past_the_process_capacity_is_refused_4429(
+    limited, agent, async_client, open_socket
+):
+    limited(VOICE_CALLS_PER_PROCESS=1)
+    first, first_socket = await live_call(async_client, open_socket, agent, "WebAudio")
+    response = await create_call(async_client, agent.slug, "WebAudio")
+    assert response.status_code == 201, response.content
+    refused = open_socket(socket_path(response))
+    assert await refusal(refused) == ("agent_busy", CloseCode.RATE_LIMITED)
+    call, _ = await load(response.json()["call"])
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "relay-busy")
+    _, text_socket = await live_call(async_client, open_socket, agent, "text")  # not counted
+    await text_socket.send_json_to({"type": "end"})
+    await first_socket.send_json_to({"type": "end"})
+    await receive_until(first_socket, lambda f: f["type"] == "ended")

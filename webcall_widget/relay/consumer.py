@@ -53,6 +53,13 @@ _NO_ORM = frozenset({"websocket.receive", control.TEXT, control.BYTES})
 
 Refusal = tuple[CloseCode, str, str]
 
+_BUSY = records.Outcome(
+    CallStatus.ENDED,
+    "relay-busy",
+    "agent_busy",
+    "this process relayed as many voice calls as LIMITS.VOICE_CALLS_PER_PROCESS allows",
+)
+
 
 class _Elsewhere:
     """A resumed call whose bridge runs on another process."""
@@ -180,6 +187,9 @@ class RelayConsumer(AsyncWebsocketConsumer):
             return call
         if not await aclaim(call_id):
             return CloseCode.TOKEN_USED, "token_used", "This call was already connected."
+        if Mode(call.mode).has_audio and self._at_capacity():
+            await database_sync_to_async(records.finish)(call.call_id, _BUSY, records.Counters())
+            return CloseCode.RATE_LIMITED, "agent_busy", str(ERRORS["agent_busy"])
         layer = self.channel_layer
         self.bridge = Bridge(
             call,
@@ -190,6 +200,19 @@ class RelayConsumer(AsyncWebsocketConsumer):
         )
         self.bridge.start()
         return None
+
+    def _at_capacity(self) -> bool:
+        """Whether this process relays as many voice calls as it can without delaying
+        their audio (``LIMITS.VOICE_CALLS_PER_PROCESS``)."""
+        capacity = self.settings.limits.voice_calls_per_process
+        if lifecycle.voice_calls() < capacity:
+            return False
+        logger.warning(
+            "A voice call was refused: this process relays %d already "
+            "(LIMITS.VOICE_CALLS_PER_PROCESS); add processes or raise it.",
+            capacity,
+        )
+        return True
 
     async def _resume(self, token: str) -> Refusal | None:
         """A visitor coming back to a call with its resume token."""

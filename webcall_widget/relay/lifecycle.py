@@ -88,6 +88,12 @@ def live_calls() -> list[Bridge]:
         return list(_live)
 
 
+def voice_calls() -> int:
+    """Calls with audio this process relays now (waiting ones included: they hold it)."""
+    with _lock:
+        return sum(1 for bridge in _live if bridge.mode.has_audio)
+
+
 def find(call_id: uuid.UUID) -> Bridge | None:
     """The live call with this id on the running event loop, if this process holds it."""
     loop = asyncio.get_running_loop()

@@ -36,7 +36,7 @@ from webcall_widget.sandbox.results import Results
 from webcall_widget.sandbox.state import SandboxCall, SandboxState, Wire
 from webcall_widget.sandbox.webhooks import WebhookSender
 from webcall_widget.voicehub.events import CREATE_WEB_CALL_PATH, EventNames, Transport
-from webcall_widget.voicehub.profile import SocketPathAs
+from webcall_widget.voicehub.profile import SocketPathAs, with_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -271,16 +271,7 @@ class Sandbox:
 def _overridden(
     config: SandboxConfig, transport: Transport | None, names: EventNames | None
 ) -> SandboxConfig:
-    profile = config.profile
-    if transport is not None:
-        profile = dataclasses.replace(profile, transport=transport)
-    if names is not None:
-        profile = dataclasses.replace(
-            profile,
-            events=names,
-            audio_in=dataclasses.replace(profile.audio_in, event=names.audio_chunk),
-            audio_out=dataclasses.replace(profile.audio_out, event=names.audio_chunk),
-        )
+    profile = with_overrides(config.profile, transport, names)
     return config if profile == config.profile else dataclasses.replace(config, profile=profile)
 
 

@@ -12,6 +12,7 @@ settings. What settings cannot express goes through ``UPSTREAM.PROTOCOL``.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Mapping
@@ -215,3 +216,20 @@ def render(value: Any, values: Mapping[str, str]) -> Any:
     if isinstance(value, list | tuple):
         return [render(item, values) for item in value]
     return value
+
+
+def with_overrides(
+    profile: UpstreamProfile, transport: Transport | None, names: EventNames | None
+) -> UpstreamProfile:
+    """``profile`` with another transport and/or other event names (the audio events of
+    both directions follow ``names.audio_chunk``), as the older keyword arguments gave."""
+    if transport is not None:
+        profile = dataclasses.replace(profile, transport=transport)
+    if names is not None:
+        profile = dataclasses.replace(
+            profile,
+            events=names,
+            audio_in=dataclasses.replace(profile.audio_in, event=names.audio_chunk),
+            audio_out=dataclasses.replace(profile.audio_out, event=names.audio_chunk),
+        )
+    return profile

@@ -538,6 +538,7 @@
       this.voice = null;
       this.voicePending = false; // a resumed voice call waits for a click to restart audio
       this.messageElements = new Map();
+      this.lastAgentMessageId = null; // what the agent's voice says, until the visitor talks over it
       this.resume = null; // {token, seconds} from the server
       this.socketBase = null; // the relay's socket URL without a token
       this.reconnecting = null; // {deadline, attempt, timer}
@@ -687,16 +688,17 @@
         [icon("chat")],
       );
       if (label) {
-        this.launcher.append(h("span", { class: "launcher-label" }, [label]));
+        this.launcher.append(h("bdi", { class: "launcher-label" }, [label]));
       }
       this.launcher.addEventListener("click", () => this.toggle());
 
       this.statusText = h("span", { class: "status", role: "status" }, [s.stateIdle]);
       const heading = h("div", { class: "heading" }, [
-        h("h2", { class: "title", id: "webcall-title" }, [agent.title]),
+        h("h2", { class: "title", id: "webcall-title" }, [h("bdi", {}, [agent.title])]),
       ]);
       if (agent.subtitle) {
-        heading.append(h("p", { class: "subtitle" }, [agent.subtitle]));
+        // At most two lines here; the start view shows it whole.
+        heading.append(h("p", { class: "subtitle", title: agent.subtitle }, [h("bdi", {}, [agent.subtitle])]));
       }
       heading.append(this.statusText);
       const closeButton = h("button", { type: "button", class: "icon-button", "aria-label": s.closeChat }, [
@@ -755,9 +757,13 @@
 
     buildStartView() {
       const s = this.strings;
+      const { agent } = this.config;
       const view = h("div", { class: "start" });
-      if (this.config.agent.greeting) {
-        view.append(h("p", { class: "greeting" }, [this.config.agent.greeting]));
+      if (agent.subtitle) {
+        view.append(h("p", { class: "about" }, [h("bdi", {}, [agent.subtitle])]));
+      }
+      if (agent.greeting) {
+        view.append(h("p", { class: "greeting" }, [h("bdi", {}, [agent.greeting])]));
       }
       const modes = this.availableModes();
       if (modes.length > 1) {
@@ -863,14 +869,13 @@
         error: s.stateError,
       }[state];
       this.startView.hidden = inConversation;
-      this.transcript.hidden = !inConversation;
       const over = state === "ended" || state === "error";
-      this.footer.hidden = !inConversation;
+      // A call that failed before a word was said shows its notice alone, in the middle.
+      this.transcript.hidden = !inConversation || (over && this.messageElements.size === 0);
       this.composer.hidden = over || this.mode === "WebAudio";
       this.input.disabled = (state !== "live" && state !== "reconnecting") || !this.mode || this.mode === "WebAudio";
       this.sendButton.disabled = this.input.disabled;
       this.endButton.hidden = over;
-      this.restartButton.hidden = !over;
       const voice = this.voice;
       const waitingForClick = this.voicePending && !voice && state === "live";
       this.voiceBar.hidden = over || !(voice || waitingForClick);
@@ -881,7 +886,16 @@
         this.micButton.setAttribute("aria-pressed", voice.muted ? "true" : "false");
         this.micButton.setAttribute("aria-label", voice.muted ? s.unmute : s.mute);
       }
+      this.renderFooter();
       this.renderVoiceStatus();
+    }
+
+    // One way on after a call is over: the notice's own actions (Try again), or Start again.
+    renderFooter() {
+      const over = this.state === "ended" || this.state === "error";
+      const inConversation = this.state !== "idle" || this.messageElements.size > 0;
+      this.restartButton.hidden = !over || Boolean(this.notice.querySelector("button"));
+      this.footer.hidden = !inConversation || (this.composer.hidden && this.endButton.hidden && this.restartButton.hidden && this.voiceBar.hidden);
     }
 
     showNotice(message, actions) {
@@ -896,11 +910,13 @@
         this.notice.append(row);
       }
       this.notice.hidden = false;
+      this.renderFooter();
     }
 
     hideNotice() {
       this.notice.hidden = true;
       this.notice.replaceChildren();
+      this.renderFooter();
     }
 
     // -- opening and closing the panel --
@@ -1040,7 +1056,7 @@
         if (mode === "TextAudio" && voice.playback) {
           // The agent can still be heard; the visitor types instead of talking.
           this.render();
-          this.showNotice(`${this.errorText(code)} ${this.strings.continuingAsText}`);
+          this.showMicrophoneRefused(code);
           this.emit("error", { code, message: this.errorText(code), call: null });
           return true;
         }
@@ -1062,6 +1078,36 @@
       }
       this.render();
       return true;
+    }
+
+    // "Voice and chat" without a microphone goes on as text, and can ask for it again.
+    showMicrophoneRefused(code) {
+      const s = this.strings;
+      this.showNotice(`${this.errorText(code)} ${s.continuingAsText}`, [[s.retry, () => this.retryMicrophone()]]);
+    }
+
+    async retryMicrophone() {
+      const voice = this.voice;
+      if (!voice || voice.capturing || voice.closed) {
+        return;
+      }
+      try {
+        await voice.startCapture();
+      } catch (error) {
+        const code = error instanceof VoiceError ? error.code : "audio_failed";
+        if (voice === this.voice) {
+          this.showMicrophoneRefused(code);
+          this.emit("error", { code, message: this.errorText(code), call: this.callId });
+          this.focusInside();
+        }
+        return;
+      }
+      if (voice !== this.voice) {
+        return;
+      }
+      this.hideNotice();
+      this.render();
+      this.focusInside();
     }
 
     toggleMute() {
@@ -1262,7 +1308,7 @@
           return;
         }
         if (this.mode === "TextAudio" && voice.playback) {
-          this.showNotice(`${this.errorText(code)} ${this.strings.continuingAsText}`);
+          this.showMicrophoneRefused(code);
         } else {
           this.voice = null;
           this.voicePending = true;
@@ -1328,6 +1374,16 @@
       item.classList.remove("message--pending");
       item.classList.add("message--unsent");
       this.messageStatus(item).textContent = this.strings.notSent;
+    }
+
+    // The visitor talked over this message: what was said of it is less than its text.
+    markInterrupted(id) {
+      const item = id && this.messageElements.get(id);
+      if (!item || item.classList.contains("message--interrupted")) {
+        return;
+      }
+      item.classList.add("message--interrupted");
+      this.messageStatus(item).textContent = this.strings.interrupted;
     }
 
     messageStatus(item) {
@@ -1464,14 +1520,15 @@
       const fromFrame = this.lastError && this.lastError.code;
       const reason = known === "upstream_failed" && fromFrame ? fromFrame : known || "dropped";
       // A server restart is the one failure worth trying again at once, in the same mode.
-      this.showError(reason, this.lastError && this.lastError.message, reason === "restarting");
+      const alreadySaid = Boolean(fromFrame) && fromFrame === reason;
+      this.showError(reason, this.lastError && this.lastError.message, reason === "restarting", undefined, alreadySaid);
     }
 
     errorText(code, fallback) {
       return this.errors[code] || fallback || this.errors.network;
     }
 
-    showError(code, fallback, canRetry, retryAfter) {
+    showError(code, fallback, canRetry, retryAfter, alreadySaid = false) {
       const message = this.errorText(code, fallback);
       const actions = [];
       if (canRetry && this.mode) {
@@ -1480,7 +1537,9 @@
       }
       this.setState("error");
       this.showNotice(message, actions);
-      this.emit("error", { code, message, call: this.callId, retryAfter: retryAfter ? Number(retryAfter) : undefined });
+      if (!alreadySaid) {
+        this.emit("error", { code, message, call: this.callId, retryAfter: retryAfter ? Number(retryAfter) : undefined });
+      }
       this.focusInside();
     }
 
@@ -1498,10 +1557,12 @@
         list.append(item);
         this.render();
       }
+      const textElement = item.querySelector(".text");
       if (role === "user") {
-        item.lastChild.textContent = text;
+        textElement.textContent = text;
       } else {
-        item.lastChild.replaceChildren(richText(text));
+        textElement.replaceChildren(richText(text));
+        this.lastAgentMessageId = id;
       }
       item.classList.toggle("message--partial", !final);
       if (role === "user") {
@@ -1514,7 +1575,7 @@
         }
       }
       if (final && role !== "user" && !quiet) {
-        const spoken = item.lastChild.textContent;
+        const spoken = textElement.textContent;
         this.announcer.textContent = format(this.strings.agentSays, { name: this.config.agent.title, text: spoken });
       }
       if (nearBottom || role === "user") {
@@ -1626,6 +1687,7 @@
       this.outbox = [];
       this.unconfirmed.clear();
       this.messageElements.clear();
+      this.lastAgentMessageId = null;
       this.transcript.replaceChildren();
       this.hideNotice();
     }
@@ -1677,6 +1739,9 @@
 
     onInterrupt() {
       if (this.voice) {
+        if (this.voice.speaking) {
+          this.markInterrupted(this.lastAgentMessageId);
+        }
         this.voice.interrupt();
       }
       this.emit("interrupt", { call: this.callId });
