@@ -351,7 +351,6 @@ def memory_per_idle_call(target: Target, calls: int) -> tuple[float, int]:
     pids = [p for pid in target.pids for p in process_tree(pid)]
 
     async def hold() -> tuple[float, int]:
-        await asyncio.sleep(3)  # the calls of the last run are still ending
         before = rss_bytes(pids)
         opened = await idle_calls(target, calls)
         await asyncio.sleep(1)
@@ -518,6 +517,12 @@ with psycopg.connect(sys.argv[1], autocommit=True) as db:
 
 
 def report(targets: list[Target], args: argparse.Namespace) -> None:
+    # Memory first: after the load runs, freed memory is reused and hides what a call costs.
+    memory = {
+        target.name: memory_per_idle_call(target, args.idle_calls)
+        for target in targets
+        if args.idle_calls and not target.socketio and target.name != "uvicorn x2"
+    }
     print(
         f"{len(targets)} paths, {args.seconds:g} s per run, median of {args.repeat} runs; "
         "each call sends and gets back a 640-byte frame every 20 ms."
@@ -546,12 +551,10 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
                 f"{helper}  {m.client_cpu:>9.0%}",
                 flush=True,
             )
-    if args.idle_calls:
+    if memory:
         print()
-        for target in targets:
-            if not target.socketio and target.name != "uvicorn x2":
-                per_call, held = memory_per_idle_call(target, args.idle_calls)
-                print(f"{target.name}: {per_call / 1024:.0f} KB per idle call ({held} held)")
+    for name, (per_call, held) in memory.items():
+        print(f"{name}: {per_call / 1024:.0f} KB per idle call ({held} held)")
 
 
 if __name__ == "__main__":

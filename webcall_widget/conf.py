@@ -540,7 +540,7 @@ SCHEMA: dict[str, dict[str, _Key] | _Key] = {
             _positive_int,
         ),
         "VOICE_CALLS_PER_PROCESS": _Key(
-            100,
+            75,
             "Voice calls one server process relays at once; beyond it a new voice call is "
             "refused (4429 agent_busy) rather than delaying every call's audio. Measured: "
             "see the README's Performance section. Text calls are not counted.",
