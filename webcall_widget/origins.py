@@ -58,11 +58,6 @@ def parse_origin_list(text: str, *, strict: bool = False) -> list[str]:
     return result
 
 
-def host_of(origin: str) -> str:
-    """``host[:port]`` of a normalised origin."""
-    return origin.split("://", 1)[1]
-
-
 def is_same_host(origin: str, host_header: str) -> bool:
     """Whether the page's origin names the host the request was sent to."""
     normal = normalise(origin)

@@ -63,24 +63,6 @@ class CloseCode(enum.IntEnum):
     AGENT_DISABLED = 4503
 
 
-CLOSE_CODE_EXPLANATIONS: dict[CloseCode, str] = {
-    CloseCode.NORMAL: "The call ended normally.",
-    CloseCode.RESTARTING: "The server is restarting.",
-    CloseCode.RESTARTING_4XXX: "The server is restarting.",
-    CloseCode.MALFORMED_FRAME: "The browser sent a frame that is not protocol v1.",
-    CloseCode.BAD_TOKEN: "The connect token is invalid or expired.",
-    CloseCode.ORIGIN_NOT_ALLOWED: "The page's origin may not use this agent.",
-    CloseCode.UNKNOWN_CALL: "The call does not exist.",
-    CloseCode.TIMEOUT: "The call was idle too long or reached its maximum duration.",
-    CloseCode.TOKEN_USED: "The connect token was already used.",
-    CloseCode.FRAME_TOO_LARGE: "The browser sent a frame larger than allowed.",
-    CloseCode.RATE_LIMITED: "The browser sent frames faster than allowed.",
-    CloseCode.TAKEN_OVER: "The conversation was resumed in another tab or window.",
-    CloseCode.UPSTREAM_FAILED: "The connection to VoiceHub failed.",
-    CloseCode.AGENT_DISABLED: "The agent is disabled.",
-}
-
-
 class ProtocolError(Exception):
     """A frame the relay cannot accept; ``close_code`` says whether the socket must close."""
 

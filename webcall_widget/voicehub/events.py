@@ -103,10 +103,6 @@ class AudioFormat:
     encoding: str = "pcm16le"
 
     @property
-    def input_frame_bytes(self) -> int:
-        return self.input_rate * self.frame_ms // 1000 * 2
-
-    @property
     def output_frame_bytes(self) -> int:
         return self.output_rate * self.frame_ms // 1000 * 2
 

@@ -158,10 +158,6 @@ class Decoder:
         # (event name, or None for an ack; ack id; data; attachments so far; expected)
         self._pending: tuple[str | None, int | None, Any, list[bytes], int] | None = None
 
-    @property
-    def awaiting_attachments(self) -> bool:
-        return self._pending is not None
-
     def receive_text(self, frame: str) -> Packet | None:
         if self._pending is not None:
             raise ProtocolViolation("text frame while binary attachments were expected")
