@@ -544,10 +544,9 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
             added50 = m.p50 - baseline.p50 if baseline else float("nan")
             added99 = m.p99 - baseline.p99 if baseline else float("nan")
             helper = f"{m.helper_cpu:>8.0%}" if target.helpers else f"{'':>8}"
-            cpu = m.cpu if target.name != "nginx" else m.cpu
             print(
                 f"{calls:>5}  {target.name:<11} {m.p50:>7.2f} {m.p95:>7.2f} {m.p99:>7.2f} "
-                f"{added50:>+7.2f} {added99:>+8.2f} {m.lost:>6} {m.refused:>7} {cpu:>6.0%} "
+                f"{added50:>+7.2f} {added99:>+8.2f} {m.lost:>6} {m.refused:>7} {m.cpu:>6.0%} "
                 f"{helper}  {m.client_cpu:>9.0%}",
                 flush=True,
             )

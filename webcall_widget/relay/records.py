@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from webcall_widget import storable
 from webcall_widget.conf import Settings
-from webcall_widget.limits import caps_for
+from webcall_widget.limits import budget_seconds_left, caps_for
 from webcall_widget.models import Agent, Call, CallStatus, TranscriptMessage
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.signals import call_ended, call_live, message_received, send_robustly
@@ -233,13 +233,6 @@ def _announce(
         logger.exception("Call %s: could not tell the site's receivers.", call_id)
 
 
-def budget_seconds_left(call: CallInfo, settings: Settings) -> float | None:
-    """Seconds of the agent's daily call-minute budget still unused (None: no budget)."""
-    from webcall_widget.limits import budget_seconds_left as left
-
-    return left(call.agent_id, settings)
-
-
 aload_call = database_sync_to_async(load_call)
 aload_transcript = database_sync_to_async(load_transcript)
 
@@ -274,7 +267,7 @@ class DatabaseRecorder:
         await database_sync_to_async(finish)(call_id, outcome, counters)
 
     async def budget_seconds_left(self, call: CallInfo) -> float | None:
-        return await database_sync_to_async(budget_seconds_left)(call, self.settings)
+        return await database_sync_to_async(budget_seconds_left)(call.agent_id, self.settings)
 
     async def load_transcript(self, call_id: uuid.UUID) -> list[NewMessage]:
         return await aload_transcript(call_id)

@@ -110,6 +110,7 @@ class UpstreamSession(abc.ABC):
         # The probe asks for an acknowledgement of the join to learn whether there is one.
         self.ask_join_ack = profile.join_confirmation is JoinConfirmation.ACK
         self._send_lock = asyncio.Lock()
+        self._batches = _can_batch(ws)  # once, not on every audio frame
         self._loop = asyncio.get_running_loop()
         secrets = (self.context.api_key.reveal(),) if self.context.api_key else ()
         self._monitor = Monitor(
@@ -259,7 +260,7 @@ class UpstreamSession(abc.ABC):
     async def _send(self, *frames: str | bytes) -> None:
         try:
             async with self._send_lock:
-                if len(frames) > 1 and _can_batch(self._ws):
+                if len(frames) > 1 and self._batches:
                     await _send_batched(self._ws, frames)
                     return
                 for frame in frames:
