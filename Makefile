@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run check fmt messages test test-fast test-postgres bench bench-load clean
+.PHONY: help install system-deps run check fmt messages test test-fast test-postgres bench bench-weight bench-load clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -28,10 +28,19 @@ run: install ## Serve the demo site with the sandbox agent at http://127.0.0.1:8
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-check: install ## Lint, check formatting and types
+# TypeScript checks the widget's JavaScript as it ships; js/ holds the tool, never shipped.
+JS_STAMP := js/node_modules/.installed-stamp
+
+$(JS_STAMP): js/package.json js/package-lock.json
+	command -v npm >/dev/null || scripts/install-system-deps
+	cd js && npm ci --no-audit --no-fund
+	touch $(JS_STAMP)
+
+check: install $(JS_STAMP) ## Lint, check formatting and types (Python and the widget's JavaScript)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd js && npx --no-install tsc -p tsconfig.json
 
 fmt: install ## Format and fix what ruff can
 	$(BIN)/ruff format .
@@ -46,9 +55,12 @@ messages: install ## Update and compile the translation catalogs (needs GNU gett
 # tests share servers stays on one: xdist_group); the browser tests, whose audio timing is
 # part of what they check, run on their own afterwards.
 PARALLEL := -n 4 --dist loadgroup
+# The first run also measures the app's coverage and fails below [tool.coverage.report]
+# fail_under in pyproject.toml.
+COVERAGE := --cov --cov-report=term-missing:skip-covered
 
 test: install system-deps check ## Run everything CI runs: checks, then the whole suite on SQLite and on PostgreSQL
-	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser"
+	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser" $(COVERAGE)
 	WEBCALL_TEST_DB=sqlite $(BIN)/pytest -m browser
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not browser"
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest -m browser
@@ -62,6 +74,9 @@ test-postgres: install system-deps ## The whole test suite on PostgreSQL only
 
 bench: install ## Print relay throughput and latency against a direct connection
 	$(BIN)/python benchmarks/relay_throughput.py
+
+bench-weight: install ## Bytes a page view and a first open of the widget download (gzipped)
+	$(BIN)/python benchmarks/page_weight.py
 
 bench-load: install system-deps ## Many concurrent voice calls: direct, nginx, Daphne, Uvicorn, 2 workers
 	$(BIN)/python benchmarks/load.py

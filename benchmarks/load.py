@@ -35,6 +35,7 @@ from pathlib import Path
 import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -238,7 +239,7 @@ async def open_relay(site_url: str) -> Call | None:
     response.raise_for_status()
     try:
         ws = await connect(
-            response.json()["socket"], origin=site_url, compression=None, max_size=None
+            response.json()["socket"], origin=Origin(site_url), compression=None, max_size=None
         )
     except InvalidStatus:
         return None

@@ -115,6 +115,7 @@ class Relayed:
 
     async def __aenter__(self) -> Relayed:
         from websockets.asyncio.client import connect
+        from websockets.typing import Origin
 
         response = await asyncio.to_thread(
             requests.post,
@@ -125,7 +126,10 @@ class Relayed:
         )
         response.raise_for_status()
         self.ws = await connect(
-            response.json()["socket"], origin=self.site_url, compression=None, max_size=None
+            response.json()["socket"],
+            origin=Origin(self.site_url),
+            compression=None,
+            max_size=None,
         )
         while json.loads(await self.ws.recv()).get("type") != "ready":
             pass

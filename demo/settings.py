@@ -1,7 +1,8 @@
 """Settings for the demo site that ``make run`` serves at http://127.0.0.1:8000.
 
-Development settings: DEBUG on, SQLite, in-memory channel layer, and the built-in VoiceHub
-sandbox as the upstream (mounted at /voicehub-sandbox/ by demo/asgi.py).
+The base every site in this checkout shares (demo/settings_base.py) with development
+settings: DEBUG on, SQLite, the in-memory channel layer, and the built-in VoiceHub sandbox
+as the upstream (mounted at /voicehub-sandbox/ by demo/asgi.py).
 """
 
 from __future__ import annotations
@@ -9,55 +10,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from demo.settings_base import *  # noqa: F403
+from demo.settings_base import INSTALLED_APPS, MIDDLEWARE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret")
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
-INSTALLED_APPS = [
-    "daphne",
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "corsheaders",
-    "channels",
-    "webcall_widget",
-    "demo",
-]
+INSTALLED_APPS = [*INSTALLED_APPS, "demo"]  # its templates, static files and seed_demo
 
 MIDDLEWARE = [
-    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    *MIDDLEWARE,
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "demo.urls"
 ASGI_APPLICATION = "demo.asgi.application"
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
-]
 
 DATABASES = {
     "default": {
@@ -67,19 +38,7 @@ DATABASES = {
     }
 }
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("fr", "Français"), ("ar", "العربية")]
-TIME_ZONE = "UTC"
-USE_I18N = True
-USE_TZ = True
-
-STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
-
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # No UPSTREAM URL: calls go to the sandbox mounted on this site (see demo/asgi.py). Its
 # call webhooks come back to this site, to the echo agent's webhook (seed_demo gives the

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 SECRETS: set[str] = set()
 LEAKS: list[str] = []
@@ -48,7 +48,7 @@ class SecretCanaryMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
-        if not response.streaming:
+        if isinstance(response, HttpResponse):
             scan(f"response to {request.method} {request.path}", response.content)
         for header, value in response.items():
             scan(f"header {header} of {request.path}", value)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,11 +13,11 @@ import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from tests.factories import build_agent
 from tests.servers import ServerThread
 from webcall_widget.models import Agent
 from webcall_widget.sandbox import Sandbox
-from webcall_widget.sandbox.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY, SandboxConfig
-from webcall_widget.voicehub.events import Mode
+from webcall_widget.sandbox.config import SANDBOX_API_KEY, SandboxConfig
 
 (Path(__file__).parent / ".artifacts").mkdir(exist_ok=True)
 
@@ -213,23 +212,14 @@ def sandbox(sandbox_server: RunningSandbox, settings: Any) -> Iterator[RunningSa
     sandbox_server.state.reset()
 
 
-_slugs = itertools.count(1)
-
-
 @pytest.fixture
 def agent_factory(db: None) -> Callable[..., Agent]:
+    """Saves a :func:`tests.factories.build_agent`."""
+
     def make(**overrides: Any) -> Agent:
-        number = next(_slugs)
-        fields: dict[str, Any] = {
-            "name": f"Agent {number}",
-            "slug": f"agent-{number}",
-            "voicehub_agent_id": SANDBOX_AGENT_ID,
-            "api_key": SANDBOX_API_KEY,
-            "modes": [m.value for m in Mode],
-            "default_mode": Mode.TEXT.value,
-        }
-        fields.update(overrides)
-        return Agent.objects.create(**fields)
+        agent = build_agent(**overrides)
+        agent.save(force_insert=True)
+        return agent
 
     return make
 

@@ -22,9 +22,14 @@ from websockets.asyncio.client import connect
 
 
 class ServerThread:
-    def __init__(self, app: Any, *, name: str = "test-server") -> None:
+    def __init__(
+        self, app: Any, *, name: str = "test-server", receive_buffer: int | None = None
+    ) -> None:
+        """``receive_buffer``: the kernel's receive buffer of every accepted socket, in
+        bytes; a small one makes a server that stops reading felt at once."""
         self.app = app
         self.name = name
+        self.receive_buffer = receive_buffer
         self.port = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
@@ -74,7 +79,7 @@ class ServerThread:
     async def _serve(self) -> None:
         assert self._server is not None
         server = self._server
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=self._listening()))
         while not server.started:
             if task.done():
                 await task
@@ -88,6 +93,14 @@ class ServerThread:
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+    def _listening(self) -> list[socket.socket] | None:
+        if self.receive_buffer is None:
+            return None
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+        sock.bind(("127.0.0.1", 0))
+        return [sock]
 
     def stop(self) -> None:
         if self._server is not None:

@@ -1,4 +1,5 @@
-"""Minimal settings for the test suite, independent of the demo site."""
+"""Settings for the test suite's site: the base every site in this checkout shares
+(demo/settings_base.py), without the demo's pages, on the database WEBCALL_TEST_DB names."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from demo.settings_base import *  # noqa: F403
+from demo.settings_base import MIDDLEWARE
 from tests.postgres import connection_settings
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -16,47 +19,13 @@ SECRET_KEY = "tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 
-INSTALLED_APPS = [
-    "daphne",
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "corsheaders",
-    "channels",
-    "webcall_widget",
-]
-
 MIDDLEWARE = [
     "tests.canary.SecretCanaryMiddleware",  # fails any test whose responses show an API key
-    "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    *MIDDLEWARE,
 ]
 
 ROOT_URLCONF = "tests.urls"
 ASGI_APPLICATION = "tests.asgi.application"
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
-]
 
 # The suite runs on SQLite (the default) and on PostgreSQL: WEBCALL_TEST_DB=postgres.
 TEST_DB = os.environ.get("WEBCALL_TEST_DB", "sqlite")
@@ -87,16 +56,7 @@ elif TEST_DB == "postgres":
 else:
     raise ImproperlyConfigured(f"WEBCALL_TEST_DB is {TEST_DB!r}: 'sqlite' or 'postgres'")
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
-LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("fr", "French"), ("ar", "Arabic")]
-USE_I18N = True
-USE_TZ = True
-
-STATIC_URL = "/static/"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Nothing answers here: each test that needs the upstream points this at a running
 # sandbox (the ``sandbox`` fixture in conftest.py).

@@ -13,7 +13,7 @@ from webcall_widget.channel_layers import redis_channel_layer
 def check_ids() -> list[str]:
     # Only our checks' tag: Django 6.1's model checks need a database connection.
     messages = run_checks(tags=[Tags.compatibility])
-    return sorted(m.id for m in messages if m.id.startswith("webcall_widget."))
+    return sorted(m.id for m in messages if m.id and m.id.startswith("webcall_widget."))
 
 
 def test_test_settings_pass():

@@ -195,7 +195,7 @@ def test_ending_a_call_reaches_the_process_that_holds_it(two_processes):
     assert response.status_code == 201, response.text
     call_id = response.json()["call"]
 
-    async def visitor() -> tuple[list[dict], int]:
+    async def visitor() -> tuple[list[dict], int | None]:
         frames = []
         async with connect(response.json()["socket"], origin=holder) as ws:
             frames.append(json.loads(await ws.recv()))

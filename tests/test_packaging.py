@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.parser
+import re
 import subprocess
 import sys
 import zipfile
@@ -16,7 +18,7 @@ ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture(scope="module")
-def wheel_names(tmp_path_factory) -> list[str]:
+def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [
@@ -32,9 +34,30 @@ def wheel_names(tmp_path_factory) -> list[str]:
         check=True,
         capture_output=True,
     )
-    (wheel,) = out.glob("*.whl")
+    (built,) = out.glob("*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def wheel_names(wheel) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
         return archive.namelist()
+
+
+@pytest.fixture(scope="module")
+def requirements(wheel) -> dict[str, set[str]]:
+    """Each distribution the wheel's metadata requires, and the extras that require it
+    ("" for a plain dependency)."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = email.parser.Parser().parsestr(archive.read(metadata).decode())
+    found: dict[str, set[str]] = {}
+    for requirement in headers.get_all("Requires-Dist", []):
+        spec, _, marker = requirement.partition(";")
+        name = re.split(r"[\s<>=!~\[]", spec.strip(), maxsplit=1)[0].lower()
+        extra = re.fullmatch(r"""\s*extra == ["']([a-z]+)["']\s*""", marker)
+        found.setdefault(name, set()).add(extra[1] if extra else marker.strip())
+    return found
 
 
 @pytest.mark.parametrize(
@@ -60,3 +83,15 @@ def test_wheel_contains(wheel_names, path):
 def test_wheel_contains_only_the_app(wheel_names):
     tops = {name.split("/", 1)[0] for name in wheel_names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"webcall_widget"}
+
+
+@pytest.mark.parametrize("name", ["django", "channels", "django-cors-headers", "websockets"])
+def test_what_every_site_needs_is_a_plain_dependency(requirements, name):
+    assert "" in requirements[name]
+
+
+@pytest.mark.parametrize("name", ["daphne", "python-socketio"])
+def test_what_only_the_sandbox_needs_is_the_sandbox_extra_which_the_tests_install(
+    requirements, name
+):
+    assert requirements[name] == {"sandbox", "test", "dev"}

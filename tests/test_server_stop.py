@@ -26,6 +26,7 @@ from typing import IO, Any
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from tests.servers import free_port, manage, post_create_call, wait_for_port
 from webcall_widget.models import Call
@@ -128,7 +129,7 @@ def stop_mid_call(url: str, stop: Any) -> tuple[str, list[dict[str, Any]], int |
 
     async def visitor() -> tuple[list[dict[str, Any]], int | None]:
         frames: list[dict[str, Any]] = []
-        async with connect(response.json()["socket"], origin=url) as ws:
+        async with connect(response.json()["socket"], origin=Origin(url)) as ws:
             frames.append(json.loads(await ws.recv()))
             assert frames[0]["type"] == "ready"
             await asyncio.to_thread(stop)

@@ -284,6 +284,8 @@ class CallAdmin(admin.ModelAdmin):
         "messages_from_agent",
         "audio_bytes_in",
         "audio_bytes_out",
+        "audio_bytes_dropped_in",
+        "audio_bytes_dropped_out",
         "upstream_unknown_events",
         "upstream_bad_payloads",
         "upstream_notes",

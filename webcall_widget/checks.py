@@ -12,6 +12,7 @@ webcall_widget.E006    no upstream: no ``UPSTREAM.URL`` and the sandbox is disab
 webcall_widget.E007    a Redis channel layer whose socket timeout ends its blocking receive
 webcall_widget.E008    ``UPSTREAM`` protocol settings that contradict each other, or a
                        ``UPSTREAM.PROTOCOL`` class that cannot be used
+webcall_widget.E009    the sandbox is enabled but the ``sandbox`` extra is not installed
 webcall_widget.W001    the sandbox is the upstream while ``DEBUG`` is off
 webcall_widget.W002    several processes (Redis channel layer) but a per-process cache
 webcall_widget.W003    ``LIMITS`` values that undo each other
@@ -33,6 +34,7 @@ from webcall_widget.channel_layers import (
     SOCKET_TIMEOUT_SECONDS,
     short_timeouts,
 )
+from webcall_widget.sandbox import extra
 
 _KIND_IDS = {
     "bad-value": "webcall_widget.E001",
@@ -118,6 +120,27 @@ def check_upstream(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             )
         ]
     return []
+
+
+def check_sandbox_extra(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    if conf.problems(conf.raw_setting()) or not conf.get_settings().sandbox.enabled:
+        return []
+    missing = extra.missing()
+    if not missing:
+        return []
+    return [
+        Error(
+            f"The VoiceHub sandbox is enabled, but {' and '.join(missing)} is not installed.",
+            hint=(
+                f"Install the sandbox extra: {extra.INSTALL}. Or, if the site does not "
+                "use the sandbox, set WEBCALL_WIDGET['SANDBOX']['ENABLED'] = False (it "
+                "is on while DEBUG is) and WEBCALL_WIDGET['UPSTREAM']['URL']."
+            ),
+            id="webcall_widget.E009",
+        )
+    ]
 
 
 def check_shared_cache(
@@ -239,6 +262,7 @@ ALL: tuple[Callable[..., list[CheckMessage]], ...] = (
     check_channels,
     check_cors,
     check_upstream,
+    check_sandbox_extra,
     check_shared_cache,
     check_channel_layer,
     check_limits,

@@ -32,7 +32,6 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count, F, Min, Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from webcall_widget.conf import Settings
 from webcall_widget.models import Agent, Call, CallStatus, Limit, LimitHit
@@ -59,12 +58,13 @@ class AgentCaps:
 
 
 class LimitExceeded(Exception):
+    """A limit refused a call; ``code`` names it in :data:`webcall_widget.strings.ERRORS`."""
+
     http_status = 429
 
     def __init__(
         self,
         code: str,
-        message: object,
         retry_after: int,
         *,
         limit: Limit | None = None,
@@ -72,7 +72,6 @@ class LimitExceeded(Exception):
     ) -> None:
         super().__init__(f"{code}: retry after {retry_after}s")
         self.code = code
-        self.message = str(message)
         self.retry_after = max(1, retry_after)
         self.limit = limit  # which limit refused, for the admin and the signal
         self.client_key = client_key  # the client, for the per-client limits
@@ -143,7 +142,6 @@ def check_rate(scope: str, key: str, limit: int) -> None:
         retry_after = math.ceil((window + 1) * WINDOW_SECONDS - now)
         raise LimitExceeded(
             "rate_limited",
-            _("The assistant is busy right now. Please try again in a little while."),
             retry_after,
             limit=_RATE_LIMITS.get(scope),
             client_key=key if scope == "client" else "",
@@ -322,10 +320,6 @@ def reserve_call(agent: Agent, settings: Settings, **fields: object) -> Call:
         if calls_today(agent, settings, now) >= caps.calls_per_day:
             raise LimitExceeded(
                 "daily_limit",
-                _(
-                    "The assistant has taken all the calls it can today. "
-                    "Please come back tomorrow."
-                ),
                 seconds_to_midnight(),
                 limit=Limit.CALLS_PER_DAY,
             )
@@ -334,10 +328,6 @@ def reserve_call(agent: Agent, settings: Settings, **fields: object) -> Call:
             if used >= caps.call_minutes_per_day * 60:
                 raise LimitExceeded(
                     "budget_exhausted",
-                    _(
-                        "The assistant has used all its talk time for today. "
-                        "Please come back tomorrow."
-                    ),
                     seconds_to_midnight(),
                     limit=Limit.MINUTES_PER_DAY,
                 )
@@ -347,10 +337,6 @@ def reserve_call(agent: Agent, settings: Settings, **fields: object) -> Call:
                 expires = oldest + dt.timedelta(seconds=settings.connect_token_max_age)
                 raise LimitExceeded(
                     "too_many_pending",
-                    _(
-                        "Too many conversations are starting from your connection. "
-                        "Please wait a minute and try again."
-                    ),
                     # A token is good for max_age seconds inclusive: past that one.
                     math.floor((expires - now).total_seconds()) + 1,
                     limit=Limit.UNCONNECTED,
@@ -359,7 +345,6 @@ def reserve_call(agent: Agent, settings: Settings, **fields: object) -> Call:
         if active_calls(agent, settings, caps) >= caps.concurrent_calls:
             raise LimitExceeded(
                 "agent_busy",
-                _("All lines are busy right now. Please try again in a minute."),
                 30,
                 limit=Limit.CONCURRENT,
             )

@@ -246,6 +246,21 @@ class Call(models.Model):
     messages_from_agent = models.PositiveIntegerField(default=0)
     audio_bytes_in = models.PositiveBigIntegerField(default=0)
     audio_bytes_out = models.PositiveBigIntegerField(default=0)
+    audio_bytes_dropped_in = models.PositiveBigIntegerField(
+        _("visitor audio dropped (bytes)"),
+        default=0,
+        help_text=_(
+            "The visitor's audio not sent on, because VoiceHub read it slower than it came."
+        ),
+    )
+    audio_bytes_dropped_out = models.PositiveBigIntegerField(
+        _("agent audio dropped (bytes)"),
+        default=0,
+        help_text=_(
+            "The agent's audio not sent on, because the visitor's connection read it slower "
+            "than it came."
+        ),
+    )
     upstream_unknown_events = models.PositiveIntegerField(
         _("unknown upstream events"),
         default=0,

@@ -2,6 +2,11 @@
 
 The widget has no strings of its own: the config endpoint sends these, rendered in the
 active language, so a site's own translations (``LOCALE_PATHS``) can override them.
+
+:data:`ERRORS` is the one place a visitor's error message is written. The HTTP views, the
+limits, the relay and the VoiceHub errors (:mod:`webcall_widget.voicehub.errors`, which
+carry only a ``code``) name an error by its code, and :func:`visitor_message` turns the
+code into the visitor's words, so a code reads the same over HTTP and on the socket.
 """
 
 from __future__ import annotations
@@ -9,8 +14,6 @@ from __future__ import annotations
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
-
-from webcall_widget.voicehub import errors
 
 UI: dict[str, Promise] = {
     "openChat": _("Open chat"),
@@ -52,7 +55,7 @@ UI: dict[str, Promise] = {
 }
 
 # Codes from the create-call endpoint, the relay's error frames, and close codes.
-ERRORS: dict[str, str | Promise] = {
+ERRORS: dict[str, Promise] = {
     "agent_not_found": _("This assistant does not exist."),
     "agent_disabled": _("This assistant is unavailable right now."),
     "origin_not_allowed": _("This assistant cannot be used on this site."),
@@ -72,19 +75,36 @@ ERRORS: dict[str, str | Promise] = {
     ),
     "login_required": _("Please log in to talk to this assistant."),
     "staff_only": _("This assistant is only for staff."),
+    # The relay's close code for both (CloseCode.ACCESS_DENIED), when no error frame says which.
+    "access_denied": _("Please log in with an account that may talk to this assistant."),
     "ended_by_staff": _("This conversation was ended by the site."),
     "restarting": _("The assistant is restarting. Please start again in a moment."),
     "relay_error": _("Something went wrong on our side. Please start again."),
-    errors.AgentMisconfigured.code: errors.AgentMisconfigured.visitor_message,
-    errors.InvalidApiKey.code: errors.InvalidApiKey.visitor_message,
-    errors.InsufficientCredits.code: errors.InsufficientCredits.visitor_message,
-    errors.OperationNotAllowed.code: errors.OperationNotAllowed.visitor_message,
-    errors.UpstreamUnavailable.code: errors.UpstreamUnavailable.visitor_message,
-    errors.UpstreamBadResponse.code: errors.UpstreamBadResponse.visitor_message,
-    errors.UpstreamSocketError.code: errors.UpstreamSocketError.visitor_message,
-    errors.UpstreamJoinTimeout.code: errors.UpstreamJoinTimeout.visitor_message,
-    errors.UpstreamClosed.code: errors.UpstreamClosed.visitor_message,
+    # VoiceHub's answers and the upstream socket (webcall_widget.voicehub.errors)
+    "agent_misconfigured": _(
+        "This assistant is not set up correctly yet. Please try again later."
+    ),
+    "invalid_api_key": _(
+        "This assistant is not available right now because of a configuration problem."
+    ),
+    "insufficient_credits": _(
+        "This assistant is not taking calls right now. Please try again later."
+    ),
+    "operation_not_allowed": _("This kind of conversation is not available with this assistant."),
+    "upstream_unavailable": _(
+        "The assistant's service is not responding. Please try again in a moment."
+    ),
+    "upstream_bad_response": _(
+        "The assistant could not be reached. Please try again in a moment."
+    ),
+    "upstream_failed": _("The connection to the assistant failed. Please start again."),
+    "upstream_join_timeout": _("The connection to the assistant failed. Please start again."),
+    "upstream_lost": _("The connection to the assistant was lost. Please start again."),
     "upstream_error": _("The assistant reported a problem."),
+    "upstream_slow": _(
+        "The assistant's connection is slow: some of what you said may not have been heard."
+    ),
+    "connection_slow": _("Your connection is slow: some of the assistant's audio was skipped."),
     "bad_token": _("This conversation link has expired. Please start again."),
     "token_used": _("This conversation is already open in another window."),
     "unknown_call": _("This conversation no longer exists. Please start again."),
@@ -113,6 +133,18 @@ ERRORS: dict[str, str | Promise] = {
     "mic_insecure": _("Voice needs a secure (https) page."),
     "audio_failed": _("Sound could not be started in this browser."),
 }
+
+
+def visitor_message(code: str, **params: object) -> str:
+    """What a visitor is told about the error ``code``, in the active language.
+
+    ``params`` fill the message's ``%(name)s`` placeholders, if it has any.
+
+    Raises:
+        KeyError: ``code`` is not in :data:`ERRORS`; every code the app sends is.
+    """
+    message = str(ERRORS[code])
+    return message % params if params else message
 
 
 def widget_strings() -> dict[str, object]:

@@ -1,7 +1,9 @@
 """HTTP endpoints: the widget's configuration and call creation.
 
 Errors are JSON ``{"error": {"code": ..., "message": ...}}`` with a stable ``code`` the
-widget maps to its own (translated) words and a ``message`` a visitor can be shown.
+widget maps to its own (translated) words and a ``message`` a visitor can be shown (the
+code's words from :func:`~webcall_widget.strings.visitor_message`, as the relay sends them);
+a malformed request adds ``detail``, in English, for the developer.
 """
 
 from __future__ import annotations
@@ -19,18 +21,18 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from webcall_widget import limits, origins
+from webcall_widget import access, limits, origins
 from webcall_widget.conf import Settings, get_settings
-from webcall_widget.models import Access, Agent, Call, CallStatus
+from webcall_widget.models import Agent, Call, CallStatus
 from webcall_widget.redaction import hide_marked_values_in_debug
 from webcall_widget.relay import tokens
+from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.signals import call_created, send_robustly
-from webcall_widget.strings import widget_strings
+from webcall_widget.strings import visitor_message, widget_strings
 from webcall_widget.voicehub import client
 from webcall_widget.voicehub.errors import UpstreamUnavailable, VoiceHubError
 from webcall_widget.voicehub.events import Mode
@@ -43,25 +45,34 @@ WORKLET_STATIC = "webcall_widget/audio-worklet.js"
 WORKLET = Path(__file__).resolve().parent / "static" / WORKLET_STATIC
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
-    response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
+def error_response(
+    status: int, code: str, message: str, *, detail: str = "", **extra: Any
+) -> JsonResponse:
+    """``extra`` are headers (``Retry_After``)."""
+    error = {"code": code, "message": message}
+    if detail:
+        error["detail"] = detail
+    response = JsonResponse({"error": error}, status=status)
     for header, value in extra.items():
         response[header.replace("_", "-")] = value
     return response
 
 
+def visitor_error(status: int, code: str, detail: str = "", **extra: Any) -> JsonResponse:
+    """The error ``code`` with the words a visitor is shown for it."""
+    return error_response(status, code, visitor_message(code), detail=detail, **extra)
+
+
 def _agent_or_error(request: HttpRequest, slug: str) -> Agent | JsonResponse:
     agent = Agent.objects.filter(slug=slug).first()
     if agent is None:
-        return error_response(404, "agent_not_found", _("This assistant does not exist."))
+        return visitor_error(404, "agent_not_found")
     if not origins.is_allowed(
         request.headers.get("Origin"), request.get_host(), agent.origin_list
     ):
-        return error_response(
-            403, "origin_not_allowed", _("This site may not use this assistant.")
-        )
+        return visitor_error(403, "origin_not_allowed")
     if not agent.is_active:
-        return error_response(503, "agent_disabled", _("This assistant is unavailable right now."))
+        return visitor_error(503, "agent_disabled")
     return agent
 
 
@@ -119,13 +130,34 @@ def _widget_config(request: HttpRequest, slug: str) -> JsonResponse:
             "defaultMode": agent.default_mode,
             "createCallUrl": absolute(reverse("webcall_widget:create-call", args=[agent.slug])),
             "assets": {
+                "launcherCss": absolute(static("webcall_widget/launcher.css")),
                 "css": absolute(static("webcall_widget/widget.css")),
+                "app": absolute(static("webcall_widget/widget-app.js")),
                 "worklet": absolute(_worklet_url(request, agent)),
+            },
+            "relay": {
+                # The relay's URL for a token is this prefix, the token and a slash.
+                "socket": _socket_url(request, current, "-").removesuffix("-/"),
+                "closeCodes": CLOSE_CODE_ERRORS,
             },
         }
     )
     response["Cache-Control"] = "no-cache"
     return response
+
+
+def _close_code_errors() -> dict[str, str]:
+    """What each close code the relay sends means to the widget: the error code whose text it
+    shows (``RESTARTING_4XXX`` is Daphne's spelling of ``RESTARTING``). A normal close is not
+    an error, so it is not listed."""
+    return {
+        str(code.value): code.name.lower().removesuffix("_4xxx")
+        for code in CloseCode
+        if code is not CloseCode.NORMAL
+    }
+
+
+CLOSE_CODE_ERRORS = _close_code_errors()
 
 
 def _worklet_url(request: HttpRequest, agent: Agent) -> str:
@@ -169,16 +201,18 @@ def audio_worklet(request: HttpRequest, slug: str) -> HttpResponse:
 @sensitive_variables("agent", "api_key")
 def create_call(request: HttpRequest, slug: str) -> JsonResponse:
     if request.content_type != "application/json":
-        return error_response(415, "invalid_request", _("Send the request as application/json."))
+        return visitor_error(415, "invalid_request", "Send the request as application/json.")
     body = read_body(request)
     if body is None:
-        return error_response(413, "invalid_request", _("The request is too large."))
+        return visitor_error(
+            413, "invalid_request", f"The request is over {MAX_BODY_BYTES} bytes."
+        )
     agent = _agent_or_error(request, slug)
     if isinstance(agent, JsonResponse):
         return agent
-    refused = _access_refused(request, agent)
+    refused = access.refusal(agent.access, getattr(request, "user", None))
     if refused is not None:
-        return refused
+        return visitor_error(403, refused)
     mode = _requested_mode(body, agent)
     if isinstance(mode, JsonResponse):
         return mode
@@ -191,7 +225,7 @@ def create_call(request: HttpRequest, slug: str) -> JsonResponse:
             agent.slug,
         )
         error = UpstreamUnavailable("no upstream configured")
-        return error_response(error.http_status, error.code, str(error.visitor_message))
+        return visitor_error(error.http_status, error.code)
     user = request.user if getattr(request, "user", None) else None
     try:
         limits.check_rates(request, agent, settings)
@@ -208,9 +242,7 @@ def create_call(request: HttpRequest, slug: str) -> JsonResponse:
         # Logged once in a while by record_refusal, not once per refused request.
         logger.debug("Agent %s: call refused (%s).", agent.slug, exc.code)
         limits.record_refusal(agent, exc)
-        return error_response(
-            exc.http_status, exc.code, exc.message, Retry_After=str(exc.retry_after)
-        )
+        return visitor_error(exc.http_status, exc.code, Retry_After=str(exc.retry_after))
     try:
         created = client.create_web_call(
             base_url,
@@ -228,7 +260,7 @@ def create_call(request: HttpRequest, slug: str) -> JsonResponse:
             error_code=exc.code,
             error_detail=str(exc)[:2000],
         )
-        return error_response(exc.http_status, exc.code, str(exc.visitor_message))
+        return visitor_error(exc.http_status, exc.code)
     call.voicehub_call_id = created.call_id
     call.upstream_socket_path = created.socket_path
     call.save(update_fields=["voicehub_call_id", "upstream_socket_path"])
@@ -258,17 +290,6 @@ def _call_created(request: HttpRequest, agent: Agent, call: Call) -> None:
         logger.exception("Call %s: its waiting webhook events could not be processed.", call.id)
 
 
-def _access_refused(request: HttpRequest, agent: Agent) -> JsonResponse | None:
-    if agent.access == Access.ANYONE:
-        return None
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return error_response(403, "login_required", _("Please log in to talk to this assistant."))
-    if agent.access == Access.STAFF and not user.is_staff:
-        return error_response(403, "staff_only", _("This assistant is only for staff."))
-    return None
-
-
 def read_body(request: HttpRequest, limit: int = MAX_BODY_BYTES) -> bytes | None:
     """The body, or None if it is over ``limit`` bytes: one declared larger by its
     Content-Length is not read at all."""
@@ -292,16 +313,14 @@ def _requested_mode(body: bytes, agent: Agent) -> Mode | JsonResponse:
         # RecursionError: nested deeper than the recursion limit ("[" * 4000 fits).
         data = None
     if not isinstance(data, dict):
-        return error_response(400, "invalid_request", _("The request must be a JSON object."))
+        return visitor_error(400, "invalid_request", "The request must be a JSON object.")
     requested = data.get("mode", agent.default_mode)
     if not isinstance(requested, str) or requested not in Mode._value2member_map_:
-        return error_response(
-            400, "invalid_request", _("mode must be one of text, WebAudio, TextAudio.")
+        return visitor_error(
+            400, "invalid_request", "mode must be one of text, WebAudio, TextAudio."
         )
     if not agent.allows_mode(requested):
-        return error_response(
-            400, "mode_not_allowed", _("This assistant does not offer that kind of conversation.")
-        )
+        return visitor_error(400, "mode_not_allowed")
     return Mode(requested)
 
 

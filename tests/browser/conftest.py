@@ -1,7 +1,7 @@
 """Browser tests: Debian's Chromium driven by Playwright for Python.
 
-The site under test is the demo site (demo/urls.py, the top-level templates and static
-files) composed as tests/asgi.py composes it, with the VoiceHub sandbox mounted on it as
+The site under test is the demo site (demo/urls.py, demo/templates/ and demo/static/)
+composed as tests/asgi.py composes it, with the VoiceHub sandbox mounted on it as
 the default upstream, served by uvicorn on a real port.
 
 Playwright's sync API keeps an event loop running in the main thread for as long as the
@@ -81,10 +81,9 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def demo_settings(settings: Any) -> Any:
     settings.ROOT_URLCONF = "demo.urls"
-    settings.TEMPLATES = [
-        {**settings.TEMPLATES[0], "DIRS": [ROOT / "templates", *settings.TEMPLATES[0]["DIRS"]]}
-    ]
-    settings.STATICFILES_DIRS = [ROOT / "static"]
+    # The demo app's own templates and static files, without installing the app mid-run.
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [ROOT / "demo" / "templates"]}]
+    settings.STATICFILES_DIRS = [ROOT / "demo" / "static"]
     settings.WEBCALL_WIDGET = {"SANDBOX": {"ENABLED": True}}
     return settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.widget import WidgetOnPage
+from tests.browser.widget import WidgetOnPage, bounds
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
@@ -49,7 +49,7 @@ def test_closing_the_panel_gives_the_page_back(live_site, page):
     page.goto(live_site.url + "/")
     widget = WidgetOnPage(page).wait_loaded()
     widget.launcher.click()
-    panel = widget.panel.bounding_box()
+    panel = bounds(widget.panel)
     page.keyboard.press("Escape")
     tag = page.evaluate(
         "([x, y]) => document.elementFromPoint(x, y).tagName",
@@ -75,13 +75,13 @@ def test_right_to_left_language_mirrors_the_layout(live_site, page, screenshots)
     page.goto(live_site.url + "/?lang=ar")
     widget = WidgetOnPage(page).wait_loaded()
     expect(widget.root).to_have_attribute("dir", "rtl")
-    launcher = widget.launcher.bounding_box()
+    launcher = bounds(widget.launcher)
     assert launcher["x"] < 1280 / 2  # the bottom-right launcher moves to the left
     widget.start_text_chat()
     widget.say("مرحبا")
     widget.expect_agent_reply("You said: مرحبا")
-    user = widget.messages("user").last.bounding_box()
-    agent = widget.messages("agent").last.bounding_box()
+    user = bounds(widget.messages("user").last)
+    agent = bounds(widget.messages("agent").last)
     assert user["x"] < agent["x"]  # the visitor's bubbles sit on the left
     expect(page.locator("webcall-widget .status")).to_have_text("متصل")
     page.screenshot(path=screenshots / "rtl.png")
@@ -104,7 +104,7 @@ def test_agent_colours_and_position_come_from_the_admin(live_site, page):
     page.goto(live_site.url + "/")
     widget = WidgetOnPage(page).wait_loaded()
     expect(widget.launcher).to_have_css("background-color", "rgb(170, 34, 0)")
-    assert widget.launcher.bounding_box()["x"] < 100
+    assert bounds(widget.launcher)["x"] < 100
 
 
 def test_screenshots_of_the_widget(live_site, browser, screenshots):
@@ -157,6 +157,7 @@ def test_admin_written_texts_keep_their_own_direction_on_a_right_to_left_page(li
     page.goto(live_site.url + "/?lang=ar")
     widget = WidgetOnPage(page).wait_loaded()
     widget.launcher.click()
+    expect(widget.panel).to_be_visible()  # the click also fetched the panel's script
     expect(widget.root).to_have_attribute("dir", "rtl")
     directions = page.evaluate(ADMIN_TEXTS_DIRECTIONS)
     assert directions == {

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import FloatRect, Locator, Page, expect
 
 TIMEOUT = 10_000
+
+
+def bounds(locator: Locator) -> FloatRect:
+    """Where ``locator``'s element is drawn on the page; it fails the test when it is not."""
+    drawn = locator.bounding_box()
+    assert drawn is not None, f"{locator} is not drawn"
+    return drawn
 
 
 class WidgetOnPage:

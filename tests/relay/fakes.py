@@ -69,6 +69,7 @@ class FakeUpstream:
         self.fail_close = False
         self.aborted = False
         self.closed = False
+        self.backlogged = False  # VoiceHub reads slower than audio comes: audio is dropped
 
     def push(self, event: UpstreamEvent | Exception) -> None:
         self.events.put_nowait(event)
@@ -91,8 +92,11 @@ class FakeUpstream:
             raise UpstreamClosed("closed")
         self.sent.append(("text", text))
 
-    async def send_audio(self, pcm: bytes) -> None:
+    async def send_audio(self, pcm: bytes) -> bool:
+        if self.backlogged:
+            return False
         self.sent.append(("audio", len(pcm)))
+        return True
 
     async def close(self) -> None:
         if self.fail_close:

@@ -6,6 +6,7 @@ cover the same behaviours over real sockets."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,9 +18,10 @@ from tests.relay.virtual_time import run
 from webcall_widget.conf import get_settings
 from webcall_widget.models import CallStatus
 from webcall_widget.relay import lifecycle, protocol, tokens
-from webcall_widget.relay.bridge import MAX_HELD_MESSAGES, Bridge
+from webcall_widget.relay.bridge import MAX_HELD_MESSAGES, SLOW_NOTICE_SECONDS, Bridge
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.relay.records import REASON_LENGTH, NewMessage
+from webcall_widget.strings import visitor_message
 from webcall_widget.voicehub.events import Audio, CallEnded, Message, Role
 
 ORIGIN = "https://shop.example"
@@ -358,7 +360,8 @@ def test_a_resumed_call_replays_the_conversation_and_goes_on():
         assert len(live.browser.of_type("message")) == 2  # the old socket got nothing more
         await live.bridge.end("visitor-ended")
         counters = live.recorder.counters[0]
-        assert (counters.suspensions, counters.suspended_seconds) == (1, pytest.approx(3))
+        assert counters.suspensions == 1
+        assert counters.suspended_seconds == pytest.approx(3)
         assert back.closed_with == CloseCode.NORMAL
 
     run(scenario())
@@ -577,5 +580,60 @@ def test_an_event_loop_shutting_down_still_ends_a_call_whose_visitor_is_away():
         assert [o.reason for o in live.recorder.ended] == ["relay-stopped"]
         assert [m.text for m in live.recorder.messages] == ["written before the end"]
         assert ("leave", ("text",)) in live.upstream.sent
+
+    run(scenario())
+
+
+# backpressure
+
+
+def test_visitor_audio_voicehub_cannot_take_is_dropped_counted_and_told_once_a_while():
+    async def scenario() -> None:
+        live = await Live(mode="WebAudio").start()
+        frame = protocol.AudioIn(b"\x02\x00" * 320)
+        await live.bridge.handle(frame)
+        live.upstream.backlogged = True
+        for _ in range(50):  # a second of audio VoiceHub is too slow to take
+            await live.bridge.handle(frame)
+            await asyncio.sleep(0.02)
+        assert live.browser.of_type("error") == [
+            {"type": "error", "code": "upstream_slow", "message": visitor_message("upstream_slow")}
+        ]
+        await asyncio.sleep(SLOW_NOTICE_SECONDS)
+        await live.bridge.handle(frame)
+        assert len(live.browser.of_type("error")) == 2
+        live.upstream.backlogged = False
+        await live.bridge.handle(frame)
+        assert [s for s in live.upstream.sent if s[0] == "audio"] == [("audio", 640)] * 2
+        await live.bridge.end("visitor-ended")
+        assert live.bridge.counters.audio_bytes_in == 2 * 640
+        assert live.bridge.counters.audio_bytes_dropped_in == 51 * 640
+
+    run(scenario())
+
+
+def test_messages_still_reach_voicehub_while_its_audio_is_dropped():
+    async def scenario() -> None:
+        live = await Live(mode="TextAudio").start()
+        live.upstream.backlogged = True
+        await live.bridge.handle(protocol.AudioIn(b"\x02\x00" * 320))
+        await live.type("still there?")
+        assert ("text", "still there?") in live.upstream.sent
+        await live.bridge.end("visitor-ended")
+
+    run(scenario())
+
+
+def test_agent_audio_the_browser_cannot_take_is_counted_and_told_once_a_while():
+    async def scenario() -> None:
+        live = await Live(mode="WebAudio").start()
+        notice = live.bridge.browser_dropped_audio(6400)
+        assert notice is not None
+        assert json.loads(notice)["code"] == "connection_slow"
+        assert live.bridge.browser_dropped_audio(6400) is None
+        await asyncio.sleep(SLOW_NOTICE_SECONDS)
+        assert live.bridge.browser_dropped_audio(640) is not None
+        await live.bridge.end("visitor-ended")
+        assert live.bridge.counters.audio_bytes_dropped_out == 6400 * 2 + 640
 
     run(scenario())

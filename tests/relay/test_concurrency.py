@@ -7,6 +7,7 @@ import json
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.typing import Origin
 
 from tests.servers import ServerThread, post_create_call
 from webcall_widget.models import Call, CallStatus, TranscriptMessage
@@ -35,8 +36,8 @@ def live_relay(sandbox, settings):
 
 
 async def converse(socket_url: str, origin: str, call: int) -> list[str]:
-    replies = []
-    async with connect(socket_url, origin=origin) as ws:
+    replies: list[str] = []
+    async with connect(socket_url, origin=Origin(origin)) as ws:
         frame = json.loads(await ws.recv())
         assert frame["type"] == "ready"
         for n in range(MESSAGES):
@@ -69,9 +70,11 @@ def test_many_concurrent_calls_lose_and_reorder_nothing(live_relay, agent):
     for call, replies in enumerate(results):
         assert replies == [f"You said: call {call} message {n}" for n in range(MESSAGES)]
     assert Call.objects.filter(status=CallStatus.ENDED).count() == CALLS
-    for call in Call.objects.all():
+    for ended in Call.objects.all():
         visitor = list(
-            TranscriptMessage.objects.filter(call=call, role="user").values_list("text", flat=True)
+            TranscriptMessage.objects.filter(call=ended, role="user").values_list(
+                "text", flat=True
+            )
         )
         number = visitor[0].split()[1]
         assert visitor == [f"call {number} message {n}" for n in range(MESSAGES)]

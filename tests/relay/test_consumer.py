@@ -518,7 +518,7 @@ async def test_binary_audio_is_forwarded_unchanged_in_both_directions(
     frames = [bytes([n]) * 640 for n in range(20)]
     for frame in frames:
         await socket.send_to(bytes_data=frame)
-    echoed = []
+    echoed: list[bytes] = []
     while len(echoed) < len(frames):
         output = await socket.receive_output(timeout=5)
         if output.get("bytes") is not None:
@@ -801,7 +801,7 @@ async def test_a_resumed_voice_call_joins_the_audio_channel_again(
     frames = [bytes([n]) * 640 for n in range(5)]
     for frame in frames:
         await back.send_to(bytes_data=frame)
-    echoed = []
+    echoed: list[bytes] = []
     while len(echoed) < len(frames):
         output = await back.receive_output(timeout=5)
         if output.get("bytes") is not None:

@@ -185,7 +185,7 @@ async def test_login_required_socket_refuses_someone_else(
     response = await login_call(async_client, agent, owner)
     socket = open_socket(socket_path(response))
     socket.scope["user"] = other
-    assert await refusal(socket) == ("login_required", CloseCode.ORIGIN_NOT_ALLOWED)
+    assert await refusal(socket) == ("login_required", CloseCode.ACCESS_DENIED)
 
 
 async def test_login_required_socket_refuses_a_socket_without_a_user(
@@ -195,7 +195,7 @@ async def test_login_required_socket_refuses_a_socket_without_a_user(
     owner = await database_sync_to_async(user_factory)("owner")
     response = await login_call(async_client, agent, owner)
     socket = open_socket(socket_path(response))  # no AuthMiddlewareStack: no scope["user"]
-    assert await refusal(socket) == ("login_required", CloseCode.ORIGIN_NOT_ALLOWED)
+    assert await refusal(socket) == ("login_required", CloseCode.ACCESS_DENIED)
     assert "AuthMiddlewareStack" in caplog.text
 
 

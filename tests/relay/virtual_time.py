@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import selectors
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
 
 T = TypeVar("T")
 
 
-class _LeapingSelector:
-    def __init__(self, real: selectors.BaseSelector, loop: VirtualTimeLoop) -> None:
-        self._real = real
+class _LeapingSelector(selectors.BaseSelector):
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        self._real = selectors.DefaultSelector()
         self._loop = loop
 
-    def select(self, timeout: float | None = None) -> list[Any]:
+    def register(
+        self, fileobj: FileDescriptorLike, events: int, data: Any = None
+    ) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: FileDescriptorLike) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         events = self._real.select(0)
         if events or timeout == 0:
             return events
@@ -29,15 +40,17 @@ class _LeapingSelector:
         self._loop.now += timeout
         return events
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
+    def close(self) -> None:
+        self._real.close()
+
+    def get_map(self) -> Mapping[FileDescriptorLike, selectors.SelectorKey]:
+        return self._real.get_map()
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self) -> None:
-        super().__init__()
         self.now = 0.0
-        self._selector = _LeapingSelector(self._selector, self)  # type: ignore[has-type]
+        super().__init__(_LeapingSelector(self))
 
     def time(self) -> float:
         return self.now

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+import requests
 
 from webcall_widget.sandbox.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY
 from webcall_widget.voicehub import errors
@@ -127,23 +128,22 @@ def test_huge_answer_is_a_bad_response_without_reading_it_all(sandbox):
 
 
 def test_headers_carry_the_key_and_agent_and_nothing_else_does(sandbox):
-    seen = {}
+    seen: dict[str, str] = {}
 
-    class Capturing:
-        def post(self, url, **kwargs):
-            seen.update(kwargs["headers"], url=url, body=kwargs["data"])
-            import requests
+    class Capturing(requests.Session):
+        def post(self, url, data=None, json=None, **kwargs):
+            seen.update(kwargs["headers"], url=url, body=data)
+            return super().post(url, data, json, **kwargs)
 
-            return requests.post(url, **kwargs)
-
-    create_web_call(
-        sandbox.url,
-        api_key=SANDBOX_API_KEY,
-        agent_id=SANDBOX_AGENT_ID,
-        mode=Mode.TEXT_AUDIO,
-        timeout=5,
-        session=Capturing(),  # records the request; the request itself is real
-    )
+    with Capturing() as session:  # records the request; the request itself is real
+        create_web_call(
+            sandbox.url,
+            api_key=SANDBOX_API_KEY,
+            agent_id=SANDBOX_AGENT_ID,
+            mode=Mode.TEXT_AUDIO,
+            timeout=5,
+            session=session,
+        )
     assert seen[HEADER_API_KEY] == SANDBOX_API_KEY
     assert seen[HEADER_AGENT_ID] == SANDBOX_AGENT_ID
     assert seen["url"] == sandbox.url + "/calls/public/create-web-call"

@@ -14,7 +14,7 @@ from webcall_widget.sandbox.variants import variant_profile
 from webcall_widget.voicehub.address import ConnectContext
 from webcall_widget.voicehub.client import create_web_call
 from webcall_widget.voicehub.errors import UpstreamClosed, UpstreamConnectFailed, UpstreamHungUp
-from webcall_widget.voicehub.events import CallEnded, Joined, Message, Mode
+from webcall_widget.voicehub.events import CallEnded, Joined, Message, Mode, UpstreamEvent
 from webcall_widget.voicehub.profile import (
     ConnectTemplate,
     JoinConfirmation,
@@ -141,7 +141,7 @@ async def test_a_hang_up_by_disconnect_is_the_end_of_the_call(variant_sandbox):
     try:
         await session.join(call_id, ("text",))
         await session.send_text(call_id, "bye")
-        events = []
+        events: list[UpstreamEvent] = []
         while not isinstance(events[-1:] and events[-1], CallEnded):
             events.append(await session.recv())
         assert events[-1] == CallEnded("upstream-ended")
@@ -173,11 +173,11 @@ async def test_events_the_profile_does_not_use_are_counted_not_returned(variant_
     try:
         await session.join(call_id, ("text",))
         await session.send_text(call_id, "flood")
-        received = []
+        received: list[UpstreamEvent] = []
         while not (
-            isinstance(received[-1:] and received[-1], Message)
-            and received[-1].final
-            and "flood" in received[-1].text
+            isinstance(last := received[-1] if received else None, Message)
+            and last.final
+            and "flood" in last.text
         ):
             received.append(await session.recv())
         assert session.report.unknown_events == 20

@@ -168,8 +168,10 @@ def test_bytes_anywhere_in_an_event_become_attachments():
         '451-/n,["audio",{"callId":"c","audio":{"_placeholder":true,"num":0}}]',
         b"\x01\x02",
     ]
+    header, attachment = frames
+    assert isinstance(header, str) and isinstance(attachment, bytes)
     decoder = socketio.Decoder("/n")
-    assert decoder.receive_text(frames[0]) is None
-    assert decoder.receive_binary(frames[1]) == socketio.Event(
+    assert decoder.receive_text(header) is None
+    assert decoder.receive_binary(attachment) == socketio.Event(
         "audio", {"callId": "c", "audio": b"\x01\x02"}
     )

@@ -57,7 +57,7 @@ from webcall_widget.relay.records import (
     Recorder,
     clip,
 )
-from webcall_widget.strings import ERRORS
+from webcall_widget.strings import ERRORS, visitor_message
 from webcall_widget.voicehub import errors
 from webcall_widget.voicehub.events import (
     CHANNELS_FOR_MODE,
@@ -92,6 +92,9 @@ MAX_REPLAY_MESSAGES = 1000
 # Ids of messages the visitor typed, remembered so that one sent again after a reconnect
 # reaches the agent once.
 MAX_SEEN_IDS = 256
+# A visitor is told that audio is being dropped (their connection or VoiceHub's is slow)
+# at most this often.
+SLOW_NOTICE_SECONDS = 10.0
 
 
 class Browser(Protocol):
@@ -166,6 +169,7 @@ class Bridge:
         self._held_total = 0
         self._held_dropped = 0
         self._seen_ids: deque[str] = deque(maxlen=MAX_SEEN_IDS)
+        self._notices = _Notices(SLOW_NOTICE_SECONDS)
         self._next_token = math.inf
         self._token_task: asyncio.Task[None] | None = None
         # The audio channel, left while the visitor is away and joined again on their
@@ -433,7 +437,7 @@ class Bridge:
     ) -> None:
         """Tell ``browser`` why its frame was refused; end the call if the frame must
         (as ``reason``, by default the error's code)."""
-        await browser.send_text(protocol.error_frame(exc.code, exc.message))
+        await browser.send_text(protocol.error_frame(exc.code, visitor_message(exc.code)))
         if exc.close_code is not None:
             await self.end(reason or exc.code.replace("_", "-"), close_code=exc.close_code)
 
@@ -466,8 +470,7 @@ class Bridge:
                 if not self._audio_joined:
                     await self._wait_for_audio(frame.pcm)
                     return
-                self.counters.audio_bytes_in += len(frame.pcm)
-                await self.upstream.send_audio(frame.pcm)
+                await self._audio_upstream(frame.pcm)
             elif isinstance(frame, protocol.Text):
                 if frame.id is not None and frame.id in self._seen_ids:
                     # Sent again after a reconnect, and already with the agent: confirm it.
@@ -505,9 +508,36 @@ class Bridge:
         self._audio_joining = False
         self._audio_joined = True
         while self._audio_waiting:
-            pcm = self._audio_waiting.popleft()
+            await self._audio_upstream(self._audio_waiting.popleft())
+
+    async def _audio_upstream(self, pcm: bytes) -> None:
+        assert self.upstream is not None
+        if await self.upstream.send_audio(pcm):
             self.counters.audio_bytes_in += len(pcm)
-            await self.upstream.send_audio(pcm)
+            return
+        self.counters.audio_bytes_dropped_in += len(pcm)
+        if self._notices.due("upstream_slow", self._loop.time()):
+            logger.warning(
+                "Call %s: VoiceHub reads the visitor's audio slower than it comes; "
+                "audio is dropped.",
+                self.label,
+            )
+            if self.browser is not None:
+                await self.browser.send_text(
+                    protocol.error_frame("upstream_slow", visitor_message("upstream_slow"))
+                )
+
+    def browser_dropped_audio(self, size: int) -> str | None:
+        """The browser's socket dropped ``size`` bytes of agent audio (it reads slower
+        than the agent speaks). Returns the frame to tell the visitor, now and then."""
+        self.counters.audio_bytes_out -= size
+        self.counters.audio_bytes_dropped_out += size
+        if not self._notices.due("connection_slow", self._loop.time()):
+            return None
+        logger.info(
+            "Call %s: the visitor's connection is slow; agent audio is dropped.", self.label
+        )
+        return protocol.error_frame("connection_slow", visitor_message("connection_slow"))
 
     async def _leave_audio(self) -> None:
         upstream = self.upstream
@@ -857,9 +887,23 @@ def _failure(exc: errors.VoiceHubError) -> Outcome:
         exc.code.replace("_", "-"),
         exc.code,
         str(exc),
-        str(exc.visitor_message),
+        visitor_message(exc.code),
         CloseCode.UPSTREAM_FAILED,
     )
+
+
+class _Notices:
+    """When each kind of notice was last given, so that none is repeated too often."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def due(self, kind: str, now: float) -> bool:
+        if now - self._last.get(kind, -math.inf) < self.interval:
+            return False
+        self._last[kind] = now
+        return True
 
 
 class TranscriptLost(Exception):

@@ -2,8 +2,9 @@
 
 It accepts first and checks afterwards, so that the browser receives our 44xx close
 codes (a close before accept reaches the browser as 1006): token (4401 invalid or
-expired, 4409 already used), call (4404), agent (4503 disabled), origin and access
-(4403). Then it feeds parsed frames, within the frame budget (4429 beyond), to the call.
+expired, 4409 already used), call (4404), agent (4503 disabled), origin (4403), the
+agent's *who may call* (4406, see :mod:`webcall_widget.access`). Then it feeds parsed
+frames, within the frame budget (4429 beyond), to the call.
 
 The token is either a connect token (a new call: the consumer starts its
 :class:`~webcall_widget.relay.bridge.Bridge`, with a mailbox on the channel layer so that
@@ -29,19 +30,24 @@ from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from webcall_widget import origins
+from webcall_widget import access, origins
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Access, CallStatus
 from webcall_widget.relay import control, lifecycle, protocol, records, tokens
 from webcall_widget.relay.bridge import MAX_EARLY_FRAMES, Bridge, transcript_entries
+from webcall_widget.relay.outbox import Outbox
 from webcall_widget.relay.protocol import CloseCode, ProtocolError
 from webcall_widget.relay.throttle import FrameBudget
-from webcall_widget.strings import ERRORS
+from webcall_widget.strings import visitor_message
 from webcall_widget.voicehub.events import Mode
 
 logger = logging.getLogger("webcall_widget.relay")
 
 MESSAGE_TOO_BIG = 1009  # RFC 6455: a frame over the ASGI server's own limit
+# Agent audio waiting for a slow browser beyond this is dropped, oldest first.
+MAX_QUEUED_AUDIO_SECONDS = 1.0
+# How long a close waits for the frames queued before it (the end, its last words).
+CLOSE_FLUSH_SECONDS = 2.0
 
 aclaim = database_sync_to_async(tokens.claim)
 aclaim_resume = database_sync_to_async(tokens.claim_resume)
@@ -51,7 +57,7 @@ ATTACH_TIMEOUT_SECONDS = 5.0
 # Frames sent on the channel layer without a thread hop first (they never use the ORM).
 _NO_ORM = frozenset({"websocket.receive", control.TEXT, control.BYTES})
 
-Refusal = tuple[CloseCode, str, str]
+Refusal = tuple[CloseCode, str]  # the close code, and the error code told first
 
 _BUSY = records.Outcome(
     CallStatus.ENDED,
@@ -82,6 +88,12 @@ class RelayConsumer(AsyncWebsocketConsumer):
     _reader_failed: Exception | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        audio = get_settings().upstream.audio
+        self._outbox = Outbox(
+            self._send,
+            max_audio_bytes=int(MAX_QUEUED_AUDIO_SECONDS * audio.output_rate * 2),
+            on_drop=self._audio_dropped,
+        )
         try:
             await self._serve(scope, receive, send)
         finally:
@@ -145,8 +157,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
         else:
             refusal = await self._start(token)
         if refusal is not None:
-            code, error, message = refusal
-            await self.send_text(protocol.error_frame(error, message))
+            code, error = refusal
+            await self.send_text(protocol.error_frame(error, visitor_message(error)))
             await self.close(code)
             return
         rate = self.settings.limits.frames_per_second
@@ -160,19 +172,15 @@ class RelayConsumer(AsyncWebsocketConsumer):
         """The call, if this socket may hold it."""
         call = await records.aload_call(call_id, self.settings)
         if call is None:
-            return CloseCode.UNKNOWN_CALL, "unknown_call", "This call does not exist."
+            return CloseCode.UNKNOWN_CALL, "unknown_call"
         if not call.agent_active:
-            return CloseCode.AGENT_DISABLED, "agent_disabled", "This assistant is unavailable."
+            return CloseCode.AGENT_DISABLED, "agent_disabled"
         headers = dict(self.scope.get("headers", []))
         origin = self._origin() or None
         host = headers.get(b"host", b"").decode("latin-1")
         if not origins.is_allowed(origin, host, list(call.agent_origins)):
             logger.warning("Call %s: socket from origin %s refused.", call.call_id, origin)
-            return (
-                CloseCode.ORIGIN_NOT_ALLOWED,
-                "origin_not_allowed",
-                "This site may not use this assistant.",
-            )
+            return CloseCode.ORIGIN_NOT_ALLOWED, "origin_not_allowed"
         refused = self._access_refused(call)
         return call if refused is None else refused
 
@@ -181,15 +189,16 @@ class RelayConsumer(AsyncWebsocketConsumer):
         try:
             call_id = tokens.read(token, max_age=self.settings.connect_token_max_age)
         except tokens.TokenError as exc:
-            return CloseCode.BAD_TOKEN, "bad_token", f"{str(exc).capitalize()}."
+            logger.debug("A socket with a bad connect token was refused: %s.", exc)
+            return CloseCode.BAD_TOKEN, "bad_token"
         call = await self._load(call_id)
         if not isinstance(call, records.CallInfo):
             return call
         if not await aclaim(call_id):
-            return CloseCode.TOKEN_USED, "token_used", "This call was already connected."
+            return CloseCode.TOKEN_USED, "token_used"
         if Mode(call.mode).has_audio and self._at_capacity():
             await database_sync_to_async(records.finish)(call.call_id, _BUSY, records.Counters())
-            return CloseCode.RATE_LIMITED, "agent_busy", str(ERRORS["agent_busy"])
+            return CloseCode.RATE_LIMITED, "agent_busy"
         layer = self.channel_layer
         self.bridge = Bridge(
             call,
@@ -219,7 +228,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
         try:
             grant = tokens.read_resume(token)
         except tokens.TokenError as exc:
-            return CloseCode.BAD_TOKEN, "bad_token", f"{str(exc).capitalize()}."
+            logger.debug("A socket with a bad resume token was refused: %s.", exc)
+            return CloseCode.BAD_TOKEN, "bad_token"
         call = await self._load(grant.call_id)
         if not isinstance(call, records.CallInfo):
             return call
@@ -230,11 +240,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
                 self._origin() or "(none)",
                 grant.origin or "(none)",
             )
-            return (
-                CloseCode.ORIGIN_NOT_ALLOWED,
-                "origin_not_allowed",
-                "This conversation belongs to another site.",
-            )
+            return CloseCode.ORIGIN_NOT_ALLOWED, "origin_not_allowed"
         if call.status in (CallStatus.ENDED, CallStatus.FAILED):
             await self._show_over(call.call_id, call.end_reason)
             return None
@@ -244,7 +250,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
             if again is not None and again.status in (CallStatus.ENDED, CallStatus.FAILED):
                 await self._show_over(again.call_id, again.end_reason)
                 return None
-            return CloseCode.TOKEN_USED, "token_used", "This resume token was already used."
+            return CloseCode.TOKEN_USED, "token_used"
         bridge = lifecycle.find(call.call_id)
         if bridge is not None:
             self.bridge = bridge
@@ -281,7 +287,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
     async def _show_over(self, call_id: uuid.UUID, reason: str) -> None:
         """The call is over: what was said, then how it ended."""
         await self._send_transcript(call_id)
-        await self.send_text(protocol.error_frame("call_over", str(ERRORS["call_over"])))
+        await self.send_text(protocol.error_frame("call_over", visitor_message("call_over")))
         await self.send_text(protocol.ended_frame(reason or "ended"))
         await self.close(CloseCode.NORMAL)
 
@@ -289,7 +295,9 @@ class RelayConsumer(AsyncWebsocketConsumer):
         """No process holds the call any more (one was killed): it cannot go on."""
         logger.warning("Call %s: no process answered for it; it cannot be resumed.", call_id)
         await self._send_transcript(call_id)
-        await self.send_text(protocol.error_frame("resume_failed", str(ERRORS["resume_failed"])))
+        await self.send_text(
+            protocol.error_frame("resume_failed", visitor_message("resume_failed"))
+        )
         await self.send_text(protocol.ended_frame("relay-lost"))
         await self.close(CloseCode.NORMAL)
 
@@ -302,21 +310,16 @@ class RelayConsumer(AsyncWebsocketConsumer):
         await self.send_text(protocol.transcript_frame(transcript_entries(stored)))
 
     def _access_refused(self, call: records.CallInfo) -> Refusal | None:
-        """The same rule as the create-call view, for the user holding the socket."""
-        if call.access == Access.ANYONE:
-            return None
+        """The create-call view's rule, for the user holding the socket."""
         user = self.scope.get("user")
-        if user is None:
+        if user is None and call.access != Access.ANYONE:
             logger.error(
                 "Call %s: the agent needs logged-in users, but the socket has no user; "
                 "wrap the websocket routes in channels.auth.AuthMiddlewareStack.",
                 call.call_id,
             )
-        if user is None or not user.is_authenticated or user.pk != call.user_id:
-            return CloseCode.ORIGIN_NOT_ALLOWED, "login_required", "Please log in first."
-        if call.access == Access.STAFF and not user.is_staff:
-            return CloseCode.ORIGIN_NOT_ALLOWED, "staff_only", "This assistant is for staff."
-        return None
+        refused = access.call_refusal(call.access, user, call.user_id)
+        return None if refused is None else (CloseCode.ACCESS_DENIED, refused)
 
     # frames
 
@@ -348,7 +351,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
             return
         if self.budget is not None and not self.budget.take():
             rate_limited = ProtocolError(
-                "rate_limited", str(ERRORS["rate_limited"]), CloseCode.RATE_LIMITED
+                "rate_limited", visitor_message("rate_limited"), CloseCode.RATE_LIMITED
             )
             await self._refuse(rate_limited, reason="frame-rate-limit")
             return
@@ -443,6 +446,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
     async def _socket_gone(self, code: int | None) -> None:
         """The socket closed (``code``), or this consumer was cancelled (None)."""
         self._gone = True
+        await self._outbox.close()
         bridge, elsewhere = self.bridge, self.elsewhere
         if elsewhere is not None:
             self._stop_waiting()
@@ -481,19 +485,35 @@ class RelayConsumer(AsyncWebsocketConsumer):
 
     # the bridge's view of the browser
 
+    # Frames go through the outbox, which writes them in order from a task of its own: a
+    # browser slower than the agent's audio never stalls the call (relay/outbox.py).
+
     async def send_text(self, frame: str) -> None:
         if not self._closed:
-            await self._send({"type": "websocket.send", "text": frame})
+            if frame == protocol.INTERRUPT_FRAME:
+                self._outbox.clear_audio()  # the agent was cut off: its queued audio too
+            self._outbox.put_text(frame)
 
     async def send_bytes(self, data: bytes) -> None:
         if not self._closed:
-            await self._send({"type": "websocket.send", "bytes": data})
+            self._outbox.put_bytes(data)
+
+    def _audio_dropped(self, size: int) -> None:
+        bridge = self.bridge
+        if bridge is not None and bridge.holds(self):
+            notice = bridge.browser_dropped_audio(size)
+            if notice is not None:
+                self._outbox.put_text(notice)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         if self._closed:
             return
         self._closed = True
         close_code = int(code or CloseCode.NORMAL)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_FLUSH_SECONDS):
+                await self._outbox.flush()
+        await self._outbox.close()
         try:
             await self._send({"type": "websocket.close", "code": close_code})
         except Exception:

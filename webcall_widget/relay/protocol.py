@@ -28,6 +28,10 @@ server to visitor::
     {"type": "error", "code": .., "message": ..}
     {"type": "ended", "reason": ..}     the socket closes next
     {"type": "pong", "t": n}
+
+Close codes are :class:`CloseCode`. A refused socket gets an ``error`` frame first, whose
+code says more than the close code can: 4406 (``ACCESS_DENIED``, the agent's *who may
+call* refuses the socket's user) follows ``login_required`` or ``staff_only``.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class CloseCode(enum.IntEnum):
     BAD_TOKEN = 4401
     ORIGIN_NOT_ALLOWED = 4403
     UNKNOWN_CALL = 4404
+    ACCESS_DENIED = 4406  # not logged in, not staff, or not the user who created the call
     TIMEOUT = 4408
     TOKEN_USED = 4409
     FRAME_TOO_LARGE = 4413

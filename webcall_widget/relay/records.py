@@ -101,6 +101,8 @@ class Counters:
     messages_from_agent: int = 0
     audio_bytes_in: int = 0
     audio_bytes_out: int = 0
+    audio_bytes_dropped_in: int = 0  # upstream read slower than the visitor spoke
+    audio_bytes_dropped_out: int = 0  # the browser read slower than the agent spoke
     suspensions: int = 0
     suspended_seconds: float = 0.0
     # Filled in by the upstream session as the call goes (unknown events, findings).
@@ -195,6 +197,8 @@ def finish(call_id: uuid.UUID, outcome: Outcome, counters: Counters) -> None:
         messages_from_agent=F("messages_from_agent") + counters.messages_from_agent,
         audio_bytes_in=F("audio_bytes_in") + counters.audio_bytes_in,
         audio_bytes_out=F("audio_bytes_out") + counters.audio_bytes_out,
+        audio_bytes_dropped_in=F("audio_bytes_dropped_in") + counters.audio_bytes_dropped_in,
+        audio_bytes_dropped_out=F("audio_bytes_dropped_out") + counters.audio_bytes_dropped_out,
         suspensions=F("suspensions") + counters.suspensions,
         suspended_seconds=F("suspended_seconds") + counters.suspended_seconds,
         upstream_unknown_events=F("upstream_unknown_events") + counters.upstream.unknown_events,

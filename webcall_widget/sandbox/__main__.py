@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from webcall_widget.sandbox.app import Sandbox
+from webcall_widget.sandbox import extra
 from webcall_widget.sandbox.config import SandboxAgent, SandboxConfig
 from webcall_widget.sandbox.variants import VARIANTS, variant_config
 from webcall_widget.voicehub.events import Mode, Transport
@@ -72,9 +72,15 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        extra.require(extra.STANDALONE)
+    except extra.SandboxNotInstalled as exc:
+        raise SystemExit(str(exc)) from exc
     from daphne.server import Server
 
-    args = parse_args(argv)
+    from webcall_widget.sandbox.app import Sandbox
+
     transport = Transport(args.transport) if args.transport else None
     app = Sandbox(build_config(args), transport=transport)
     server: Server | None = None

@@ -134,18 +134,31 @@ class Sandbox:
         elif path.startswith(self.socketio_path):
             wire = Wire()
             scope = {**scope, _WIRE: wire}
-            await self._socketio_app(scope, receive, self._faulty(send, wire))
+            await self._socketio_app(scope, self._deafened(receive), self._faulty(send, wire))
         elif kind == "http" and path == self._create_path:
             await self._create(scope, receive, send)
         elif kind == "http" and self._results.handles(path):
             await self._results(scope, receive, send)
         elif kind == "websocket" and path.rstrip("/") == self.websocket_path:
             wire = Wire()
-            await self._websocket(scope, receive, self._faulty(send, wire), wire)
+            await self._websocket(scope, self._deafened(receive), self._faulty(send, wire), wire)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})
         elif kind == "http":
             await respond_error(send, 404, f"Cannot {scope['method']} {path}")
+
+    def _deafened(self, receive: Receive) -> Receive:
+        """``receive`` for a socket, obeying the deaf switch: while it is on, nothing more
+        is read, and the ASGI server stops reading the socket (a VoiceHub slower than the
+        audio it is sent)."""
+        faults = self.state.faults
+
+        async def receive_unless_deaf() -> Any:
+            while faults.deaf:  # noqa: ASYNC110 (flipped from another thread)
+                await asyncio.sleep(0.05)
+            return await receive()
+
+        return receive_unless_deaf
 
     def _faulty(self, send: Send, wire: Wire) -> Send:
         """``send`` for a socket, obeying the stall and corruption switches."""
@@ -304,23 +317,3 @@ def mounted_sandbox() -> Sandbox:
     if _mounted is None or (_mounted.prefix, _mounted.config, _mounted.transport) != wanted:
         _mounted = Sandbox(config, prefix=settings.sandbox.path)
     return _mounted
-
-
-def mount_sandbox(application: Any) -> Any:
-    """Wrap a site's ASGI application so that the sandbox answers under its path.
-
-    The sandbox answers only while ``WEBCALL_WIDGET["SANDBOX"]["ENABLED"]`` is true (by
-    default: while ``DEBUG`` is on); otherwise every request goes to ``application``.
-    """
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            from webcall_widget.conf import get_settings
-
-            settings = get_settings()
-            if settings.sandbox.enabled and scope["path"].startswith(settings.sandbox.path):
-                await mounted_sandbox()(scope, receive, send)
-                return
-        await application(scope, receive, send)
-
-    return app

@@ -30,6 +30,7 @@ class Faults:
     join_silent: bool = False  # never answer channel.join
     drop_on_text: str | None = None  # drop the socket, without call.ended, on this text
     stall: bool = False  # send nothing, heartbeats and closes included: a frozen network
+    deaf: bool = False  # read nothing more from the sockets: slower than the audio comes
     # on the socket that receives this text, the next frame sent is garbage
     corrupt_after_text: str | None = None
     # a behaviour VoiceHub may have: announce typed visitor text as a user ``created``

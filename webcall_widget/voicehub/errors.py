@@ -19,15 +19,13 @@
                                         an Engine.IO close, a WebSocket close 1000/1001)
 
 Each error carries ``code``, a stable machine-readable name that the HTTP views and the
-relay send to the browser, and ``visitor_message``, a sentence a visitor can be shown.
-``str(error)`` is for the site owner's logs. None of them ever contains the API key:
-messages are built from status codes and our own words, never from request headers.
+relay send to the browser; what a visitor is told for a code is written once, in
+:data:`webcall_widget.strings.ERRORS` (this package imports nothing from Django's
+translation). ``str(error)`` is for the site owner's logs. None of them ever contains the
+API key: messages are built from status codes and our own words, never from request headers.
 """
 
 from __future__ import annotations
-
-from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy as _
 
 __all__ = [
     "AgentMisconfigured",
@@ -48,9 +46,6 @@ __all__ = [
 
 class VoiceHubError(Exception):
     code = "upstream_error"
-    visitor_message: str | Promise = _(
-        "The assistant could not be reached. Please try again in a moment."
-    )
     http_status = 502
 
     def __init__(self, detail: str, *, status: int | None = None) -> None:
@@ -61,7 +56,6 @@ class VoiceHubError(Exception):
 
 class AgentMisconfigured(VoiceHubError):
     code = "agent_misconfigured"
-    visitor_message = _("This assistant is not set up correctly yet. Please try again later.")
 
 
 class UnsendableCredentials(AgentMisconfigured):
@@ -73,25 +67,19 @@ class UnsendableCredentials(AgentMisconfigured):
 
 class InvalidApiKey(VoiceHubError):
     code = "invalid_api_key"
-    visitor_message = _(
-        "This assistant is not available right now because of a configuration problem."
-    )
 
 
 class InsufficientCredits(VoiceHubError):
     code = "insufficient_credits"
-    visitor_message = _("This assistant is not taking calls right now. Please try again later.")
     http_status = 503
 
 
 class OperationNotAllowed(VoiceHubError):
     code = "operation_not_allowed"
-    visitor_message = _("This kind of conversation is not available with this assistant.")
 
 
 class UpstreamUnavailable(VoiceHubError):
     code = "upstream_unavailable"
-    visitor_message = _("The assistant's service is not responding. Please try again in a moment.")
     http_status = 503
 
 
@@ -101,7 +89,6 @@ class UpstreamBadResponse(VoiceHubError):
 
 class UpstreamSocketError(VoiceHubError):
     code = "upstream_failed"
-    visitor_message = _("The connection to the assistant failed. Please start again.")
 
 
 class UpstreamConnectFailed(UpstreamSocketError):
@@ -118,7 +105,6 @@ class UpstreamJoinTimeout(UpstreamSocketError):
 
 class UpstreamClosed(UpstreamSocketError):
     code = "upstream_lost"
-    visitor_message = _("The connection to the assistant was lost. Please start again.")
 
 
 class UpstreamHungUp(UpstreamClosed):

@@ -73,6 +73,10 @@ logger = logging.getLogger(__name__)
 # Agent audio is 20 ms frames of a few hundred bytes; text events are small. Anything
 # near this size is not something we can use.
 MAX_UPSTREAM_FRAME = 1 << 20
+# The visitor's audio waiting to be written to VoiceHub beyond this is dropped.
+MAX_AUDIO_BACKLOG_SECONDS = 1.0
+# A send waits for the socket's buffer to drain past this (text events only, in practice).
+WRITE_BUFFER_LIMIT = 1 << 18
 # What a session reports for a call VoiceHub ended by disconnecting (CALL_END).
 ENDED_BY_DISCONNECT = "upstream-ended"
 # WebSocket close codes that mean the peer closed on purpose.
@@ -110,6 +114,7 @@ class UpstreamSession(abc.ABC):
         # The probe asks for an acknowledgement of the join to learn whether there is one.
         self.ask_join_ack = profile.join_confirmation is JoinConfirmation.ACK
         self._send_lock = asyncio.Lock()
+        self._audio_backlog = int(MAX_AUDIO_BACKLOG_SECONDS * profile.audio_in.rate * 2)
         self._batches = _can_batch(ws)  # once, not on every audio frame
         self._loop = asyncio.get_running_loop()
         secrets = (self.context.api_key.reveal(),) if self.context.api_key else ()
@@ -243,10 +248,16 @@ class UpstreamSession(abc.ABC):
         outgoing = self.protocol.text(call_id, text)
         await self.emit(outgoing.name, outgoing.data)
 
-    async def send_audio(self, pcm: bytes) -> None:
-        """20 ms of the visitor's audio (the hot path: no tap, no logging)."""
+    async def send_audio(self, pcm: bytes) -> bool:
+        """20 ms of the visitor's audio (the hot path: no tap, no logging). False when it
+        was dropped: VoiceHub reads slower than the visitor speaks, and more than
+        ``MAX_AUDIO_BACKLOG_SECONDS`` of audio waits in the socket's buffer already. Audio
+        never waits for the buffer to drain, so the visitor's frames keep being read."""
+        if self._ws.transport.get_write_buffer_size() > self._audio_backlog:
+            return False
         outgoing = self.protocol.audio(self._call_id, pcm)
         await self._emit(outgoing.name, outgoing.data, None)
+        return True
 
     async def close(self) -> None:
         await self._ws.close()
@@ -500,6 +511,9 @@ async def _open(
             close_timeout=2,
             max_size=MAX_UPSTREAM_FRAME,
             compression=None,
+            # Audio is dropped past MAX_AUDIO_BACKLOG_SECONDS waiting in the buffer, well
+            # before a send would wait for it to drain.
+            write_limit=WRITE_BUFFER_LIMIT,
             # Engine.IO has its own heartbeat; a plain socket uses WebSocket pings.
             ping_interval=None if profile.transport is Transport.SOCKETIO else 20,
             user_agent_header="django-webcall-widget",

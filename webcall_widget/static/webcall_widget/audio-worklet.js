@@ -1,15 +1,8 @@
-/* django-webcall-widget: AudioWorklet processors for voice calls.
- *
- * Loaded with audioWorklet.addModule() from this site's static files (never a blob: URL,
- * so a strict script-src works). Two processors run at the AudioContext's own rate:
- *
- *  webcall-capture   microphone -> low-pass -> resample to the upstream input rate ->
- *                    PCM16 little-endian frames of frameMs, posted to the main thread as
- *                    transferable ArrayBuffers; also posts the input level.
- *  webcall-playback  PCM16 frames at the upstream output rate -> adaptive jitter buffer ->
- *                    resample to the context rate -> speakers. "clear" drops everything
- *                    queued at once (barge-in); posts speaking/quiet changes, the output
- *                    level, and its counters on request.
+/* django-webcall-widget: the voice call's AudioWorklet processors, at the context's rate.
+ * Loaded with addModule() from static files (never a blob: URL, which a strict CSP blocks).
+ *   webcall-capture: microphone -> low-pass -> resample -> PCM16 frames, and the level.
+ *   webcall-playback: PCM16 frames -> adaptive jitter buffer -> resample -> speakers;
+ *   "clear" drops what is queued at once (barge-in).
  */
 "use strict";
 
@@ -138,14 +131,10 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.speaking = false;
     this.waitedBlocks = 0;
     this.underruns = 0;
-    this.gaps = [];
     this.dryAt = null;
     this.played = 0;
     this.received = 0;
     this.cleared = 0;
-    this.levelSum = 0;
-    this.levelCount = 0;
-    this.levelEvery = Math.round(sampleRate * LEVEL_INTERVAL_S);
     this.running = true;
     this.port.onmessage = (event) => this.onMessage(event.data);
   }
@@ -160,7 +149,6 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       if (this.dryAt !== null && currentFrame - this.dryAt < GAP_S * sampleRate) {
         // Ran dry in the middle of a stream: an audible gap. Buffer more from now on.
         this.underruns += 1;
-        this.gaps.push([this.dryAt / sampleRate, currentFrame / sampleRate, this.played, this.received]);
         this.prebuffer = Math.min(this.maxPrebuffer, this.prebuffer + this.growBy);
       }
       this.dryAt = null;
@@ -185,8 +173,6 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         received: this.received,
         cleared: this.cleared,
         speaking: this.speaking,
-        gaps: this.gaps,
-        now: currentFrame / sampleRate,
         prebufferMs: (this.prebuffer / (this.step * sampleRate)) * 1000,
       });
     } else if (message.type === "stop") {
@@ -245,19 +231,12 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       const b = this.sample(j + 1);
       const value = a + (b - a) * (this.offset - j);
       output[i] = value;
-      this.levelSum += value * value;
       this.offset += this.step;
       const whole = Math.floor(this.offset);
       if (whole > 0) {
         this.consume(whole);
         this.offset -= whole;
       }
-    }
-    this.levelCount += output.length;
-    if (this.levelCount >= this.levelEvery) {
-      this.port.postMessage({ type: "level", rms: Math.sqrt(this.levelSum / this.levelCount) });
-      this.levelSum = 0;
-      this.levelCount = 0;
     }
     for (let c = 1; c < outputs[0].length; c += 1) {
       outputs[0][c].set(output);

@@ -1,0 +1,142 @@
+"""What one browser socket is sent, written by a task of its own.
+
+The call's pump reads the upstream and hands each frame to the browser. Awaiting the
+browser's socket there would let a visitor whose network is slower than the agent's
+speech stall the whole call, and the audio would pile up upstream, seconds late. Instead
+the pump puts frames in an :class:`Outbox` and moves on; its writer task sends them in
+order. Text frames (messages, errors, the end) are always kept. Audio waiting beyond
+``max_audio_bytes`` (about a second) is dropped, oldest first: late audio is worth less
+than current audio, and memory stays bounded. ``on_drop`` hears of every drop, so that
+the call can be told and the bytes counted.
+
+How far this reaches depends on the ASGI server: Uvicorn's ``send`` waits while the
+socket's write buffer is full, so a slow browser fills the outbox and audio is dropped
+here. Daphne accepts every frame at once and buffers it in Twisted, out of the app's
+sight: behind Daphne a slow browser grows the server's buffer instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+logger = logging.getLogger("webcall_widget.relay")
+
+Write = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Outbox:
+    def __init__(
+        self,
+        write: Write,
+        *,
+        max_audio_bytes: int,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self._write = write
+        self.max_audio_bytes = max_audio_bytes
+        self._on_drop = on_drop
+        self._queue: deque[dict[str, Any]] = deque()
+        self._audio_bytes = 0
+        self._wakeup: asyncio.Future[None] | None = None
+        self._idle: asyncio.Future[None] | None = None
+        self._writing = False
+        self._task: asyncio.Task[None] | None = None
+        self.failed: BaseException | None = None
+        self.dropped_bytes = 0
+
+    def put_text(self, frame: str) -> None:
+        self._put({"type": "websocket.send", "text": frame})
+
+    def put_bytes(self, data: bytes) -> None:
+        self._audio_bytes += len(data)
+        self._put({"type": "websocket.send", "bytes": data})
+        if self._audio_bytes > self.max_audio_bytes:
+            self._drop_oldest_audio()
+
+    def clear_audio(self) -> None:
+        """Drop the audio not sent yet: the agent was interrupted."""
+        if self._audio_bytes:
+            self._queue = deque(m for m in self._queue if "bytes" not in m)
+            self._audio_bytes = 0
+
+    @property
+    def queued_audio_bytes(self) -> int:
+        return self._audio_bytes
+
+    async def flush(self) -> None:
+        """Wait until everything queued is written (or the socket failed)."""
+        if not self._queue and not self._writing:
+            return
+        if self._idle is None or self._idle.done():
+            self._idle = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._idle)
+
+    async def close(self) -> None:
+        """Stop the writer; what is still queued is dropped."""
+        self._queue.clear()
+        self._audio_bytes = 0
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _put(self, message: dict[str, Any]) -> None:
+        if self.failed is not None:
+            return
+        self._queue.append(message)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="webcall-outbox")
+        elif (wakeup := self._wakeup) is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    def _drop_oldest_audio(self) -> None:
+        """Drop audio, oldest first, until what waits is within the bound; the newest frame
+        stays, however large."""
+        excess = self._audio_bytes - self.max_audio_bytes
+        newest = self._queue[-1]
+        dropped = 0
+        kept: deque[dict[str, Any]] = deque()
+        for message in self._queue:
+            data = message.get("bytes")
+            if data is not None and dropped < excess and message is not newest:
+                dropped += len(data)
+            else:
+                kept.append(message)
+        self._queue = kept
+        self._audio_bytes -= dropped
+        self.dropped_bytes += dropped
+        if dropped and self._on_drop is not None:
+            self._on_drop(dropped)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while self._queue:  # dropping or clearing may replace the deque
+                    message = self._queue.popleft()
+                    data = message.get("bytes")
+                    if data is not None:
+                        self._audio_bytes -= len(data)
+                    self._writing = True
+                    await self._write(message)
+                    self._writing = False
+                if self._idle is not None and not self._idle.done():
+                    self._idle.set_result(None)
+                self._wakeup = loop.create_future()
+                await self._wakeup
+        except Exception as exc:
+            # The socket is gone; the consumer hears of that from the server itself.
+            logger.debug("A browser socket could not be written to: %r", exc)
+            self.failed = exc
+            self._queue.clear()
+            self._audio_bytes = 0
+            if self._idle is not None and not self._idle.done():
+                self._idle.set_result(None)
+        finally:
+            self._writing = False

@@ -1,0 +1,1586 @@
+// @ts-check
+/* django-webcall-widget: the widget itself, loaded by widget.js (the embed script) when it is
+ * first wanted; it hands itself to window.WebcallWidget. Visitor and agent text is never
+ * parsed as HTML. A conversation survives reloads, other pages of the site and dropped
+ * connections: the server keeps the call for a grace period, and the widget its resume
+ * token in sessionStorage (this tab, this site).
+ */
+(() => {
+  "use strict";
+
+  const ICONS = {
+    close: "M6 6l12 12M18 6L6 18",
+    send: "M4 12l16-8-6 16-2-6-8-2z",
+    mic: "M12 3a3 3 0 0 1 3 3v6a3 3 0 0 1-6 0V6a3 3 0 0 1 3-3zM6 11a6 6 0 0 0 12 0M12 17v4M9 21h6",
+  };
+  const MODE_LABELS = { text: "modeText", WebAudio: "modeWebAudio", TextAudio: "modeTextAudio" };
+  /** @type {WebcallKit["h"]} */
+  let h;
+  /** @type {WebcallKit["icon"]} */
+  let icon;
+
+  function button(attributes, children, onClick) {
+    const element = h("button", { type: "button", ...attributes }, children);
+    element.addEventListener("click", onClick);
+    return element;
+  }
+
+  function format(template, values) {
+    return template.replace(/%\((\w+)\)s/g, (_, key) => (key in values ? values[key] : ""));
+  }
+
+  // ---- agent text: a little Markdown, built as DOM nodes (never parsed as HTML) ----
+
+  // `code`, **bold**, *italic*, [label](url) and bare https:// links. A marker that is not
+  // closed yet (a partial message) stays as typed. No lookbehind: older Safari lacks it.
+  const INLINE =
+    /`([^`\n]+)`|\*\*(\S(?:[^*\n]*\S)?)\*\*|\*(\S(?:[^*\n]*\S)?)\*|\[([^\]\n]+)\]\(([^\s)]+)\)|(https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"])/g;
+  const LINK_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
+  const BULLET = /^\s*[-*\u2022]\s+(.*)$/;
+  const NUMBERED = /^\s*(\d{1,3})[.)]\s+(.*)$/;
+
+  function safeLink(href, label) {
+    let url;
+    try {
+      url = new URL(href);
+    } catch {
+      return null;
+    }
+    if (!LINK_PROTOCOLS.has(url.protocol)) {
+      return null;
+    }
+    return h("a", { href: url.href, target: "_blank", rel: "noopener noreferrer nofollow" }, [label]);
+  }
+
+  function inlineNodes(text) {
+    const nodes = [];
+    let last = 0;
+    for (const match of text.matchAll(INLINE)) {
+      const [whole, code, bold, italic, label, href, bare] = match;
+      let node = null;
+      if (code !== undefined) {
+        node = h("code", {}, [code]);
+      } else if (bold !== undefined) {
+        node = h("strong", {}, [bold]);
+      } else if (italic !== undefined) {
+        node = h("em", {}, [italic]);
+      } else if (label !== undefined) {
+        node = safeLink(href, label) || label;
+      } else {
+        node = safeLink(bare, bare) || bare;
+      }
+      nodes.push(text.slice(last, match.index), node);
+      last = match.index + whole.length;
+    }
+    nodes.push(text.slice(last));
+    return nodes.filter((node) => node !== "");
+  }
+
+  function richText(text) {
+    const fragment = document.createDocumentFragment();
+    let paragraph = [];
+    let list = null;
+    const flush = () => {
+      if (paragraph.length) {
+        fragment.append(h("p", {}, inlineNodes(paragraph.join("\n"))));
+        paragraph = [];
+      }
+    };
+    for (const line of text.split("\n")) {
+      const bullet = BULLET.exec(line);
+      const numbered = bullet ? null : NUMBERED.exec(line);
+      if (bullet || numbered) {
+        flush();
+        const tag = bullet ? "ul" : "ol";
+        if (!list || list.tagName.toLowerCase() !== tag) {
+          list = h(tag, numbered && numbered[1] !== "1" ? { start: numbered[1] } : {});
+          fragment.append(list);
+        }
+        list.append(h("li", {}, inlineNodes(bullet ? bullet[1] : numbered[2])));
+      } else if (line.trim() === "") {
+        flush();
+        list = null;
+      } else {
+        list = null;
+        paragraph.push(line);
+      }
+    }
+    flush();
+    return fragment;
+  }
+
+  // ---- a voice session: microphone -> worklet -> socket, socket -> worklet -> speakers ----
+
+  const PLAYBACK_PREBUFFER_MS = 100;
+
+  class VoiceError extends Error {
+    constructor(code, cause) {
+      super(code, { cause });
+      this.code = code;
+    }
+  }
+
+  // What getUserMedia's refusals mean to the visitor (older names included).
+  const MICROPHONE_ERRORS = {
+    NotAllowedError: "mic_denied",
+    SecurityError: "mic_denied",
+    PermissionDeniedError: "mic_denied",
+    NotFoundError: "mic_missing",
+    OverconstrainedError: "mic_missing",
+    DevicesNotFoundError: "mic_missing",
+    NotReadableError: "mic_busy",
+    TrackStartError: "mic_busy",
+    AbortError: "mic_busy",
+  };
+
+  // Playback first (it needs no permission), then the microphone. Answers what failed.
+  async function startAudio(voice) {
+    try {
+      await voice.startPlayback();
+      await voice.startCapture();
+    } catch (error) {
+      return error instanceof VoiceError ? error.code : "audio_failed";
+    }
+    return null;
+  }
+
+  class Voice {
+    constructor(widget) {
+      this.widget = widget;
+      this.config = widget.config;
+      this.context = null;
+      this.stream = null;
+      this.source = null;
+      this.capture = null;
+      this.playback = null;
+      this.muted = false;
+      this.speaking = false;
+      this.wakeLock = null;
+      this.closed = false;
+      this.statsWaiters = [];
+      this.onVisibility = () => {
+        if (document.visibilityState === "visible" && !this.closed) {
+          this.holdWakeLock();
+        }
+      };
+    }
+
+    static supported() {
+      return Boolean((window.AudioContext || window.webkitAudioContext) && window.AudioWorkletNode);
+    }
+
+    // Must run synchronously inside the click that starts the call: iOS Safari only lets
+    // a page start audio from a user gesture.
+    unlock() {
+      const Context = window.AudioContext || window.webkitAudioContext;
+      this.context = new Context({ latencyHint: "interactive" });
+      if (this.context.state === "suspended") {
+        this.context.resume().catch(() => {});
+      }
+    }
+
+    async startPlayback() {
+      try {
+        await this.context.audioWorklet.addModule(this.config.assets.worklet);
+      } catch (error) {
+        throw new VoiceError("audio_failed", error);
+      }
+      this.playback = new AudioWorkletNode(this.context, "webcall-playback", {
+        numberOfInputs: 0,
+        outputChannelCount: [1],
+        processorOptions: { sourceRate: this.config.audio.outputRate, prebufferMs: PLAYBACK_PREBUFFER_MS },
+      });
+      this.playback.port.onmessage = (event) => this.fromPlayback(event.data);
+      this.playback.connect(this.context.destination);
+    }
+
+    async startCapture() {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        throw new VoiceError(window.isSecureContext ? "mic_missing" : "mic_insecure");
+      }
+      try {
+        this.stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, ...this.config.microphone } });
+      } catch (error) {
+        throw new VoiceError(MICROPHONE_ERRORS[error && error.name] || "audio_failed", error);
+      }
+      if (this.closed) {
+        this.stopTracks();
+        return;
+      }
+      this.source = this.context.createMediaStreamSource(this.stream);
+      this.capture = new AudioWorkletNode(this.context, "webcall-capture", {
+        processorOptions: { targetRate: this.config.audio.inputRate, frameMs: this.config.audio.frameMs },
+      });
+      this.capture.port.onmessage = (event) => this.fromCapture(event.data);
+      this.source.connect(this.capture);
+      // Its output is silent; being connected keeps it rendering in every browser.
+      this.capture.connect(this.context.destination);
+      this.holdWakeLock();
+      document.addEventListener("visibilitychange", this.onVisibility);
+    }
+
+    get capturing() {
+      return Boolean(this.capture);
+    }
+
+    fromCapture(message) {
+      if (message.type === "frame") {
+        if (!this.closed) {
+          this.widget.connection.sendAudio(message.pcm);
+        }
+      } else if (message.type === "level") {
+        this.widget.showLevel(this.muted ? 0 : message.rms);
+      }
+    }
+
+    fromPlayback(message) {
+      if (message.type === "speaking") {
+        this.speaking = message.speaking;
+        this.widget.onSpeaking(message.speaking);
+      } else if (message.type === "stats") {
+        for (const resolve of this.statsWaiters.splice(0)) {
+          resolve(message);
+        }
+      }
+    }
+
+    play(buffer) {
+      if (this.playback && !this.closed) {
+        this.playback.port.postMessage({ type: "push", pcm: buffer }, [buffer]);
+      }
+    }
+
+    interrupt() {
+      if (this.playback) {
+        this.playback.port.postMessage({ type: "clear" });
+      }
+    }
+
+    stats() {
+      return new Promise((resolve) => {
+        this.statsWaiters.push(resolve);
+        this.playback.port.postMessage({ type: "stats" });
+      });
+    }
+
+    setMuted(muted) {
+      this.muted = muted;
+      if (this.stream) {
+        for (const track of this.stream.getAudioTracks()) {
+          track.enabled = !muted;
+        }
+      }
+    }
+
+    holdWakeLock() {
+      if (!("wakeLock" in navigator) || this.wakeLock) {
+        return;
+      }
+      navigator.wakeLock.request("screen").then(
+        (lock) => {
+          this.wakeLock = lock;
+          lock.addEventListener("release", () => {
+            if (this.wakeLock === lock) {
+              this.wakeLock = null;
+            }
+          });
+          if (this.closed) {
+            lock.release().catch(() => {});
+          }
+        },
+        () => {}, // not allowed (hidden tab, battery saver): the call goes on without it
+      );
+    }
+
+    stopTracks() {
+      if (this.stream) {
+        for (const track of this.stream.getTracks()) {
+          track.stop();
+        }
+      }
+    }
+
+    // Hang-up: release the microphone, stop the processors and close the audio graph.
+    async close() {
+      if (this.closed) {
+        return;
+      }
+      this.closed = true;
+      document.removeEventListener("visibilitychange", this.onVisibility);
+      this.stopTracks();
+      for (const node of [this.capture, this.playback]) {
+        if (node) {
+          node.port.postMessage({ type: "stop" });
+          node.disconnect();
+        }
+      }
+      if (this.source) {
+        this.source.disconnect();
+      }
+      if (this.wakeLock) {
+        const lock = this.wakeLock;
+        this.wakeLock = null;
+        lock.release().catch(() => {});
+      }
+      if (this.context && this.context.state !== "closed") {
+        await this.context.close().catch(() => {});
+      }
+    }
+  }
+
+  // ---- the link to the relay: one conversation's socket, whatever the page shows ----
+
+  const PING_INTERVAL_MS = 25000;
+  const PONG_TIMEOUT_MS = 10000; // no answer to a ping this long: the connection is dead
+  const CONNECT_TIMEOUT_MS = 8000;
+  const RECONNECT_DELAYS_MS = [0, 500, 1000, 2000, 4000]; // then 4 s, with some jitter
+  const EARLY_FRAMES = 100; // about 2 s of audio captured before the socket is open
+
+  // Mirrors webcall_widget/relay/protocol.py: frames, pings, resume tokens and what a close
+  // code means come from there (the close codes and the socket URL through the config).
+  // It decides; the listener (the Widget) shows.
+  class Connection {
+    /** @param {WebcallWidgetConfig} config @param {string} storageKey @param {ConnectionListener} listener */
+    constructor(config, storageKey, listener) {
+      this.config = config;
+      this.storageKey = storageKey;
+      this.listener = listener;
+      this.socket = null;
+      /** @type {"idle" | "calling" | "live" | "reconnecting" | "ending"} */
+      this.phase = "idle";
+      this.call = null;
+      this.resume = null;
+      this.reconnecting = null;
+      this.pending = null; // the create-call request
+      this.outbox = []; // typed while not connected
+      this.unconfirmed = new Map(); // sent, not yet confirmed
+      this.early = []; // audio captured while there is no open socket
+      this.pingTimer = 0;
+      this.pongTimer = 0;
+      this.awaitingPong = 0;
+      this.ended = null;
+      this.lastError = null;
+      this.endNotice = null;
+      this.previousFrame = null;
+      window.addEventListener("pagehide", () => this.onPageHide());
+      window.addEventListener("pageshow", (event) => {
+        if (event.persisted && this.phase === "live" && !this.isOpen()) {
+          this.startReconnecting();
+        }
+      });
+      window.addEventListener("offline", () => this.onOffline());
+      window.addEventListener("online", () => this.onOnline());
+    }
+
+    isOpen() {
+      return Boolean(this.socket && this.socket.readyState === WebSocket.OPEN);
+    }
+
+    sendJson(frame) {
+      this.socket.send(JSON.stringify(frame));
+    }
+
+
+    // Creates the call and connects to it. Answers what went wrong: {code, message?,
+    // retryAfter?}, or null when connecting or when the call was abandoned meanwhile.
+    async create(mode) {
+      const controller = new AbortController();
+      this.pending = controller;
+      this.phase = "calling";
+      let response;
+      let body = null;
+      try {
+        response = await fetch(this.config.createCallUrl, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ mode }),
+          credentials: "same-origin",
+          signal: controller.signal,
+        });
+        body = await response.json().catch(() => null);
+      } catch {
+        this.phase = "idle";
+        return controller.signal.aborted ? null : { code: "network" };
+      } finally {
+        this.pending = null;
+      }
+      if (!response.ok || !body || !body.socket) {
+        this.phase = "idle";
+        const error = (body && body.error) || {};
+        const code = error.code || (response.status === 429 ? "rate_limited" : "network");
+        return { code, message: error.message, retryAfter: response.headers.get("Retry-After") };
+      }
+      this.call = body.call;
+      this.connect(body.socket);
+      return null;
+    }
+
+    connect(url) {
+      let socket;
+      try {
+        socket = new WebSocket(url);
+      } catch {
+        this.stopReconnecting();
+        this.phase = "idle";
+        this.listener.onConnectFailed();
+        return;
+      }
+      socket.binaryType = "arraybuffer";
+      this.socket = socket;
+      this.ended = null;
+      this.lastError = null;
+      this.endNotice = null;
+      this.previousFrame = null;
+      socket.addEventListener("open", () => {
+        for (const frame of this.early.splice(0)) {
+          socket.send(frame);
+        }
+      });
+      socket.addEventListener("message", (event) => this.onFrame(event));
+      socket.addEventListener("close", (event) => this.onClose(socket, event));
+      const timer = window.setTimeout(() => {
+        if (socket.readyState === WebSocket.CONNECTING) {
+          socket.close(); // a network that swallows the handshake: try again
+        }
+      }, CONNECT_TIMEOUT_MS);
+      socket.addEventListener("open", () => window.clearTimeout(timer));
+      socket.addEventListener("close", () => window.clearTimeout(timer));
+    }
+
+
+    sendAudio(pcm) {
+      const socket = this.socket;
+      if (socket && socket.readyState === WebSocket.OPEN) {
+        socket.send(pcm);
+      } else if (!socket || socket.readyState === WebSocket.CONNECTING) {
+        this.early.push(pcm);
+        if (this.early.length > EARLY_FRAMES) {
+          this.early.shift();
+        }
+      }
+    }
+
+    dropAudio() {
+      this.early = [];
+    }
+
+    canSend() {
+      return this.phase === "reconnecting" || (this.phase === "live" && this.isOpen());
+    }
+
+    sendText(text) {
+      const id = `w${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+      if (this.phase === "reconnecting") {
+        this.queue(id, text.trim());
+        return "queued";
+      }
+      this.unconfirmed.set(id, text);
+      this.sendJson({ type: "text", text, id });
+      return "sent";
+    }
+
+    queue(id, text) {
+      this.outbox.push({ id, text });
+      this.listener.onPending(id, text);
+    }
+
+    flushOutbox() {
+      for (const { id, text } of this.outbox.splice(0)) {
+        if (this.isOpen() && this.phase === "live") {
+          this.unconfirmed.set(id, text);
+          this.sendJson({ type: "text", text, id });
+        } else {
+          this.outbox.push({ id, text });
+        }
+      }
+    }
+
+    confirm(id) {
+      this.unconfirmed.delete(id);
+      this.outbox = this.outbox.filter((queued) => queued.id !== id);
+    }
+
+    // The call is over: what never reached it is marked as not sent.
+    failPending() {
+      for (const { id } of this.outbox) {
+        this.listener.onUnsent(id);
+      }
+      for (const id of this.unconfirmed.keys()) {
+        this.listener.onUnsent(id);
+      }
+      this.outbox = [];
+      this.unconfirmed.clear();
+    }
+
+    // The visitor ends the call: the relay answers with "ended", then closes.
+    end() {
+      this.phase = "ending";
+      this.sendJson({ type: "end" });
+    }
+
+    hangUp() {
+      if (this.isOpen()) {
+        this.sendJson({ type: "end" });
+        this.socket.close(1000);
+      }
+    }
+
+    // Drops the socket without a word to the listener.
+    close() {
+      const socket = this.socket;
+      if (socket) {
+        this.socket = null;
+        socket.close(1000);
+      }
+    }
+
+    // Gives the call up: nothing more is sent, nothing is taken up again.
+    abandon() {
+      this.finish();
+      this.close();
+    }
+
+    cancel() {
+      if (this.pending) {
+        this.pending.abort();
+        this.pending = null;
+      }
+      this.phase = "idle";
+    }
+
+    reset() {
+      this.stopReconnecting();
+      this.forget();
+      this.close();
+      this.stopPinging();
+      this.phase = "idle";
+      this.call = null;
+      this.ended = null;
+      this.lastError = null;
+      this.endNotice = null;
+      this.outbox = [];
+      this.unconfirmed.clear();
+      this.early = [];
+    }
+
+
+    onFrame(event) {
+      if (typeof event.data !== "string") {
+        this.listener.onAudio(event.data);
+        return;
+      }
+      /** @type {RelayFrame} */
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      const previous = this.previousFrame;
+      this.previousFrame = frame.type;
+      this.awaitingPong = 0; // anything at all says the connection is alive
+      const listener = this.listener;
+      switch (frame.type) {
+        case "ready":
+          this.call = frame.call;
+          this.stopReconnecting();
+          this.resume = frame.resume || null;
+          this.phase = "live";
+          listener.onReady(frame);
+          if (this.resume) {
+            this.save();
+          } else {
+            this.forget();
+          }
+          this.startPinging();
+          break;
+        case "transcript":
+          listener.onTranscript(frame.messages || []);
+          for (const message of frame.messages || []) {
+            if (message.role === "user") {
+              this.confirm(message.id);
+            }
+          }
+          this.flushOutbox();
+          break;
+        case "resume":
+          if (this.resume) {
+            this.resume.token = frame.token;
+            this.save();
+          }
+          break;
+        case "message":
+          if (frame.role === "user") {
+            this.confirm(frame.id);
+          }
+          listener.onMessage(frame);
+          break;
+        case "error":
+          this.lastError = frame;
+          listener.onRelayError(frame);
+          break;
+        case "ended":
+          this.ended = frame.reason;
+          // Said just before the end (ended by the site, a call that ended while away).
+          this.endNotice = previous === "error" && this.lastError ? this.lastError : null;
+          break;
+        case "interrupt":
+          listener.onInterrupt();
+          break;
+        default:
+          break;
+      }
+    }
+
+    onClose(socket, event) {
+      if (socket !== this.socket) {
+        return;
+      }
+      this.socket = null;
+      this.stopPinging();
+      const code = event.code;
+      if (code === 1000 && this.ended !== null) {
+        this.finish();
+        this.listener.onEnded(this.endNotice);
+        return;
+      }
+      const known = this.config.relay.closeCodes[code];
+      if (!known && (this.phase === "live" || this.phase === "reconnecting") && this.startReconnecting()) {
+        return; // a dropped connection, not a refusal: the call waits for us a while
+      }
+      this.finish();
+      const fromFrame = this.lastError && this.lastError.code;
+      const reason = known === "upstream_failed" && fromFrame ? fromFrame : known || "dropped";
+      const alreadySaid = Boolean(fromFrame) && fromFrame === reason;
+      this.listener.onFailed(reason, this.lastError ? this.lastError.message : undefined, alreadySaid);
+    }
+
+    finish() {
+      this.stopReconnecting();
+      this.forget();
+      this.failPending();
+      this.phase = "idle";
+    }
+
+
+    startPinging() {
+      this.stopPinging();
+      this.pingTimer = window.setInterval(() => this.ping(), PING_INTERVAL_MS);
+    }
+
+    ping() {
+      const socket = this.socket;
+      if (!socket || socket.readyState !== WebSocket.OPEN) {
+        return;
+      }
+      const sentAt = Date.now();
+      socket.send(JSON.stringify({ type: "ping", t: sentAt }));
+      this.awaitingPong = sentAt;
+      window.clearTimeout(this.pongTimer);
+      this.pongTimer = window.setTimeout(() => {
+        if (this.awaitingPong === sentAt && this.socket === socket) {
+          this.drop(socket);
+        }
+      }, PONG_TIMEOUT_MS);
+    }
+
+    stopPinging() {
+      window.clearInterval(this.pingTimer);
+      window.clearTimeout(this.pongTimer);
+      this.pingTimer = 0;
+      this.awaitingPong = 0;
+    }
+
+    drop(socket) {
+      this.onClose(socket, { code: 1006 });
+      socket.close(4000);
+    }
+
+
+    readSaved() {
+      try {
+        const saved = JSON.parse(window.sessionStorage.getItem(this.storageKey) || "null");
+        if (saved && typeof saved.call === "string" && typeof saved.token === "string") {
+          return saved;
+        }
+      } catch {
+        // storage refused (a sandboxed frame, a privacy setting): nothing to resume
+      }
+      return null;
+    }
+
+    save() {
+      if (!this.resume || !this.call) {
+        return;
+      }
+      const saved = { call: this.call, token: this.resume.token, seconds: this.resume.seconds, ...this.listener.session() };
+      try {
+        window.sessionStorage.setItem(this.storageKey, JSON.stringify(saved));
+      } catch {
+        // the call still works; it just cannot be taken up again after a reload
+      }
+    }
+
+    forget() {
+      this.resume = null;
+      try {
+        window.sessionStorage.removeItem(this.storageKey);
+      } catch {
+        // nothing was saved
+      }
+    }
+
+    resumeSaved(saved) {
+      this.call = saved.call;
+      this.resume = { token: saved.token, seconds: Number(saved.seconds) || 0 };
+      this.startReconnecting();
+    }
+
+    canResume() {
+      return Boolean(this.resume && this.resume.token && this.call);
+    }
+
+    startReconnecting() {
+      if (!this.canResume()) {
+        return false;
+      }
+      if (this.phase !== "reconnecting") {
+        // What was sent but not confirmed may not have arrived: it waits with the rest.
+        for (const [id, text] of this.unconfirmed) {
+          this.queue(id, text);
+        }
+        this.unconfirmed.clear();
+        const seconds = (this.resume && this.resume.seconds) || 0;
+        this.reconnecting = { deadline: Date.now() + seconds * 1000, attempt: 0, timer: 0 };
+        this.phase = "reconnecting";
+        this.listener.onReconnecting();
+      }
+      this.scheduleReconnect();
+      return true;
+    }
+
+    scheduleReconnect() {
+      const attempt = this.reconnecting;
+      if (!attempt) {
+        return;
+      }
+      window.clearTimeout(attempt.timer);
+      const left = attempt.deadline - Date.now();
+      if (left <= 0 && attempt.attempt > 0) {
+        this.finish(); // the grace period is over
+        this.listener.onLost();
+        return;
+      }
+      const base = RECONNECT_DELAYS_MS[Math.min(attempt.attempt, RECONNECT_DELAYS_MS.length - 1)];
+      const delay = Math.max(0, Math.min(base * (0.8 + Math.random() * 0.4), left));
+      attempt.attempt += 1;
+      attempt.timer = window.setTimeout(() => this.tryReconnect(), delay);
+    }
+
+    tryReconnect() {
+      if (!this.reconnecting || this.phase !== "reconnecting" || !this.resume) {
+        return;
+      }
+      if (navigator.onLine === false) {
+        this.scheduleReconnect(); // "online" tries again at once
+        return;
+      }
+      // The relay's URL for a token is the prefix the config names, the token and a slash.
+      this.connect(`${this.config.relay.socket}${encodeURIComponent(this.resume.token)}/`);
+    }
+
+    stopReconnecting() {
+      if (this.reconnecting) {
+        window.clearTimeout(this.reconnecting.timer);
+        this.reconnecting = null;
+      }
+    }
+
+    onOffline() {
+      // The browser knows the network is gone: so is the socket. Say so now, rather than
+      // when the next ping goes unanswered.
+      if (this.phase === "live" && this.socket && this.canResume()) {
+        this.drop(this.socket);
+      }
+    }
+
+    onOnline() {
+      if (this.phase === "reconnecting" && this.reconnecting && !this.socket) {
+        window.clearTimeout(this.reconnecting.timer);
+        this.tryReconnect();
+      }
+    }
+
+    onPageHide() {
+      if (this.canResume() && (this.phase === "live" || this.phase === "reconnecting")) {
+        // A reload or another page of the site: the next page takes the call up again.
+        this.save();
+        return;
+      }
+      this.hangUp();
+    }
+  }
+
+  // ---- one widget: the launcher, the panel and one conversation at a time ----
+
+  /** @implements {ConnectionListener} */
+  class Widget {
+    /** @param {WebcallShell} shell */
+    constructor(shell) {
+      this.slug = shell.slug;
+      this.config = shell.config;
+      this.strings = shell.config.strings.ui;
+      this.errors = shell.config.strings.errors;
+      this.host = shell.host;
+      this.shadow = shell.shadow;
+      this.root = shell.root;
+      this.launcher = shell.launcher;
+      /** @type {WidgetState} */
+      this.state = "idle";
+      this.isOpen = false;
+      this.mode = null;
+      this.voice = null;
+      this.voicePending = false; // a resumed voice call waits for a click to restart audio
+      this.messageElements = new Map();
+      this.lastAgentMessageId = null; // what the agent's voice says, until the visitor talks over it
+      this.connection = new Connection(this.config, shell.storageKey, this);
+      this.build();
+      // A conversation in progress is taken up, not started anew.
+      const saved = this.connection.readSaved();
+      if (saved) {
+        this.mode = saved.mode;
+        this.connection.resumeSaved(saved);
+        if (saved.open) {
+          this.open({ focus: false }); // as the visitor left it, without taking the page's focus
+        }
+      }
+    }
+
+    get callId() {
+      return this.connection.call;
+    }
+
+    session() {
+      return { mode: this.mode, open: this.isOpen };
+    }
+
+
+    build() {
+      const { agent } = this.config;
+      const s = this.strings;
+      this.launcher.setAttribute("aria-controls", "webcall-panel");
+
+      this.statusText = h("span", { class: "status", role: "status" }, [s.stateIdle]);
+      const heading = h("div", { class: "heading" }, [
+        h("h2", { class: "title", id: "webcall-title" }, [h("bdi", {}, [agent.title])]),
+      ]);
+      if (agent.subtitle) {
+        // At most two lines here; the start view shows it whole.
+        heading.append(h("p", { class: "subtitle", title: agent.subtitle }, [h("bdi", {}, [agent.subtitle])]));
+      }
+      heading.append(this.statusText);
+      const closeButton = button({ class: "icon-button", "aria-label": s.closeChat }, [icon(ICONS.close, true)], () => this.close());
+      const header = h("div", { class: "header" }, []);
+      if (agent.avatarUrl) {
+        header.append(h("img", { class: "avatar", src: agent.avatarUrl, alt: "" }));
+      }
+      header.append(heading, closeButton);
+
+      this.startView = this.buildStartView();
+      this.transcript = h("ol", {
+        class: "transcript",
+        role: "log",
+        "aria-live": "off",
+        "aria-label": s.transcript,
+        hidden: true,
+      });
+      this.notice = h("div", { class: "notice", role: "alert", hidden: true });
+      this.announcer = h("div", { class: "announcer sr-only", "aria-live": "polite", "aria-atomic": "true" });
+      const body = h("div", { class: "body" }, [this.startView, this.transcript, this.notice, this.announcer]);
+
+      this.footer = this.buildFooter();
+      this.panel = h(
+        "section",
+        {
+          class: "panel",
+          id: "webcall-panel",
+          role: "dialog",
+          "aria-modal": "false",
+          "aria-labelledby": "webcall-title",
+          hidden: true,
+        },
+        [header, body, this.footer],
+      );
+      this.panel.addEventListener("keydown", (event) => {
+        if (event.key === "Escape") {
+          event.stopPropagation();
+          this.close();
+        }
+      });
+      this.root.append(this.panel);
+      this.render();
+    }
+
+    buildStartView() {
+      const s = this.strings;
+      const { agent } = this.config;
+      const view = h("div", { class: "start" });
+      if (agent.subtitle) {
+        view.append(h("p", { class: "about" }, [h("bdi", {}, [agent.subtitle])]));
+      }
+      if (agent.greeting) {
+        view.append(h("p", { class: "greeting" }, [h("bdi", {}, [agent.greeting])]));
+      }
+      const modes = this.availableModes();
+      if (modes.length > 1) {
+        view.append(h("p", { class: "choose", id: "webcall-choose" }, [s.chooseMode]));
+      }
+      const list = h("div", { class: "modes", role: "group", "aria-labelledby": modes.length > 1 ? "webcall-choose" : false });
+      for (const mode of modes) {
+        const text = modes.length > 1 ? s[MODE_LABELS[mode]] || mode : s.start;
+        list.append(button({ class: "primary-button", "data-mode": mode }, [text], () => this.start(mode)));
+      }
+      view.append(list);
+      return view;
+    }
+
+    buildFooter() {
+      const s = this.strings;
+      this.input = h("textarea", {
+        class: "input",
+        rows: 1,
+        "aria-label": s.messageLabel,
+        placeholder: s.messagePlaceholder,
+        maxlength: this.config.maxTextLength,
+        enterkeyhint: "send",
+        dir: "auto",
+      });
+      this.sendButton = h("button", { type: "submit", class: "send", "aria-label": s.send }, [icon(ICONS.send)]);
+      this.composer = h("form", { class: "composer" }, [this.input, this.sendButton]);
+      this.composer.addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.submitComposer();
+      });
+      this.input.addEventListener("keydown", (event) => {
+        // Enter sends; Shift+Enter is a newline; never while an IME is composing.
+        if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+          event.preventDefault();
+          this.submitComposer();
+        }
+      });
+      this.input.addEventListener("input", () => this.fitInput());
+      this.endButton = button({ class: "link-button" }, [s.end], () => this.end());
+      this.restartButton = button({ class: "secondary-button" }, [s.restart], () => this.restart());
+      const actions = h("div", { class: "footer-actions" }, [this.endButton, this.restartButton]);
+      this.micButton = button({ class: "mic", "aria-pressed": "false", "aria-label": s.mute }, [icon(ICONS.mic, true)], () =>
+        this.toggleMute(),
+      );
+      this.meter = h("div", { class: "meter", role: "presentation", title: s.micLevel }, [h("div", { class: "meter-fill" })]);
+      this.voiceStatus = h("span", { class: "voice-status", "aria-live": "polite" });
+      this.continueVoiceButton = button({ class: "primary-button continue-voice", hidden: true }, [s.continueVoice], () =>
+        this.continueVoice(),
+      );
+      this.voiceBar = h("div", { class: "voicebar", hidden: true }, [
+        this.continueVoiceButton,
+        this.micButton,
+        this.meter,
+        this.voiceStatus,
+      ]);
+      return h("div", { class: "footer" }, [this.voiceBar, this.composer, actions]);
+    }
+
+    availableModes() {
+      return this.config.modes.filter((mode) => this.supports(mode));
+    }
+
+    supports(mode) {
+      return mode === "text" || Voice.supported();
+    }
+
+    fitInput() {
+      this.input.style.height = "auto";
+      this.input.style.height = `${Math.min(this.input.scrollHeight, 140)}px`;
+    }
+
+
+    setState(state) {
+      if (state === this.state) {
+        return;
+      }
+      const previous = this.state;
+      this.state = state;
+      this.render();
+      this.emit("state", { state, previous, call: this.callId });
+    }
+
+    render() {
+      const s = this.strings;
+      const { state } = this;
+      const inConversation = state !== "idle" || this.messageElements.size > 0;
+      this.root.setAttribute("data-state", state);
+      this.statusText.textContent = {
+        idle: s.stateIdle,
+        connecting: s.stateConnecting,
+        live: s.stateLive,
+        reconnecting: s.stateReconnecting,
+        ending: s.stateLive,
+        ended: s.stateEnded,
+        error: s.stateError,
+      }[state];
+      this.startView.hidden = inConversation;
+      const over = state === "ended" || state === "error";
+      // A call that failed before a word was said shows its notice alone, in the middle.
+      this.transcript.hidden = !inConversation || (over && this.messageElements.size === 0);
+      this.composer.hidden = over || this.mode === "WebAudio";
+      this.input.disabled = (state !== "live" && state !== "reconnecting") || !this.mode || this.mode === "WebAudio";
+      this.sendButton.disabled = this.input.disabled;
+      this.endButton.hidden = over;
+      const voice = this.voice;
+      const waitingForClick = this.voicePending && !voice && state === "live";
+      this.voiceBar.hidden = over || !(voice || waitingForClick);
+      this.continueVoiceButton.hidden = !waitingForClick;
+      this.micButton.hidden = !(voice && voice.capturing);
+      this.meter.hidden = this.micButton.hidden;
+      if (voice) {
+        this.micButton.setAttribute("aria-pressed", voice.muted ? "true" : "false");
+        this.micButton.setAttribute("aria-label", voice.muted ? s.unmute : s.mute);
+      }
+      this.renderFooter();
+      this.renderVoiceStatus();
+    }
+
+    // One way on after a call is over: the notice's own actions (Try again), or Start again.
+    renderFooter() {
+      const over = this.state === "ended" || this.state === "error";
+      const inConversation = this.state !== "idle" || this.messageElements.size > 0;
+      this.restartButton.hidden = !over || Boolean(this.notice.querySelector("button"));
+      this.footer.hidden = !inConversation || (this.composer.hidden && this.endButton.hidden && this.restartButton.hidden && this.voiceBar.hidden);
+    }
+
+    showNotice(message, actions) {
+      this.notice.replaceChildren(h("p", {}, [message]));
+      if (actions && actions.length) {
+        const row = h("div", { class: "notice-actions" });
+        for (const [text, handler] of actions) {
+          row.append(button({ class: "secondary-button" }, [text], handler));
+        }
+        this.notice.append(row);
+      }
+      this.notice.hidden = false;
+      this.renderFooter();
+    }
+
+    hideNotice() {
+      this.notice.hidden = true;
+      this.notice.replaceChildren();
+      this.renderFooter();
+    }
+
+
+    open({ focus = true } = {}) {
+      if (this.isOpen) {
+        return;
+      }
+      this.isOpen = true;
+      this.panel.hidden = false;
+      this.root.setAttribute("data-open", "true");
+      this.launcher.setAttribute("aria-expanded", "true");
+      this.connection.save();
+      if (focus) {
+        this.focusInside();
+      }
+    }
+
+    close() {
+      if (!this.isOpen) {
+        return;
+      }
+      const hadFocus = this.shadow.activeElement && this.panel.contains(this.shadow.activeElement);
+      this.isOpen = false;
+      this.panel.hidden = true;
+      this.root.setAttribute("data-open", "false");
+      this.launcher.setAttribute("aria-expanded", "false");
+      this.connection.save();
+      if (hadFocus || this.shadow.activeElement === null) {
+        this.launcher.focus();
+      }
+    }
+
+    toggle() {
+      if (this.isOpen) {
+        this.close();
+      } else {
+        this.open();
+      }
+    }
+
+    focusInside() {
+      if (!this.isOpen) {
+        return;
+      }
+      let target;
+      if (!this.continueVoiceButton.hidden && !this.voiceBar.hidden && !this.footer.hidden) {
+        target = this.continueVoiceButton;
+      } else if (!this.input.disabled && !this.composer.hidden && !this.footer.hidden) {
+        target = this.input;
+      } else if (!this.voiceBar.hidden && !this.micButton.hidden && !this.footer.hidden) {
+        target = this.micButton;
+      } else if (!this.notice.hidden) {
+        target = this.notice.querySelector("button");
+      } else if (!this.startView.hidden) {
+        target = this.startView.querySelector("button");
+      } else if (!this.restartButton.hidden) {
+        target = this.restartButton;
+      }
+      (target || this.panel.querySelector(".icon-button")).focus();
+    }
+
+
+    async start(mode) {
+      if (["connecting", "live", "ending", "reconnecting"].includes(this.state)) {
+        return;
+      }
+      const chosen = mode || this.config.defaultMode;
+      if (!this.availableModes().includes(chosen)) {
+        this.showError("mode_not_allowed");
+        return;
+      }
+      this.reset();
+      this.mode = chosen;
+      this.open();
+      const voice = chosen !== "text" && this.newVoice();
+      if (voice === null) {
+        this.showError("audio_failed", null, true);
+        return;
+      }
+      this.setState("connecting");
+      if (voice) {
+        this.render();
+        const code = await startAudio(voice);
+        if (voice !== this.voice) {
+          voice.close(); // ended meanwhile
+          return;
+        }
+        if (code && !this.textInstead(voice, code)) {
+          this.voice = null;
+          await voice.close();
+          const actions = [[this.strings.retry, () => this.start(chosen)]];
+          if (this.config.modes.includes("text")) {
+            actions.push([this.strings.textInstead, () => this.start("text")]);
+          }
+          this.setState("error");
+          this.showNotice(this.errorText(code), actions);
+          this.emitError(code);
+          this.focusInside();
+          return;
+        }
+        this.render();
+      }
+      const failure = await this.connection.create(chosen);
+      if (failure) {
+        this.showError(failure.code, failure.message, true, failure.retryAfter);
+      }
+    }
+
+    // Must be called inside the visitor's click (see Voice.unlock); null: no audio here.
+    newVoice() {
+      this.voice = new Voice(this);
+      try {
+        this.voice.unlock();
+      } catch {
+        this.voice = null;
+      }
+      return this.voice;
+    }
+
+    // "Voice and chat" without a microphone goes on as text, and can ask for it again; the
+    // agent can still be heard. False: the call cannot go on without the microphone.
+    textInstead(voice, code) {
+      if (this.mode !== "TextAudio" || !voice.playback) {
+        return false;
+      }
+      this.showMicrophoneRefused(code);
+      this.emitError(code);
+      return true;
+    }
+
+    showMicrophoneRefused(code) {
+      const s = this.strings;
+      this.showNotice(`${this.errorText(code)} ${s.continuingAsText}`, [[s.retry, () => this.retryMicrophone()]]);
+    }
+
+    async retryMicrophone() {
+      const voice = this.voice;
+      if (!voice || voice.capturing || voice.closed) {
+        return;
+      }
+      try {
+        await voice.startCapture();
+      } catch (error) {
+        if (voice === this.voice) {
+          this.textInstead(voice, error instanceof VoiceError ? error.code : "audio_failed");
+          this.focusInside();
+        }
+        return;
+      }
+      if (voice === this.voice) {
+        this.hideNotice();
+        this.render();
+        this.focusInside();
+      }
+    }
+
+    toggleMute() {
+      if (!this.voice) {
+        return;
+      }
+      this.voice.setMuted(!this.voice.muted);
+      this.render();
+    }
+
+    showLevel(rms) {
+      const level = Math.min(1, Math.sqrt(rms) * 1.8);
+      this.meter.style.setProperty("--level", level.toFixed(3));
+    }
+
+    onSpeaking(speaking) {
+      this.root.setAttribute("data-speaking", speaking ? "true" : "false");
+      this.renderVoiceStatus();
+    }
+
+    renderVoiceStatus() {
+      const voice = this.voice;
+      const s = this.strings;
+      let text = "";
+      if (voice && voice.capturing) {
+        if (voice.muted) {
+          text = s.voiceMuted;
+        } else if (voice.speaking) {
+          text = s.voiceSpeaking;
+        } else if (this.state === "live") {
+          text = s.voiceListening;
+        } else {
+          text = s.stateConnecting;
+        }
+      } else if (voice && this.state === "connecting") {
+        text = s.voiceStarting;
+      } else if (voice && voice.speaking) {
+        text = s.voiceSpeaking;
+      }
+      this.voiceStatus.textContent = text;
+    }
+
+    // A resumed voice call after a page load: audio may only start from a click.
+    async continueVoice() {
+      if (!this.voicePending || this.voice || this.state !== "live") {
+        return;
+      }
+      const voice = this.newVoice();
+      if (!voice) {
+        this.showNotice(this.errorText("audio_failed"));
+        return;
+      }
+      this.voicePending = false;
+      this.render();
+      const code = await startAudio(voice);
+      if (voice !== this.voice) {
+        voice.close();
+      } else if (code) {
+        if (!this.textInstead(voice, code)) {
+          this.voice = null;
+          this.voicePending = true;
+          await voice.close();
+          this.showNotice(this.errorText(code));
+          this.emitError(code);
+        }
+        this.render();
+      } else {
+        this.hideNotice();
+        this.render();
+        this.focusInside();
+      }
+    }
+
+
+    onPending(id, text) {
+      this.showMessage({ id, role: "user", text, final: true }, { pending: true });
+    }
+
+    onUnsent(id) {
+      const item = this.messageElements.get(id);
+      if (!item) {
+        return;
+      }
+      item.classList.remove("message--pending");
+      item.classList.add("message--unsent");
+      this.messageStatus(item).textContent = this.strings.notSent;
+    }
+
+    // The visitor talked over this message: what was said of it is less than its text.
+    markInterrupted(id) {
+      const item = id && this.messageElements.get(id);
+      if (!item || item.classList.contains("message--interrupted")) {
+        return;
+      }
+      item.classList.add("message--interrupted");
+      this.messageStatus(item).textContent = this.strings.interrupted;
+    }
+
+    messageStatus(item) {
+      let status = item.querySelector(".message-status");
+      if (!status) {
+        status = h("span", { class: "message-status" });
+        item.append(status);
+      }
+      return status;
+    }
+
+    onReady(frame) {
+      this.mode = frame.mode || this.mode;
+      const audio = this.config.audio;
+      if (frame.audio && (frame.audio.inputRate !== audio.inputRate || frame.audio.outputRate !== audio.outputRate)) {
+        console.warn("WebcallWidget: the call's audio format differs from the agent's configuration", frame.audio);
+      }
+      const fromPageLoad = this.state === "reconnecting" && !this.voice;
+      if (frame.resumed && fromPageLoad && frame.mode !== "text") {
+        this.voicePending = true; // audio needs a click on this page
+      }
+      this.setState("live");
+      this.emit("ready", { call: frame.call, mode: frame.mode, audio: frame.audio, resumed: Boolean(frame.resumed) });
+      if (!frame.resumed || (this.voicePending && this.isOpen)) {
+        this.focusInside();
+      }
+    }
+
+    onTranscript(messages) {
+      for (const message of messages) {
+        this.showMessage(message, { quiet: true });
+      }
+    }
+
+    onMessage(frame) {
+      this.showMessage(frame);
+      this.emit("message", { id: frame.id, role: frame.role, text: frame.text, final: frame.final, call: this.callId });
+    }
+
+    onRelayError(frame) {
+      const message = this.errorText(frame.code, frame.message);
+      this.emitError(frame.code, message);
+      if (this.state === "live") {
+        this.showNotice(message);
+      }
+    }
+
+    onAudio(buffer) {
+      if (this.voice) {
+        this.voice.play(buffer);
+      }
+    }
+
+    onInterrupt() {
+      if (this.voice) {
+        if (this.voice.speaking) {
+          this.markInterrupted(this.lastAgentMessageId);
+        }
+        this.voice.interrupt();
+      }
+      this.emit("interrupt", { call: this.callId });
+    }
+
+    onReconnecting() {
+      this.hideNotice();
+      this.setState("reconnecting");
+    }
+
+    onEnded(notice) {
+      this.releaseVoice();
+      this.voicePending = false;
+      if (notice) {
+        this.showNotice(this.errorText(notice.code, notice.message));
+      } else {
+        this.hideNotice();
+      }
+      this.setState("ended");
+      this.focusInside();
+    }
+
+    onFailed(reason, message, alreadySaid) {
+      this.releaseVoice();
+      this.voicePending = false;
+      if (reason === "taken_over") {
+        this.endWith(reason);
+      } else {
+        // A server restart is the one failure worth trying again at once, in the same mode.
+        this.showError(reason, message, reason === "restarting", undefined, alreadySaid);
+      }
+    }
+
+    // The grace period is over and the call could not be taken up again.
+    onLost() {
+      this.releaseVoice();
+      this.endWith("lost_while_away");
+    }
+
+    // Over, with a word why and nothing to try again.
+    endWith(code) {
+      const message = this.errorText(code);
+      this.setState("ended");
+      this.showNotice(message);
+      this.emitError(code, message);
+    }
+
+    onConnectFailed() {
+      this.showError("network", null, true);
+    }
+
+    errorText(code, fallback) {
+      return this.errors[code] || fallback || this.errors.network;
+    }
+
+    showError(code, fallback, canRetry, retryAfter, alreadySaid = false) {
+      const message = this.errorText(code, fallback);
+      const actions = [];
+      if (canRetry && this.mode) {
+        const mode = this.mode;
+        actions.push([this.strings.retry, () => this.start(mode)]);
+      }
+      this.setState("error");
+      this.showNotice(message, actions);
+      if (!alreadySaid) {
+        this.emit("error", { code, message, call: this.callId, retryAfter: retryAfter ? Number(retryAfter) : undefined });
+      }
+      this.focusInside();
+    }
+
+    showMessage({ id, role, text, final }, { quiet = false, pending = false } = {}) {
+      const list = this.transcript;
+      const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+      let item = this.messageElements.get(id);
+      if (!item) {
+        const speaker = role === "user" ? this.strings.you : this.config.agent.title;
+        item = h("li", { class: `message message--${role === "user" ? "user" : "agent"}` }, [
+          h("span", { class: "sr-only" }, [`${speaker}: `]),
+          h(role === "user" ? "span" : "div", { class: "text", dir: "auto" }),
+        ]);
+        this.messageElements.set(id, item);
+        list.append(item);
+        this.render();
+      }
+      const textElement = item.querySelector(".text");
+      if (role === "user") {
+        textElement.textContent = text;
+      } else {
+        textElement.replaceChildren(richText(text));
+        this.lastAgentMessageId = id;
+      }
+      item.classList.toggle("message--partial", !final);
+      if (role === "user") {
+        item.classList.toggle("message--pending", pending);
+        item.classList.remove("message--unsent");
+        if (pending) {
+          this.messageStatus(item).textContent = this.strings.waitingToSend;
+        } else if (item.querySelector(".message-status")) {
+          item.querySelector(".message-status").remove();
+        }
+      }
+      if (final && role !== "user" && !quiet) {
+        const spoken = textElement.textContent;
+        this.announcer.textContent = format(this.strings.agentSays, { name: this.config.agent.title, text: spoken });
+      }
+      if (nearBottom || role === "user") {
+        list.scrollTop = list.scrollHeight;
+      }
+    }
+
+    submitComposer() {
+      const text = this.input.value.trim();
+      if (!text) {
+        return;
+      }
+      if (this.send(text)) {
+        this.input.value = "";
+        this.fitInput();
+      }
+    }
+
+    send(text) {
+      if (typeof text !== "string" || !text.trim() || this.mode === "WebAudio") {
+        return false;
+      }
+      if (!this.connection.canSend()) {
+        return false;
+      }
+      if (text.length > this.config.maxTextLength) {
+        this.showNotice(this.strings.tooLong);
+        return false;
+      }
+      if (this.connection.sendText(text) === "sent") {
+        this.hideNotice();
+      }
+      return true;
+    }
+
+    end() {
+      const connection = this.connection;
+      if (this.state === "reconnecting" || (this.voicePending && !connection.socket)) {
+        connection.abandon();
+        this.releaseVoice();
+        this.voicePending = false;
+        this.setState("ended");
+        return;
+      }
+      if (connection.pending || (this.voice && !connection.socket)) {
+        connection.cancel();
+        this.releaseVoice();
+        this.setState("ended");
+        return;
+      }
+      if (connection.isOpen()) {
+        this.setState("ending");
+        connection.end();
+      } else if (connection.socket) {
+        connection.socket.close();
+      }
+    }
+
+    restart() {
+      this.reset();
+      this.setState("idle");
+      this.focusInside();
+    }
+
+    reset() {
+      this.releaseVoice();
+      this.connection.reset();
+      this.mode = null;
+      this.voicePending = false;
+      this.messageElements.clear();
+      this.lastAgentMessageId = null;
+      this.transcript.replaceChildren();
+      this.hideNotice();
+    }
+
+    releaseVoice() {
+      if (this.voice) {
+        const voice = this.voice;
+        this.voice = null;
+        voice.close();
+        this.connection.dropAudio();
+        this.root.setAttribute("data-speaking", "false");
+      }
+    }
+
+    emitError(code, message = this.errorText(code)) {
+      this.emit("error", { code, message, call: this.callId });
+    }
+
+    emit(name, detail) {
+      this.host.dispatchEvent(new CustomEvent(`webcall:${name}`, { detail: { agent: this.slug, ...detail }, bubbles: true, composed: true }));
+    }
+  }
+
+  window.WebcallWidget._mount = (shell, kit) => {
+    ({ h, icon } = kit);
+    return new Widget(shell);
+  };
+})();
