@@ -417,7 +417,15 @@ def main() -> None:
         help="database server for 'uvicorn x2' (a fresh database is made on it)",
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        help="LIMITS.VOICE_CALLS_PER_PROCESS for the relay (default: the app's), to measure "
+        "a process past its capacity",
+    )
     args = parser.parse_args()
+    if args.capacity is not None:
+        os.environ["BENCH_VOICE_CALLS_PER_PROCESS"] = str(args.capacity)
 
     workdir = Path(tempfile.mkdtemp(prefix="webcall-load-"))
     http_port, ws_port = free_port(), free_port()

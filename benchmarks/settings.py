@@ -53,4 +53,8 @@ WEBCALL_WIDGET = {
         "CALLS_PER_DAY_PER_AGENT": 1_000_000,
     },
 }
+if os.environ.get("BENCH_VOICE_CALLS_PER_PROCESS"):
+    WEBCALL_WIDGET["LIMITS"]["VOICE_CALLS_PER_PROCESS"] = int(  # type: ignore[index]
+        os.environ["BENCH_VOICE_CALLS_PER_PROCESS"]
+    )
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
