@@ -77,12 +77,12 @@ interface WebcallKit {
   h<K extends keyof HTMLElementTagNameMap>(
     tag: K,
     attributes?: Record<string, string | number | boolean | null | undefined>,
-    children?: (Node | string)[],
+    children?: (Node | string | false | null)[],
   ): HTMLElementTagNameMap[K];
   h(
     tag: string,
     attributes?: Record<string, string | number | boolean | null | undefined>,
-    children?: (Node | string)[],
+    children?: (Node | string | false | null)[],
   ): HTMLElement;
   icon(d: string, outline?: boolean): SVGSVGElement;
 }

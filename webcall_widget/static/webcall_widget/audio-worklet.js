@@ -133,8 +133,6 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.underruns = 0;
     this.dryAt = null;
     this.played = 0;
-    this.received = 0;
-    this.cleared = 0;
     this.running = true;
     this.port.onmessage = (event) => this.onMessage(event.data);
   }
@@ -154,10 +152,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       this.dryAt = null;
       this.chunks.push(chunk);
       this.queued += chunk.length;
-      this.received += chunk.length;
       this.waitedBlocks = 0;
     } else if (message.type === "clear") {
-      this.cleared += this.queued;
       this.chunks = [];
       this.queued = 0;
       this.offset = 0;
@@ -167,13 +163,9 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     } else if (message.type === "stats") {
       this.port.postMessage({
         type: "stats",
-        queuedMs: (this.queued / (this.step * sampleRate)) * 1000,
         underruns: this.underruns,
         played: this.played,
-        received: this.received,
-        cleared: this.cleared,
         speaking: this.speaking,
-        prebufferMs: (this.prebuffer / (this.step * sampleRate)) * 1000,
       });
     } else if (message.type === "stop") {
       this.running = false;

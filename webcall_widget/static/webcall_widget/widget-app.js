@@ -14,6 +14,15 @@
     mic: "M12 3a3 3 0 0 1 3 3v6a3 3 0 0 1-6 0V6a3 3 0 0 1 3-3zM6 11a6 6 0 0 0 12 0M12 17v4M9 21h6",
   };
   const MODE_LABELS = { text: "modeText", WebAudio: "modeWebAudio", TextAudio: "modeTextAudio" };
+  const STATE_LABELS = {
+    idle: "stateIdle",
+    connecting: "stateConnecting",
+    live: "stateLive",
+    reconnecting: "stateReconnecting",
+    ending: "stateLive",
+    ended: "stateEnded",
+    error: "stateError",
+  };
   /** @type {WebcallKit["h"]} */
   let h;
   /** @type {WebcallKit["icon"]} */
@@ -23,6 +32,13 @@
     const element = h("button", { type: "button", ...attributes }, children);
     element.addEventListener("click", onClick);
     return element;
+  }
+
+  // Text that has not changed is left alone: a live region would say it again.
+  function setText(element, text) {
+    if (element.textContent !== text) {
+      element.textContent = text;
+    }
   }
 
   function format(template, values) {
@@ -73,7 +89,7 @@
       last = match.index + whole.length;
     }
     nodes.push(text.slice(last));
-    return nodes.filter((node) => node !== "");
+    return nodes;
   }
 
   function richText(text) {
@@ -518,51 +534,28 @@
       this.sendJson({ type: "end" });
     }
 
-    hangUp() {
-      if (this.isOpen()) {
-        this.sendJson({ type: "end" });
-        this.socket.close(1000);
-      }
-    }
-
-    // Drops the socket without a word to the listener.
-    close() {
-      const socket = this.socket;
-      if (socket) {
-        this.socket = null;
-        socket.close(1000);
-      }
-    }
-
-    // Gives the call up: nothing more is sent, nothing is taken up again.
+    // Gives the call up without a word to the listener: the create-call request, the
+    // socket, reconnecting and what was saved. What never arrived is marked as not sent.
     abandon() {
-      this.finish();
-      this.close();
-    }
-
-    cancel() {
       if (this.pending) {
         this.pending.abort();
         this.pending = null;
       }
-      this.phase = "idle";
+      this.finish();
+      this.stopPinging();
+      const socket = this.socket;
+      this.socket = null;
+      if (socket) {
+        socket.close(1000);
+      }
     }
 
+    // Ready for another call.
     reset() {
-      this.stopReconnecting();
-      this.forget();
-      this.close();
-      this.stopPinging();
-      this.phase = "idle";
+      this.abandon();
       this.call = null;
-      this.ended = null;
-      this.lastError = null;
-      this.endNotice = null;
-      this.outbox = [];
-      this.unconfirmed.clear();
       this.early = [];
     }
-
 
     onFrame(event) {
       if (typeof event.data !== "string") {
@@ -817,7 +810,10 @@
         this.save();
         return;
       }
-      this.hangUp();
+      if (this.isOpen()) {
+        this.sendJson({ type: "end" });
+        this.socket.close(1000);
+      }
     }
   }
 
@@ -868,49 +864,81 @@
     build() {
       const { agent } = this.config;
       const s = this.strings;
+      const bdi = (text) => h("bdi", {}, [text]);
+      const modes = this.availableModes();
+      const choosing = modes.length > 1;
       this.launcher.setAttribute("aria-controls", "webcall-panel");
 
       this.statusText = h("span", { class: "status", role: "status" }, [s.stateIdle]);
-      const heading = h("div", { class: "heading" }, [
-        h("h2", { class: "title", id: "webcall-title" }, [h("bdi", {}, [agent.title])]),
+      this.closeButton = button({ class: "icon-button", "aria-label": s.closeChat }, [icon(ICONS.close, true)], () => this.close());
+      const header = h("div", { class: "header" }, [
+        agent.avatarUrl && h("img", { class: "avatar", src: agent.avatarUrl, alt: "" }),
+        h("div", { class: "heading" }, [
+          h("h2", { class: "title", id: "webcall-title" }, [bdi(agent.title)]),
+          // At most two lines here; the start view shows it whole.
+          agent.subtitle && h("p", { class: "subtitle", title: agent.subtitle }, [bdi(agent.subtitle)]),
+          this.statusText,
+        ]),
+        this.closeButton,
       ]);
-      if (agent.subtitle) {
-        // At most two lines here; the start view shows it whole.
-        heading.append(h("p", { class: "subtitle", title: agent.subtitle }, [h("bdi", {}, [agent.subtitle])]));
-      }
-      heading.append(this.statusText);
-      const closeButton = button({ class: "icon-button", "aria-label": s.closeChat }, [icon(ICONS.close, true)], () => this.close());
-      const header = h("div", { class: "header" }, []);
-      if (agent.avatarUrl) {
-        header.append(h("img", { class: "avatar", src: agent.avatarUrl, alt: "" }));
-      }
-      header.append(heading, closeButton);
 
-      this.startView = this.buildStartView();
-      this.transcript = h("ol", {
-        class: "transcript",
-        role: "log",
-        "aria-live": "off",
-        "aria-label": s.transcript,
-        hidden: true,
-      });
+      this.startView = h("div", { class: "start" }, [
+        agent.subtitle && h("p", { class: "about" }, [bdi(agent.subtitle)]),
+        agent.greeting && h("p", { class: "greeting" }, [bdi(agent.greeting)]),
+        choosing && h("p", { class: "choose", id: "webcall-choose" }, [s.chooseMode]),
+        h(
+          "div",
+          { class: "modes", role: "group", "aria-labelledby": choosing && "webcall-choose" },
+          modes.map((mode) =>
+            button({ class: "primary-button", "data-mode": mode }, [choosing ? s[MODE_LABELS[mode]] || mode : s.start], () => this.start(mode)),
+          ),
+        ),
+      ]);
+      this.transcript = h("ol", { class: "transcript", role: "log", "aria-live": "off", "aria-label": s.transcript, hidden: true });
       this.notice = h("div", { class: "notice", role: "alert", hidden: true });
       this.announcer = h("div", { class: "announcer sr-only", "aria-live": "polite", "aria-atomic": "true" });
-      const body = h("div", { class: "body" }, [this.startView, this.transcript, this.notice, this.announcer]);
 
-      this.footer = this.buildFooter();
-      this.panel = h(
-        "section",
-        {
-          class: "panel",
-          id: "webcall-panel",
-          role: "dialog",
-          "aria-modal": "false",
-          "aria-labelledby": "webcall-title",
-          hidden: true,
-        },
-        [header, body, this.footer],
-      );
+      this.input = h("textarea", {
+        class: "input",
+        rows: 1,
+        "aria-label": s.messageLabel,
+        placeholder: s.messagePlaceholder,
+        maxlength: this.config.maxTextLength,
+        enterkeyhint: "send",
+        dir: "auto",
+      });
+      this.input.addEventListener("keydown", (event) => {
+        // Enter sends; Shift+Enter is a newline; never while an IME is composing.
+        if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+          event.preventDefault();
+          this.submitComposer();
+        }
+      });
+      this.input.addEventListener("input", () => this.fitInput());
+      this.sendButton = h("button", { type: "submit", class: "send", "aria-label": s.send }, [icon(ICONS.send)]);
+      this.composer = h("form", { class: "composer" }, [this.input, this.sendButton]);
+      this.composer.addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.submitComposer();
+      });
+      this.continueVoiceButton = button({ class: "primary-button continue-voice" }, [s.continueVoice], () => this.continueVoice());
+      this.micButton = button({ class: "mic", "aria-pressed": "false", "aria-label": s.mute }, [icon(ICONS.mic, true)], () => this.toggleMute());
+      this.meter = h("div", { class: "meter", role: "presentation", title: s.micLevel }, [h("div", { class: "meter-fill" })]);
+      this.voiceStatus = h("span", { class: "voice-status", "aria-live": "polite" });
+      this.voiceBar = h("div", { class: "voicebar" }, [this.continueVoiceButton, this.micButton, this.meter, this.voiceStatus]);
+      this.endButton = button({ class: "link-button" }, [s.end], () => this.end());
+      this.restartButton = button({ class: "secondary-button" }, [s.restart], () => this.restart());
+      this.footer = h("div", { class: "footer" }, [
+        this.voiceBar,
+        this.composer,
+        h("div", { class: "footer-actions" }, [this.endButton, this.restartButton]),
+      ]);
+
+      this.panel = h("section", { class: "panel", id: "webcall-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "webcall-title", hidden: true }, [
+        header,
+        h("div", { class: "body" }, [this.startView, this.transcript, this.notice, this.announcer]),
+        this.footer,
+      ]);
       this.panel.addEventListener("keydown", (event) => {
         if (event.key === "Escape") {
           event.stopPropagation();
@@ -921,80 +949,8 @@
       this.render();
     }
 
-    buildStartView() {
-      const s = this.strings;
-      const { agent } = this.config;
-      const view = h("div", { class: "start" });
-      if (agent.subtitle) {
-        view.append(h("p", { class: "about" }, [h("bdi", {}, [agent.subtitle])]));
-      }
-      if (agent.greeting) {
-        view.append(h("p", { class: "greeting" }, [h("bdi", {}, [agent.greeting])]));
-      }
-      const modes = this.availableModes();
-      if (modes.length > 1) {
-        view.append(h("p", { class: "choose", id: "webcall-choose" }, [s.chooseMode]));
-      }
-      const list = h("div", { class: "modes", role: "group", "aria-labelledby": modes.length > 1 ? "webcall-choose" : false });
-      for (const mode of modes) {
-        const text = modes.length > 1 ? s[MODE_LABELS[mode]] || mode : s.start;
-        list.append(button({ class: "primary-button", "data-mode": mode }, [text], () => this.start(mode)));
-      }
-      view.append(list);
-      return view;
-    }
-
-    buildFooter() {
-      const s = this.strings;
-      this.input = h("textarea", {
-        class: "input",
-        rows: 1,
-        "aria-label": s.messageLabel,
-        placeholder: s.messagePlaceholder,
-        maxlength: this.config.maxTextLength,
-        enterkeyhint: "send",
-        dir: "auto",
-      });
-      this.sendButton = h("button", { type: "submit", class: "send", "aria-label": s.send }, [icon(ICONS.send)]);
-      this.composer = h("form", { class: "composer" }, [this.input, this.sendButton]);
-      this.composer.addEventListener("submit", (event) => {
-        event.preventDefault();
-        this.submitComposer();
-      });
-      this.input.addEventListener("keydown", (event) => {
-        // Enter sends; Shift+Enter is a newline; never while an IME is composing.
-        if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
-          event.preventDefault();
-          this.submitComposer();
-        }
-      });
-      this.input.addEventListener("input", () => this.fitInput());
-      this.endButton = button({ class: "link-button" }, [s.end], () => this.end());
-      this.restartButton = button({ class: "secondary-button" }, [s.restart], () => this.restart());
-      const actions = h("div", { class: "footer-actions" }, [this.endButton, this.restartButton]);
-      this.micButton = button({ class: "mic", "aria-pressed": "false", "aria-label": s.mute }, [icon(ICONS.mic, true)], () =>
-        this.toggleMute(),
-      );
-      this.meter = h("div", { class: "meter", role: "presentation", title: s.micLevel }, [h("div", { class: "meter-fill" })]);
-      this.voiceStatus = h("span", { class: "voice-status", "aria-live": "polite" });
-      this.continueVoiceButton = button({ class: "primary-button continue-voice", hidden: true }, [s.continueVoice], () =>
-        this.continueVoice(),
-      );
-      this.voiceBar = h("div", { class: "voicebar", hidden: true }, [
-        this.continueVoiceButton,
-        this.micButton,
-        this.meter,
-        this.voiceStatus,
-      ]);
-      return h("div", { class: "footer" }, [this.voiceBar, this.composer, actions]);
-    }
-
     availableModes() {
-      return this.config.modes.filter((mode) => this.supports(mode));
-    }
-
-    supports(mode) {
-      return mode === "text" || Voice.supported();
+      return this.config.modes.filter((mode) => mode === "text" || Voice.supported());
     }
 
     fitInput() {
@@ -1013,53 +969,65 @@
       this.emit("state", { state, previous, call: this.callId });
     }
 
+    // What the panel shows, worked out from the state alone: render() and focusInside()
+    // both read it.
+    view() {
+      const { state, voice } = this;
+      const said = this.messageElements.size > 0;
+      const over = state === "ended" || state === "error";
+      const waiting = this.voicePending && !voice && state === "live"; // for a click to restart audio
+      const voiceBar = !over && Boolean(voice || waiting);
+      // One way on after a call is over: the notice's own actions (Try again), or Start again.
+      const restart = over && !this.notice.querySelector("button");
+      return {
+        over,
+        start: state === "idle" && !said,
+        // A call that failed before a word was said shows its notice alone, in the middle.
+        transcript: said || (state !== "idle" && !over),
+        composer: !over && this.mode !== "WebAudio",
+        typing: (state === "live" || state === "reconnecting") && Boolean(this.mode) && this.mode !== "WebAudio",
+        voiceBar,
+        waiting,
+        mic: voiceBar && Boolean(voice && voice.capturing),
+        restart,
+        footer: (state !== "idle" || said) && (!over || restart),
+      };
+    }
+
     render() {
       const s = this.strings;
-      const { state } = this;
-      const inConversation = state !== "idle" || this.messageElements.size > 0;
+      const { state, voice } = this;
+      const view = this.view();
       this.root.setAttribute("data-state", state);
-      this.statusText.textContent = {
-        idle: s.stateIdle,
-        connecting: s.stateConnecting,
-        live: s.stateLive,
-        reconnecting: s.stateReconnecting,
-        ending: s.stateLive,
-        ended: s.stateEnded,
-        error: s.stateError,
-      }[state];
-      this.startView.hidden = inConversation;
-      const over = state === "ended" || state === "error";
-      // A call that failed before a word was said shows its notice alone, in the middle.
-      this.transcript.hidden = !inConversation || (over && this.messageElements.size === 0);
-      this.composer.hidden = over || this.mode === "WebAudio";
-      this.input.disabled = (state !== "live" && state !== "reconnecting") || !this.mode || this.mode === "WebAudio";
-      this.sendButton.disabled = this.input.disabled;
-      this.endButton.hidden = over;
-      const voice = this.voice;
-      const waitingForClick = this.voicePending && !voice && state === "live";
-      this.voiceBar.hidden = over || !(voice || waitingForClick);
-      this.continueVoiceButton.hidden = !waitingForClick;
-      this.micButton.hidden = !(voice && voice.capturing);
-      this.meter.hidden = this.micButton.hidden;
+      setText(this.statusText, s[STATE_LABELS[state]]);
+      this.startView.hidden = !view.start;
+      this.transcript.hidden = !view.transcript;
+      this.composer.hidden = !view.composer;
+      this.input.disabled = this.sendButton.disabled = !view.typing;
+      this.endButton.hidden = view.over;
+      this.restartButton.hidden = !view.restart;
+      this.voiceBar.hidden = !view.voiceBar;
+      this.continueVoiceButton.hidden = !view.waiting;
+      this.micButton.hidden = this.meter.hidden = !(voice && voice.capturing);
+      this.footer.hidden = !view.footer;
+      let voiceText = "";
       if (voice) {
         this.micButton.setAttribute("aria-pressed", voice.muted ? "true" : "false");
         this.micButton.setAttribute("aria-label", voice.muted ? s.unmute : s.mute);
+        if (voice.capturing) {
+          voiceText = voice.muted ? s.voiceMuted : voice.speaking ? s.voiceSpeaking : state === "live" ? s.voiceListening : s.stateConnecting;
+        } else if (state === "connecting") {
+          voiceText = s.voiceStarting;
+        } else if (voice.speaking) {
+          voiceText = s.voiceSpeaking;
+        }
       }
-      this.renderFooter();
-      this.renderVoiceStatus();
+      setText(this.voiceStatus, voiceText);
     }
 
-    // One way on after a call is over: the notice's own actions (Try again), or Start again.
-    renderFooter() {
-      const over = this.state === "ended" || this.state === "error";
-      const inConversation = this.state !== "idle" || this.messageElements.size > 0;
-      this.restartButton.hidden = !over || Boolean(this.notice.querySelector("button"));
-      this.footer.hidden = !inConversation || (this.composer.hidden && this.endButton.hidden && this.restartButton.hidden && this.voiceBar.hidden);
-    }
-
-    showNotice(message, actions) {
+    showNotice(message, actions = []) {
       this.notice.replaceChildren(h("p", {}, [message]));
-      if (actions && actions.length) {
+      if (actions.length) {
         const row = h("div", { class: "notice-actions" });
         for (const [text, handler] of actions) {
           row.append(button({ class: "secondary-button" }, [text], handler));
@@ -1067,13 +1035,13 @@
         this.notice.append(row);
       }
       this.notice.hidden = false;
-      this.renderFooter();
+      this.render();
     }
 
     hideNotice() {
       this.notice.hidden = true;
       this.notice.replaceChildren();
-      this.renderFooter();
+      this.render();
     }
 
 
@@ -1118,21 +1086,22 @@
       if (!this.isOpen) {
         return;
       }
+      const view = this.view();
       let target;
-      if (!this.continueVoiceButton.hidden && !this.voiceBar.hidden && !this.footer.hidden) {
+      if (view.waiting) {
         target = this.continueVoiceButton;
-      } else if (!this.input.disabled && !this.composer.hidden && !this.footer.hidden) {
+      } else if (view.typing) {
         target = this.input;
-      } else if (!this.voiceBar.hidden && !this.micButton.hidden && !this.footer.hidden) {
+      } else if (view.mic && view.footer) {
         target = this.micButton;
       } else if (!this.notice.hidden) {
         target = this.notice.querySelector("button");
-      } else if (!this.startView.hidden) {
+      } else if (view.start) {
         target = this.startView.querySelector("button");
-      } else if (!this.restartButton.hidden) {
+      } else if (view.restart) {
         target = this.restartButton;
       }
-      (target || this.panel.querySelector(".icon-button")).focus();
+      (target || this.closeButton).focus();
     }
 
 
@@ -1245,29 +1214,7 @@
 
     onSpeaking(speaking) {
       this.root.setAttribute("data-speaking", speaking ? "true" : "false");
-      this.renderVoiceStatus();
-    }
-
-    renderVoiceStatus() {
-      const voice = this.voice;
-      const s = this.strings;
-      let text = "";
-      if (voice && voice.capturing) {
-        if (voice.muted) {
-          text = s.voiceMuted;
-        } else if (voice.speaking) {
-          text = s.voiceSpeaking;
-        } else if (this.state === "live") {
-          text = s.voiceListening;
-        } else {
-          text = s.stateConnecting;
-        }
-      } else if (voice && this.state === "connecting") {
-        text = s.voiceStarting;
-      } else if (voice && voice.speaking) {
-        text = s.voiceSpeaking;
-      }
-      this.voiceStatus.textContent = text;
+      this.render();
     }
 
     // A resumed voice call after a page load: audio may only start from a click.
@@ -1394,7 +1341,6 @@
 
     onEnded(notice) {
       this.releaseVoice();
-      this.voicePending = false;
       if (notice) {
         this.showNotice(this.errorText(notice.code, notice.message));
       } else {
@@ -1406,7 +1352,6 @@
 
     onFailed(reason, message, alreadySaid) {
       this.releaseVoice();
-      this.voicePending = false;
       if (reason === "taken_over") {
         this.endWith(reason);
       } else {
@@ -1522,23 +1467,15 @@
 
     end() {
       const connection = this.connection;
-      if (this.state === "reconnecting" || (this.voicePending && !connection.socket)) {
+      const noSocket = !connection.socket;
+      if (this.state === "reconnecting" || connection.pending || (noSocket && (this.voicePending || this.voice))) {
         connection.abandon();
         this.releaseVoice();
-        this.voicePending = false;
         this.setState("ended");
-        return;
-      }
-      if (connection.pending || (this.voice && !connection.socket)) {
-        connection.cancel();
-        this.releaseVoice();
-        this.setState("ended");
-        return;
-      }
-      if (connection.isOpen()) {
+      } else if (connection.isOpen()) {
         this.setState("ending");
         connection.end();
-      } else if (connection.socket) {
+      } else if (!noSocket) {
         connection.socket.close();
       }
     }
@@ -1553,7 +1490,6 @@
       this.releaseVoice();
       this.connection.reset();
       this.mode = null;
-      this.voicePending = false;
       this.messageElements.clear();
       this.lastAgentMessageId = null;
       this.transcript.replaceChildren();
@@ -1561,6 +1497,7 @@
     }
 
     releaseVoice() {
+      this.voicePending = false;
       if (this.voice) {
         const voice = this.voice;
         this.voice = null;

@@ -25,7 +25,7 @@
   const h = /** @type {WebcallKit["h"]} */ (
     (tag, attributes, children) => {
       const element = set(document.createElement(tag), attributes);
-      element.append(...(children || []));
+      element.append(...(children || []).filter(Boolean));
       return element;
     }
   );
