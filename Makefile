@@ -59,9 +59,8 @@ PARALLEL := -n 4 --dist loadgroup
 # fail_under in pyproject.toml.
 COVERAGE := --cov --cov-report=term-missing:skip-covered
 
-test: install system-deps check ## Run everything CI runs: checks, then the whole suite on SQLite and on PostgreSQL
+test: install system-deps check ## Run everything CI runs: checks, the suite on SQLite and on PostgreSQL, the browser tests on PostgreSQL
 	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser" $(COVERAGE)
-	WEBCALL_TEST_DB=sqlite $(BIN)/pytest -m browser
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not browser"
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest -m browser
 
