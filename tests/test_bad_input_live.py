@@ -27,6 +27,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.servers import ServerThread, free_port, post_create_call, wait_for_port
+from webcall_widget.strings import visitor_message
 
 # Its tests share servers started once for the module: one xdist worker runs them all.
 pytestmark = pytest.mark.xdist_group("test_bad_input_live")
@@ -165,7 +166,7 @@ def test_a_websocket_path_no_route_serves_closes_with_4404(daphne_site, path):
     close_code, frames = open_path(daphne_site, path)
     assert close_code == 4404
     assert frames == [
-        {"type": "error", "code": "unknown_call", "message": "Nothing is served at this path."}
+        {"type": "error", "code": "unknown_call", "message": visitor_message("unknown_call")}
     ]
 
 

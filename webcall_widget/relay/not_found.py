@@ -12,8 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from webcall_widget.relay.protocol import CloseCode, error_frame
-
-MESSAGE = "Nothing is served at this path."
+from webcall_widget.strings import visitor_message
 
 
 async def not_found(
@@ -27,5 +26,6 @@ async def not_found(
     if message["type"] != "websocket.connect":
         return  # the client left before the handshake finished
     await send({"type": "websocket.accept"})
-    await send({"type": "websocket.send", "text": error_frame("unknown_call", MESSAGE)})
+    told = error_frame("unknown_call", visitor_message("unknown_call"))
+    await send({"type": "websocket.send", "text": told})
     await send({"type": "websocket.close", "code": int(CloseCode.UNKNOWN_CALL)})
