@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from webcall_widget.voicehub.codecs import describe
 from webcall_widget.voicehub.events import BadPayload, Unknown, UpstreamError
-from webcall_widget.voicehub.rate import RateMeter
+from webcall_widget.voicehub.rate import RateMeter, matches
 
 logger = logging.getLogger("webcall_widget.voicehub")
 
@@ -158,9 +158,14 @@ class Monitor:
         return False
 
     def audio(self, size: int) -> None:
-        finding = self._rate.feed(size, self._clock())
-        if finding is None or finding.matches or self._rate_reported:
+        if self._rate_reported:
             return
+        meter = self._rate
+        observed = meter.feed(size, self._clock())
+        if observed is None or matches(observed, meter.configured):
+            return
+        finding = meter.finding
+        assert finding is not None
         self._rate_reported = True
         self.report.findings.append(finding.describe())
         if self._log.allow("rate") is None:

@@ -31,7 +31,7 @@ class RateFinding:
 
     @property
     def matches(self) -> bool:
-        return abs(self.ratio - 1) <= TOLERANCE
+        return matches(self.observed, self.configured)
 
     def describe(self) -> str:
         if self.likely is not None:
@@ -49,6 +49,11 @@ class RateFinding:
         )
 
 
+def matches(observed: float, configured: int) -> bool:
+    """Whether ``observed`` samples per second are close enough to the ``configured`` rate."""
+    return abs(observed / configured - 1) <= TOLERANCE
+
+
 def likely_rate(observed: float) -> int | None:
     best = min(COMMON_RATES, key=lambda rate: abs(rate - observed))
     return best if abs(best - observed) <= SNAP * best else None
@@ -56,19 +61,27 @@ def likely_rate(observed: float) -> int | None:
 
 class RateMeter:
     """Feed it every chunk of agent audio with its arrival time; :attr:`finding` is set
-    once a long enough run has been measured (the latest such run wins)."""
+    once a long enough run has been measured (the latest such run wins). Feeding is
+    arithmetic only: it runs for every 20 ms frame of every call."""
 
     def __init__(self, configured: int, *, min_run: float = MIN_RUN_SECONDS) -> None:
         self.configured = configured
         self.min_run = min_run
-        self.finding: RateFinding | None = None
+        self.observed: float | None = None  # samples per second of the latest measured run
         self._start = 0.0
         self._last = -1e9
         self._bytes = 0
 
-    def feed(self, size: int, now: float) -> RateFinding | None:
-        """Count ``size`` bytes arriving at ``now`` (seconds); the finding if this chunk
-        completed or extended a measurable run."""
+    @property
+    def finding(self) -> RateFinding | None:
+        observed = self.observed
+        if observed is None:
+            return None
+        return RateFinding(self.configured, observed, likely_rate(observed))
+
+    def feed(self, size: int, now: float) -> float | None:
+        """Count ``size`` bytes arriving at ``now`` (seconds); the run's rate in samples
+        per second if this chunk completed or extended a measurable run."""
         if now - self._last > MAX_GAP_SECONDS:
             # A new run: its first chunk only marks the start (it arrived "at once").
             self._start, self._last, self._bytes = now, now, 0
@@ -78,6 +91,5 @@ class RateMeter:
         span = now - self._start
         if span < self.min_run:
             return None
-        observed = self._bytes / 2 / span
-        self.finding = RateFinding(self.configured, observed, likely_rate(observed))
-        return self.finding
+        self.observed = self._bytes / 2 / span
+        return self.observed
