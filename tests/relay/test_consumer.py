@@ -858,3 +858,32 @@ async def test_a_call_no_process_holds_any_more_says_it_cannot_go_on(
     assert (await next_json(late))["code"] == "resume_failed"
     assert await next_json(late) == {"type": "ended", "reason": "relay-lost"}
     assert await closed_with(late) == CloseCode.NORMAL
+
+
+def test_the_relay_writes_past_the_session_wrapper_which_never_saves_on_a_websocket():
+    from channels.sessions import InstanceSessionWrapper
+
+    from webcall_widget.relay.consumer import _past_session_saving
+
+    async def socket_send(message: dict) -> None:
+        pass
+
+    inner = InstanceSessionWrapper({"cookies": {}}, socket_send)
+    outer = InstanceSessionWrapper({"cookies": {}, "session": object()}, inner.send)
+    assert _past_session_saving(outer.send) is socket_send
+    assert _past_session_saving(socket_send) is socket_send
+
+
+def test_a_session_wrapper_that_saves_on_other_messages_is_kept():
+    from channels.sessions import InstanceSessionWrapper
+
+    from webcall_widget.relay.consumer import _past_session_saving
+
+    class SavesOnWebsocketSends(InstanceSessionWrapper):
+        save_message_types = ["http.response.start", "websocket.send"]
+
+    async def socket_send(message: dict) -> None:
+        pass
+
+    wrapper = SavesOnWebsocketSends({"cookies": {}}, socket_send)
+    assert _past_session_saving(wrapper.send) == wrapper.send
