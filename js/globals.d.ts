@@ -54,6 +54,9 @@ type RelayFrame =
 
 interface SavedCall { call: string; token: string; seconds: number; mode: Mode | null; open: boolean }
 
+/** Connection.phase: "calling" while the create-call request is out, "ending" once the visitor hung up. */
+type ConnectionPhase = "idle" | "calling" | "live" | "reconnecting" | "ending";
+
 /** What the Connection tells the widget. */
 interface ConnectionListener {
   session(): { mode: Mode | null; open: boolean };

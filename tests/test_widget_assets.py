@@ -62,9 +62,6 @@ def test_a_page_view_downloads_at_most_4_kb_gzipped():
     assert sum(map(page_weight.gzipped, page_weight.PAGE_VIEW)) <= page_weight.PAGE_VIEW_BUDGET
 
 
-@pytest.mark.xfail(
-    strict=True, reason="still over budget: see page_weight.py's figures (issue #12, item 14)"
-)
 def test_the_whole_widget_is_at_most_20_kb_gzipped():
     files = page_weight.PAGE_VIEW + page_weight.FIRST_OPEN
     assert sum(map(page_weight.gzipped, files)) <= page_weight.TOTAL_BUDGET

@@ -1,16 +1,9 @@
-/* django-webcall-widget: the voice call's AudioWorklet processors, at the context's rate.
- * Loaded with addModule() from static files (never a blob: URL, which a strict CSP blocks).
- *   webcall-capture: microphone -> low-pass -> resample -> PCM16 frames, and the level.
- *   webcall-playback: PCM16 frames -> adaptive jitter buffer -> resample -> speakers;
- *   "clear" drops what is queued at once (barge-in).
- */
+// django-webcall-widget: the voice call's AudioWorklet processors. Notes: docs/widget.md
 "use strict";
 
 const LEVEL_INTERVAL_S = 0.05;
-// Audio arriving this soon after the playback buffer ran dry means the stream had a gap.
 const GAP_S = 0.25;
 
-/* A second-order low-pass (RBJ cookbook), run twice for a steeper slope. */
 class LowPass {
   constructor(cutoff, rate) {
     const w = (2 * Math.PI * Math.min(cutoff, rate * 0.45)) / rate;
@@ -50,12 +43,12 @@ class CaptureProcessor extends AudioWorkletProcessor {
   constructor(options) {
     super();
     const { targetRate, frameMs } = options.processorOptions;
-    this.step = sampleRate / targetRate; // input samples per output sample
+    this.step = sampleRate / targetRate;
     this.frameSamples = Math.round((targetRate * frameMs) / 1000);
     this.frame = new Int16Array(this.frameSamples);
     this.filled = 0;
-    this.position = 0; // next output sample, in input samples from the block start
-    this.previous = 0; // last filtered sample of the previous block
+    this.position = 0;
+    this.previous = 0;
     this.filter = targetRate < sampleRate ? new LowPass(targetRate * 0.45, sampleRate) : null;
     this.filtered = new Float32Array(128);
     this.levelSum = 0;
@@ -119,14 +112,13 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   constructor(options) {
     super();
     const { sourceRate, prebufferMs } = options.processorOptions;
-    this.step = sourceRate / sampleRate; // source samples per output sample
-    // An adaptive jitter buffer: start after prebufferMs, grow after each gap.
+    this.step = sourceRate / sampleRate;
     this.prebuffer = Math.round((sourceRate * prebufferMs) / 1000);
     this.growBy = Math.round(sourceRate * 0.04);
     this.maxPrebuffer = Math.round(sourceRate * 0.3);
-    this.chunks = []; // Float32Array chunks at the source rate
-    this.queued = 0; // source samples queued
-    this.offset = 0; // read position (fractional) in chunks[0]
+    this.chunks = [];
+    this.queued = 0;
+    this.offset = 0;
     this.playing = false;
     this.speaking = false;
     this.waitedBlocks = 0;
@@ -145,7 +137,6 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         chunk[i] = pcm[i] / 32768;
       }
       if (this.dryAt !== null && currentFrame - this.dryAt < GAP_S * sampleRate) {
-        // Ran dry in the middle of a stream: an audible gap. Buffer more from now on.
         this.underruns += 1;
         this.prebuffer = Math.min(this.maxPrebuffer, this.prebuffer + this.growBy);
       }
@@ -180,7 +171,6 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   }
 
   sample(index) {
-    // index is relative to the read position; walks across chunk borders
     let chunk = 0;
     let at = index;
     while (chunk < this.chunks.length && at >= this.chunks[chunk].length) {
@@ -193,8 +183,6 @@ class PlaybackProcessor extends AudioWorkletProcessor {
   process(_inputs, outputs) {
     const output = outputs[0][0];
     if (!this.playing) {
-      // Start once the jitter buffer holds prebufferMs, or when nothing more has
-      // arrived for as long (the tail of an utterance).
       this.waitedBlocks += 1;
       const waitedSamples = this.waitedBlocks * output.length * this.step;
       if (this.queued > 0 && (this.queued >= this.prebuffer || waitedSamples >= this.prebuffer)) {

@@ -1,10 +1,5 @@
 // @ts-check
-/* django-webcall-widget: the widget itself, loaded by widget.js (the embed script) when it is
- * first wanted; it hands itself to window.WebcallWidget. Visitor and agent text is never
- * parsed as HTML. A conversation survives reloads, other pages of the site and dropped
- * connections: the server keeps the call for a grace period, and the widget its resume
- * token in sessionStorage (this tab, this site).
- */
+// django-webcall-widget: the widget, loaded by widget.js. Notes: docs/widget.md
 (() => {
   "use strict";
 
@@ -34,7 +29,7 @@
     return element;
   }
 
-  // Text that has not changed is left alone: a live region would say it again.
+  // unchanged text is left alone: a live region would say it again
   function setText(element, text) {
     if (element.textContent !== text) {
       element.textContent = text;
@@ -45,10 +40,7 @@
     return template.replace(/%\((\w+)\)s/g, (_, key) => (key in values ? values[key] : ""));
   }
 
-  // ---- agent text: a little Markdown, built as DOM nodes (never parsed as HTML) ----
-
-  // `code`, **bold**, *italic*, [label](url) and bare https:// links. A marker that is not
-  // closed yet (a partial message) stays as typed. No lookbehind: older Safari lacks it.
+  // No lookbehind: older Safari lacks it.
   const INLINE =
     /`([^`\n]+)`|\*\*(\S(?:[^*\n]*\S)?)\*\*|\*(\S(?:[^*\n]*\S)?)\*|\[([^\]\n]+)\]\(([^\s)]+)\)|(https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"])/g;
   const LINK_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
@@ -125,8 +117,6 @@
     return fragment;
   }
 
-  // ---- a voice session: microphone -> worklet -> socket, socket -> worklet -> speakers ----
-
   const PLAYBACK_PREBUFFER_MS = 100;
 
   class VoiceError extends Error {
@@ -136,7 +126,6 @@
     }
   }
 
-  // What getUserMedia's refusals mean to the visitor (older names included).
   const MICROPHONE_ERRORS = {
     NotAllowedError: "mic_denied",
     SecurityError: "mic_denied",
@@ -149,7 +138,6 @@
     AbortError: "mic_busy",
   };
 
-  // Playback first (it needs no permission), then the microphone. Answers what failed.
   async function startAudio(voice) {
     try {
       await voice.startPlayback();
@@ -185,8 +173,7 @@
       return Boolean((window.AudioContext || window.webkitAudioContext) && window.AudioWorkletNode);
     }
 
-    // Must run synchronously inside the click that starts the call: iOS Safari only lets
-    // a page start audio from a user gesture.
+    // Synchronously in the click: iOS Safari starts audio only from a user gesture.
     unlock() {
       const Context = window.AudioContext || window.webkitAudioContext;
       this.context = new Context({ latencyHint: "interactive" });
@@ -229,7 +216,7 @@
       });
       this.capture.port.onmessage = (event) => this.fromCapture(event.data);
       this.source.connect(this.capture);
-      // Its output is silent; being connected keeps it rendering in every browser.
+      // silent, but connected so that it renders in every browser
       this.capture.connect(this.context.destination);
       this.holdWakeLock();
       document.addEventListener("visibilitychange", this.onVisibility);
@@ -304,7 +291,7 @@
             lock.release().catch(() => {});
           }
         },
-        () => {}, // not allowed (hidden tab, battery saver): the call goes on without it
+        () => {},
       );
     }
 
@@ -316,7 +303,6 @@
       }
     }
 
-    // Hang-up: release the microphone, stop the processors and close the audio graph.
     async close() {
       if (this.closed) {
         return;
@@ -344,17 +330,12 @@
     }
   }
 
-  // ---- the link to the relay: one conversation's socket, whatever the page shows ----
-
   const PING_INTERVAL_MS = 25000;
-  const PONG_TIMEOUT_MS = 10000; // no answer to a ping this long: the connection is dead
+  const PONG_TIMEOUT_MS = 10000;
   const CONNECT_TIMEOUT_MS = 8000;
-  const RECONNECT_DELAYS_MS = [0, 500, 1000, 2000, 4000]; // then 4 s, with some jitter
-  const EARLY_FRAMES = 100; // about 2 s of audio captured before the socket is open
+  const RECONNECT_DELAYS_MS = [0, 500, 1000, 2000, 4000];
+  const EARLY_FRAMES = 100;
 
-  // Mirrors webcall_widget/relay/protocol.py: frames, pings, resume tokens and what a close
-  // code means come from there (the close codes and the socket URL through the config).
-  // It decides; the listener (the Widget) shows.
   class Connection {
     /** @param {WebcallWidgetConfig} config @param {string} storageKey @param {ConnectionListener} listener */
     constructor(config, storageKey, listener) {
@@ -362,15 +343,15 @@
       this.storageKey = storageKey;
       this.listener = listener;
       this.socket = null;
-      /** @type {"idle" | "calling" | "live" | "reconnecting" | "ending"} */
+      /** @type {ConnectionPhase} */
       this.phase = "idle";
       this.call = null;
       this.resume = null;
       this.reconnecting = null;
-      this.pending = null; // the create-call request
-      this.outbox = []; // typed while not connected
-      this.unconfirmed = new Map(); // sent, not yet confirmed
-      this.early = []; // audio captured while there is no open socket
+      this.pending = null;
+      this.outbox = [];
+      this.unconfirmed = new Map();
+      this.early = [];
       this.pingTimer = 0;
       this.pongTimer = 0;
       this.awaitingPong = 0;
@@ -397,8 +378,6 @@
     }
 
 
-    // Creates the call and connects to it. Answers what went wrong: {code, message?,
-    // retryAfter?}, or null when connecting or when the call was abandoned meanwhile.
     async create(mode) {
       const controller = new AbortController();
       this.pending = controller;
@@ -456,7 +435,7 @@
       socket.addEventListener("close", (event) => this.onClose(socket, event));
       const timer = window.setTimeout(() => {
         if (socket.readyState === WebSocket.CONNECTING) {
-          socket.close(); // a network that swallows the handshake: try again
+          socket.close();
         }
       }, CONNECT_TIMEOUT_MS);
       socket.addEventListener("open", () => window.clearTimeout(timer));
@@ -516,7 +495,6 @@
       this.outbox = this.outbox.filter((queued) => queued.id !== id);
     }
 
-    // The call is over: what never reached it is marked as not sent.
     failPending() {
       for (const { id } of this.outbox) {
         this.listener.onUnsent(id);
@@ -528,14 +506,11 @@
       this.unconfirmed.clear();
     }
 
-    // The visitor ends the call: the relay answers with "ended", then closes.
     end() {
       this.phase = "ending";
       this.sendJson({ type: "end" });
     }
 
-    // Gives the call up without a word to the listener: the create-call request, the
-    // socket, reconnecting and what was saved. What never arrived is marked as not sent.
     abandon() {
       if (this.pending) {
         this.pending.abort();
@@ -550,7 +525,6 @@
       }
     }
 
-    // Ready for another call.
     reset() {
       this.abandon();
       this.call = null;
@@ -571,7 +545,7 @@
       }
       const previous = this.previousFrame;
       this.previousFrame = frame.type;
-      this.awaitingPong = 0; // anything at all says the connection is alive
+      this.awaitingPong = 0;
       const listener = this.listener;
       switch (frame.type) {
         case "ready":
@@ -614,7 +588,6 @@
           break;
         case "ended":
           this.ended = frame.reason;
-          // Said just before the end (ended by the site, a call that ended while away).
           this.endNotice = previous === "error" && this.lastError ? this.lastError : null;
           break;
         case "interrupt":
@@ -639,7 +612,7 @@
       }
       const known = this.config.relay.closeCodes[code];
       if (!known && (this.phase === "live" || this.phase === "reconnecting") && this.startReconnecting()) {
-        return; // a dropped connection, not a refusal: the call waits for us a while
+        return;
       }
       this.finish();
       const fromFrame = this.lastError && this.lastError.code;
@@ -697,7 +670,7 @@
           return saved;
         }
       } catch {
-        // storage refused (a sandboxed frame, a privacy setting): nothing to resume
+        // storage refused
       }
       return null;
     }
@@ -710,7 +683,7 @@
       try {
         window.sessionStorage.setItem(this.storageKey, JSON.stringify(saved));
       } catch {
-        // the call still works; it just cannot be taken up again after a reload
+        // storage refused
       }
     }
 
@@ -719,7 +692,7 @@
       try {
         window.sessionStorage.removeItem(this.storageKey);
       } catch {
-        // nothing was saved
+        // storage refused
       }
     }
 
@@ -738,7 +711,6 @@
         return false;
       }
       if (this.phase !== "reconnecting") {
-        // What was sent but not confirmed may not have arrived: it waits with the rest.
         for (const [id, text] of this.unconfirmed) {
           this.queue(id, text);
         }
@@ -760,7 +732,7 @@
       window.clearTimeout(attempt.timer);
       const left = attempt.deadline - Date.now();
       if (left <= 0 && attempt.attempt > 0) {
-        this.finish(); // the grace period is over
+        this.finish();
         this.listener.onLost();
         return;
       }
@@ -775,10 +747,9 @@
         return;
       }
       if (navigator.onLine === false) {
-        this.scheduleReconnect(); // "online" tries again at once
+        this.scheduleReconnect();
         return;
       }
-      // The relay's URL for a token is the prefix the config names, the token and a slash.
       this.connect(`${this.config.relay.socket}${encodeURIComponent(this.resume.token)}/`);
     }
 
@@ -790,8 +761,6 @@
     }
 
     onOffline() {
-      // The browser knows the network is gone: so is the socket. Say so now, rather than
-      // when the next ping goes unanswered.
       if (this.phase === "live" && this.socket && this.canResume()) {
         this.drop(this.socket);
       }
@@ -806,7 +775,6 @@
 
     onPageHide() {
       if (this.canResume() && (this.phase === "live" || this.phase === "reconnecting")) {
-        // A reload or another page of the site: the next page takes the call up again.
         this.save();
         return;
       }
@@ -816,8 +784,6 @@
       }
     }
   }
-
-  // ---- one widget: the launcher, the panel and one conversation at a time ----
 
   /** @implements {ConnectionListener} */
   class Widget {
@@ -836,18 +802,17 @@
       this.isOpen = false;
       this.mode = null;
       this.voice = null;
-      this.voicePending = false; // a resumed voice call waits for a click to restart audio
+      this.voicePending = false;
       this.messageElements = new Map();
-      this.lastAgentMessageId = null; // what the agent's voice says, until the visitor talks over it
+      this.lastAgentMessageId = null;
       this.connection = new Connection(this.config, shell.storageKey, this);
       this.build();
-      // A conversation in progress is taken up, not started anew.
       const saved = this.connection.readSaved();
       if (saved) {
         this.mode = saved.mode;
         this.connection.resumeSaved(saved);
         if (saved.open) {
-          this.open({ focus: false }); // as the visitor left it, without taking the page's focus
+          this.open({ focus: false });
         }
       }
     }
@@ -875,7 +840,6 @@
         agent.avatarUrl && h("img", { class: "avatar", src: agent.avatarUrl, alt: "" }),
         h("div", { class: "heading" }, [
           h("h2", { class: "title", id: "webcall-title" }, [bdi(agent.title)]),
-          // At most two lines here; the start view shows it whole.
           agent.subtitle && h("p", { class: "subtitle", title: agent.subtitle }, [bdi(agent.subtitle)]),
           this.statusText,
         ]),
@@ -908,7 +872,7 @@
         dir: "auto",
       });
       this.input.addEventListener("keydown", (event) => {
-        // Enter sends; Shift+Enter is a newline; never while an IME is composing.
+        // 229: Safari's keydown that ends an IME composition
         if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
           event.preventDefault();
           this.submitComposer();
@@ -969,20 +933,16 @@
       this.emit("state", { state, previous, call: this.callId });
     }
 
-    // What the panel shows, worked out from the state alone: render() and focusInside()
-    // both read it.
     view() {
       const { state, voice } = this;
       const said = this.messageElements.size > 0;
       const over = state === "ended" || state === "error";
-      const waiting = this.voicePending && !voice && state === "live"; // for a click to restart audio
+      const waiting = this.voicePending && !voice && state === "live";
       const voiceBar = !over && Boolean(voice || waiting);
-      // One way on after a call is over: the notice's own actions (Try again), or Start again.
       const restart = over && !this.notice.querySelector("button");
       return {
         over,
         start: state === "idle" && !said,
-        // A call that failed before a word was said shows its notice alone, in the middle.
         transcript: said || (state !== "idle" && !over),
         composer: !over && this.mode !== "WebAudio",
         typing: (state === "live" || state === "reconnecting") && Boolean(this.mode) && this.mode !== "WebAudio",
@@ -1151,7 +1111,7 @@
       }
     }
 
-    // Must be called inside the visitor's click (see Voice.unlock); null: no audio here.
+    // Inside the visitor's click (see Voice.unlock); null: no audio here.
     newVoice() {
       this.voice = new Voice(this);
       try {
@@ -1162,8 +1122,6 @@
       return this.voice;
     }
 
-    // "Voice and chat" without a microphone goes on as text, and can ask for it again; the
-    // agent can still be heard. False: the call cannot go on without the microphone.
     textInstead(voice, code) {
       if (this.mode !== "TextAudio" || !voice.playback) {
         return false;
@@ -1217,7 +1175,6 @@
       this.render();
     }
 
-    // A resumed voice call after a page load: audio may only start from a click.
     async continueVoice() {
       if (!this.voicePending || this.voice || this.state !== "live") {
         return;
@@ -1263,7 +1220,6 @@
       this.messageStatus(item).textContent = this.strings.notSent;
     }
 
-    // The visitor talked over this message: what was said of it is less than its text.
     markInterrupted(id) {
       const item = id && this.messageElements.get(id);
       if (!item || item.classList.contains("message--interrupted")) {
@@ -1290,7 +1246,7 @@
       }
       const fromPageLoad = this.state === "reconnecting" && !this.voice;
       if (frame.resumed && fromPageLoad && frame.mode !== "text") {
-        this.voicePending = true; // audio needs a click on this page
+        this.voicePending = true;
       }
       this.setState("live");
       this.emit("ready", { call: frame.call, mode: frame.mode, audio: frame.audio, resumed: Boolean(frame.resumed) });
@@ -1355,18 +1311,15 @@
       if (reason === "taken_over") {
         this.endWith(reason);
       } else {
-        // A server restart is the one failure worth trying again at once, in the same mode.
         this.showError(reason, message, reason === "restarting", undefined, alreadySaid);
       }
     }
 
-    // The grace period is over and the call could not be taken up again.
     onLost() {
       this.releaseVoice();
       this.endWith("lost_while_away");
     }
 
-    // Over, with a word why and nothing to try again.
     endWith(code) {
       const message = this.errorText(code);
       this.setState("ended");

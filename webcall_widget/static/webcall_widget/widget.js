@@ -1,8 +1,5 @@
 // @ts-check
-/* django-webcall-widget: the embed script (see "Embedding" in the README). It draws the
- * launcher and nothing more; widget-app.js and widget.css load on the first sign of intent
- * (pointer over the launcher, focus, a click, an API command, a call to take up again).
- */
+// django-webcall-widget: the embed script (the launcher). Notes: docs/widget.md
 (() => {
   "use strict";
 
@@ -12,7 +9,6 @@
   }
   const COMMANDS = ["open", "close", "toggle", "start", "end", "send"];
 
-  // DOM helpers, shared with the app: attributes and text only, never markup.
   const set = (element, attributes) => {
     for (const [name, value] of Object.entries(attributes || {})) {
       if (value !== false && value != null) {
@@ -56,7 +52,6 @@
       link.addEventListener("error", resolve); // unstyled beats invisible
     });
 
-  // One widget on the page: the launcher now, the rest (the app's Widget) when it is wanted.
   class Shell {
     constructor() {
       const data = script.dataset;
@@ -141,12 +136,11 @@
       launcher.addEventListener("focus", wanted);
       launcher.addEventListener("click", () => (this.widget ? this.widget.toggle() : this.app().then((widget) => widget.toggle())));
       const stylesheet = h("link", { rel: "stylesheet", href: assets.launcherCss });
-      // A conversation in progress is taken up at once, and first shown as it was left.
       let resuming = false;
       try {
         resuming = sessionStorage.getItem(this.storageKey) !== null;
       } catch {
-        // storage refused: nothing to take up
+        // storage refused
       }
       Promise.all([loaded(stylesheet), resuming && this.app()])
         .catch(() => {})
@@ -155,7 +149,6 @@
       this.shadow.append(stylesheet, root);
     }
 
-    // The whole widget: its script (once for every widget on the page) and stylesheet.
     app() {
       this.mounting ||= this.loaded.then(async () => {
         const stylesheet = h("link", { rel: "stylesheet", href: this.config.assets.css });
@@ -181,8 +174,6 @@
     }
   }
 
-  // The global API: one object for every widget on the page. Commands act on the first
-  // widget (loading the app if need be); WebcallWidget.get(slug) reaches the others.
   let api = window.WebcallWidget;
   const queued = Array.isArray(api) ? api : [];
   if (!api || !api.version) {
