@@ -7,6 +7,7 @@ run. The same client measures, in one run:
 * ``direct``: straight to the upstream over Socket.IO, as the relay itself talks to it;
 * ``nginx``: through nginx as a pure WebSocket proxy, the reference for one hop;
 * ``daphne`` / ``uvicorn``: through the relay, served by that ASGI server (one process);
+* ``uvicorn uvloop``: the same with uvloop's event loop (``uvicorn[standard]``);
 * ``uvicorn x2``: two relay processes behind nginx, with channels_redis, the Redis cache
   and PostgreSQL, as the README's deployment section lays them out.
 
@@ -475,8 +476,14 @@ def start_targets(
     uvicorn += ["--log-level", "warning", "--ws", "websockets-sansio"]
     if "uvicorn" in args.targets:
         port = free_port()
-        process = servers.start("uvicorn", [*uvicorn, "--port", str(port), app], port)
+        command = [*uvicorn, "--loop", "asyncio", "--port", str(port), app]
+        process = servers.start("uvicorn", command, port)
         targets.append(Target("uvicorn", f"http://127.0.0.1:{port}", False, [process.pid]))
+    if "uvicorn uvloop" in args.targets:
+        port = free_port()
+        command = [*uvicorn, "--loop", "uvloop", "--port", str(port), app]
+        process = servers.start("uvicorn-uvloop", command, port)
+        targets.append(Target("uvicorn uvloop", f"http://127.0.0.1:{port}", False, [process.pid]))
     if "uvicorn x2" in args.targets:
         targets.append(start_two_workers(servers, args, workdir, uvicorn, app))
     return targets

@@ -171,11 +171,14 @@ def test_daphne_stopping_ends_live_calls_and_tells_the_visitor(site, sandbox):
     assert_ended_cleanly(site, sandbox, call_id, frames)
 
 
-def test_uvicorn_stopping_ends_live_calls_with_1012(site, sandbox):
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_uvicorn_stopping_ends_live_calls_with_1012(site, sandbox, loop):
     port = free_port()
     server = site.serve(
         "-m",
         "uvicorn",
+        "--loop",
+        loop,
         "--host",
         "127.0.0.1",
         "--port",
