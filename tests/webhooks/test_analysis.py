@@ -4,12 +4,16 @@ fetch with its retries."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 import uuid
+from io import StringIO
 
 import pytest
 import requests
+from django.core.management import call_command
+from django.utils import timezone
 
 from tests.servers import ServerThread, free_port
 from tests.webhooks.conftest import SECRET, post_event, wait_for_fetches
@@ -23,6 +27,7 @@ from webcall_widget.webhooks.errors import (
     AnalysisUnavailable,
     AnalysisUrlRefused,
 )
+from webcall_widget.webhooks.worker import abandoned_after
 
 PUBLIC_SHAPE = {
     "summary": "The caller asked about a refund.",
@@ -385,3 +390,41 @@ def test_an_analysis_event_without_a_call_id_is_linked_by_the_results_call_id(
     wait_for_fetches()
     analysis = CallAnalysis.objects.get()
     assert (analysis.call, analysis.voicehub_call_id) == (call, vh_call)
+
+
+def pending_analysis(agent, url, vh_call, age_seconds):
+    analysis = CallAnalysis.objects.create(
+        agent=agent, voicehub_call_id=vh_call, analysis_id=uuid.uuid4().hex, source_url=url
+    )
+    requested = timezone.now() - dt.timedelta(seconds=age_seconds)
+    CallAnalysis.objects.filter(pk=analysis.pk).update(requested_at=requested)
+    return analysis
+
+
+def test_expire_webcalls_fetches_an_analysis_a_stopped_process_left_pending(
+    sandbox, agent_factory
+):
+    agent = agent_factory()
+    url, vh_call = sandbox_analysis(sandbox)
+    call = call_at(agent, sandbox, vh_call)
+    left = pending_analysis(agent, url, vh_call, abandoned_after() + 1)
+    out = StringIO()
+    call_command("expire_webcalls", stdout=out)
+    assert "1 analyses left pending by a stopped process fetched." in out.getvalue()
+    left.refresh_from_db()
+    assert (left.state, left.call, left.summary) == (
+        AnalysisState.FETCHED,
+        call,
+        PUBLIC_SHAPE["summary"],
+    )
+
+
+def test_expire_webcalls_leaves_an_analysis_that_may_still_be_in_a_fetch(sandbox, agent_factory):
+    agent = agent_factory()
+    url, vh_call = sandbox_analysis(sandbox)
+    recent = pending_analysis(agent, url, vh_call, abandoned_after() - 5)
+    out = StringIO()
+    call_command("expire_webcalls", stdout=out)
+    assert "analyses" not in out.getvalue()
+    recent.refresh_from_db()
+    assert (recent.state, recent.attempts) == (AnalysisState.PENDING, 0)

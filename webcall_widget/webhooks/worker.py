@@ -7,14 +7,17 @@ wait (``WEBHOOKS.ANALYSIS_ATTEMPTS``, ``WEBHOOKS.ANALYSIS_RETRY_DELAY``) while V
 unreachable or answers 404, 429 or 5xx. A thread ends when nothing is left to fetch.
 
 Nothing is lost when the process stops mid-fetch (the threads are daemons): the analysis
-stays "being fetched" in the admin, whose *Fetch again* action queues it again. Each
-process fetches the analyses its own webhook requests stored; nothing is shared.
+stays "being fetched", and ``manage.py expire_webcalls`` fetches it once it has been
+pending longer than any fetch can take (:func:`fetch_abandoned`); the admin's *Fetch
+again* action queues it at once. Each process fetches the analyses its own webhook
+requests stored; nothing is shared.
 
 Tests wait for the queue with :meth:`AnalysisFetcher.wait_idle`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -96,6 +99,30 @@ class AnalysisFetcher:
 
 
 fetcher = AnalysisFetcher()
+
+
+def abandoned_after() -> float:
+    """Seconds after which a pending analysis cannot still be in a fetch: every attempt
+    timing out, with every wait between attempts, and a minute to spare."""
+    settings = get_settings().webhooks
+    attempts = settings.analysis_attempts
+    waits = settings.analysis_retry_delay * (2 ** (attempts - 1) - 1)
+    return attempts * settings.analysis_timeout + waits + 60
+
+
+def fetch_abandoned() -> int:
+    """Fetch, here and now, the analyses left pending by a process that stopped before
+    its fetch ended; how many were tried."""
+    cutoff = timezone.now() - dt.timedelta(seconds=abandoned_after())
+    ids = list(
+        CallAnalysis.objects.filter(
+            state=AnalysisState.PENDING, requested_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for analysis_id in ids:
+        logger.info("Analysis %s: left pending by a stopped process; fetching it.", analysis_id)
+        fetch_and_store(analysis_id)
+    return len(ids)
 
 
 def fetch_and_store(analysis_id: int) -> None:

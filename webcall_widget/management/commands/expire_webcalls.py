@@ -2,7 +2,8 @@
 and forget old conversations.
 
 Run it from cron (every few minutes is plenty). Limits never need it: they already ignore
-such calls. It keeps the admin honest after a relay process was killed mid-call.
+such calls. It keeps the admin honest after a relay process was killed mid-call, and
+fetches the analyses such a process left pending.
 
 With ``--delete-older-than DAYS`` (or the ``RETENTION_DAYS`` setting) it also deletes the
 transcripts, analyses, recording lists and webhook events of calls older than that and
@@ -18,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from webcall_widget.conf import get_settings
 from webcall_widget.limits import expire_stale_calls
 from webcall_widget.retention import forget_older_than
+from webcall_widget.webhooks.worker import fetch_abandoned
 
 
 class Command(BaseCommand):
@@ -48,6 +50,9 @@ class Command(BaseCommand):
             f"{counts['never-connected']} never connected, "
             f"{counts['relay-lost']} lost with their relay."
         )
+        abandoned = fetch_abandoned()
+        if abandoned:
+            self.stdout.write(f"{abandoned} analyses left pending by a stopped process fetched.")
         days = days if days is not None else settings.retention_days
         if days is None:
             return
