@@ -75,18 +75,28 @@ interface ConnectionListener {
   onConnectFailed(): void;
 }
 
+/** Outbox entries: typed while not connected, or sent and not yet confirmed. */
+interface OutboxEntry { id: string; text: string }
+/** A notice's button: its text and what it does. */
+type NoticeAction = [string, () => void];
+
+// The worklet's messages (audio-worklet.js <-> widget-app.js's Voice).
+type CaptureMessage = { type: "frame"; pcm: ArrayBuffer } | { type: "level"; rms: number };
+interface PlaybackStats { type: "stats"; underruns: number; played: number; speaking: boolean }
+type PlaybackMessage = { type: "speaking"; speaking: boolean } | PlaybackStats;
+/** What the widget posts to the playback processor. */
+type PlaybackCommand = { type: "push"; pcm: ArrayBuffer } | { type: "clear" | "stats" | "stop" };
+interface CaptureOptions { processorOptions: { targetRate: number; frameMs: number } }
+interface PlaybackOptions { processorOptions: { sourceRate: number; prebufferMs: number } }
+
 // Between the embed script (widget.js) and the app (widget-app.js).
+type Attributes = Record<string, string | number | boolean | null | undefined>;
+type Children = (Node | string | false | null | undefined)[];
+/** The API's commands, called by name on a Shell or its Widget. */
+type Commands = Record<string, (...args: unknown[]) => unknown>;
 interface WebcallKit {
-  h<K extends keyof HTMLElementTagNameMap>(
-    tag: K,
-    attributes?: Record<string, string | number | boolean | null | undefined>,
-    children?: (Node | string | false | null)[],
-  ): HTMLElementTagNameMap[K];
-  h(
-    tag: string,
-    attributes?: Record<string, string | number | boolean | null | undefined>,
-    children?: (Node | string | false | null)[],
-  ): HTMLElement;
+  h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes?: Attributes, children?: Children): HTMLElementTagNameMap[K];
+  h(tag: string, attributes?: Attributes, children?: Children): HTMLElement;
   icon(d: string, outline?: boolean): SVGSVGElement;
 }
 interface WebcallShell {
@@ -112,6 +122,9 @@ type WebcallApp = (shell: WebcallShell, kit: WebcallKit) => WebcallWidgetInstanc
 interface WebcallApi {
   version: string;
   [command: string]: any;
+  get(slug?: string): unknown;
+  on(name: string, listener: (detail: unknown, event: Event) => void): () => void;
+  push(...commands: unknown[]): number;
   /** The app script, loaded once for every widget on the page; it sets _mount. */
   _app?: Promise<WebcallApp>;
   _mount?: WebcallApp;

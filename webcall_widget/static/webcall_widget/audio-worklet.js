@@ -5,6 +5,7 @@ const LEVEL_INTERVAL_S = 0.05;
 const GAP_S = 0.25;
 
 class LowPass {
+/** @param {number} cutoff @param {number} rate */
   constructor(cutoff, rate) {
     const w = (2 * Math.PI * Math.min(cutoff, rate * 0.45)) / rate;
     const alpha = Math.sin(w) / (2 * Math.SQRT1_2);
@@ -18,6 +19,7 @@ class LowPass {
     this.state = [0, 0, 0, 0, 0, 0, 0, 0];
   }
 
+/** @param {Float32Array} input @param {Float32Array} output */
   run(input, output) {
     let [x1, x2, y1, y2, u1, u2, z1, z2] = this.state;
     const { b0, b1, b2, a1, a2 } = this;
@@ -40,6 +42,7 @@ class LowPass {
 }
 
 class CaptureProcessor extends AudioWorkletProcessor {
+  /** @param {CaptureOptions} options */
   constructor(options) {
     super();
     const { targetRate, frameMs } = options.processorOptions;
@@ -62,6 +65,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
     };
   }
 
+/** @param {Float32Array[][]} inputs */
   process(inputs) {
     const channel = inputs[0] && inputs[0][0];
     if (!channel) {
@@ -109,6 +113,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
 }
 
 class PlaybackProcessor extends AudioWorkletProcessor {
+  /** @param {PlaybackOptions} options */
   constructor(options) {
     super();
     const { sourceRate, prebufferMs } = options.processorOptions;
@@ -116,6 +121,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.prebuffer = Math.round((sourceRate * prebufferMs) / 1000);
     this.growBy = Math.round(sourceRate * 0.04);
     this.maxPrebuffer = Math.round(sourceRate * 0.3);
+    /** @type {Float32Array[]} */
     this.chunks = [];
     this.queued = 0;
     this.offset = 0;
@@ -129,6 +135,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.port.onmessage = (event) => this.onMessage(event.data);
   }
 
+/** @param {PlaybackCommand} message */
   onMessage(message) {
     if (message.type === "push") {
       const pcm = new Int16Array(message.pcm);
@@ -163,6 +170,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     }
   }
 
+/** @param {boolean} speaking */
   setSpeaking(speaking) {
     if (speaking !== this.speaking) {
       this.speaking = speaking;
@@ -170,6 +178,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     }
   }
 
+/** @param {number} index */
   sample(index) {
     let chunk = 0;
     let at = index;
@@ -180,6 +189,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     return chunk < this.chunks.length ? this.chunks[chunk][at] : 0;
   }
 
+/** @param {unknown} _inputs @param {Float32Array[][]} outputs */
   process(_inputs, outputs) {
     const output = outputs[0][0];
     if (!this.playing) {
@@ -224,6 +234,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     return this.running;
   }
 
+/** @param {number} count */
   consume(count) {
     let left = count;
     this.played += count;

@@ -23,6 +23,7 @@
   /** @type {WebcallKit["icon"]} */
   let icon;
 
+  /** @param {Attributes} attributes @param {Children} children @param {() => void} onClick */
   function button(attributes, children, onClick) {
     const element = h("button", { type: "button", ...attributes }, children);
     element.addEventListener("click", onClick);
@@ -30,12 +31,14 @@
   }
 
   // unchanged text is left alone: a live region would say it again
+  /** @param {Node} element @param {string} text */
   function setText(element, text) {
     if (element.textContent !== text) {
       element.textContent = text;
     }
   }
 
+  /** @param {string} template @param {Record<string, string>} values */
   function format(template, values) {
     return template.replace(/%\((\w+)\)s/g, (_, key) => (key in values ? values[key] : ""));
   }
@@ -44,9 +47,10 @@
   const INLINE =
     /`([^`\n]+)`|\*\*(\S(?:[^*\n]*\S)?)\*\*|\*(\S(?:[^*\n]*\S)?)\*|\[([^\]\n]+)\]\(([^\s)]+)\)|(https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"])/g;
   const LINK_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
-  const BULLET = /^\s*[-*\u2022]\s+(.*)$/;
+  const BULLET = /^\s*([-*\u2022])\s+(.*)$/;
   const NUMBERED = /^\s*(\d{1,3})[.)]\s+(.*)$/;
 
+  /** @param {string} href @param {string} label */
   function safeLink(href, label) {
     let url;
     try {
@@ -60,6 +64,7 @@
     return h("a", { href: url.href, target: "_blank", rel: "noopener noreferrer nofollow" }, [label]);
   }
 
+  /** @param {string} text */
   function inlineNodes(text) {
     const nodes = [];
     let last = 0;
@@ -84,8 +89,10 @@
     return nodes;
   }
 
+  /** @param {string} text */
   function richText(text) {
     const fragment = document.createDocumentFragment();
+    /** @type {string[]} */
     let paragraph = [];
     let list = null;
     const flush = () => {
@@ -96,15 +103,15 @@
     };
     for (const line of text.split("\n")) {
       const bullet = BULLET.exec(line);
-      const numbered = bullet ? null : NUMBERED.exec(line);
-      if (bullet || numbered) {
+      const item = bullet || NUMBERED.exec(line);
+      if (item) {
         flush();
         const tag = bullet ? "ul" : "ol";
         if (!list || list.tagName.toLowerCase() !== tag) {
-          list = h(tag, numbered && numbered[1] !== "1" ? { start: numbered[1] } : {});
+          list = h(tag, !bullet && item[1] !== "1" ? { start: item[1] } : {});
           fragment.append(list);
         }
-        list.append(h("li", {}, inlineNodes(bullet ? bullet[1] : numbered[2])));
+        list.append(h("li", {}, inlineNodes(item[2])));
       } else if (line.trim() === "") {
         flush();
         list = null;
@@ -120,12 +127,14 @@
   const PLAYBACK_PREBUFFER_MS = 100;
 
   class VoiceError extends Error {
+    /** @param {string} code @param {unknown} [cause] */
     constructor(code, cause) {
       super(code, { cause });
       this.code = code;
     }
   }
 
+  /** @type {Record<string, string>} */
   const MICROPHONE_ERRORS = {
     NotAllowedError: "mic_denied",
     SecurityError: "mic_denied",
@@ -138,6 +147,7 @@
     AbortError: "mic_busy",
   };
 
+  /** @param {Voice} voice */
   async function startAudio(voice) {
     try {
       await voice.startPlayback();
@@ -149,10 +159,16 @@
   }
 
   class Voice {
+    // Synchronously in the click: iOS Safari starts audio only from a user gesture.
+    /** @param {Widget} widget */
     constructor(widget) {
+      const Context = window.AudioContext || window.webkitAudioContext;
+      this.context = new Context({ latencyHint: "interactive" });
+      if (this.context.state === "suspended") {
+        this.context.resume().catch(() => {});
+      }
       this.widget = widget;
       this.config = widget.config;
-      this.context = null;
       this.stream = null;
       this.source = null;
       this.capture = null;
@@ -161,6 +177,7 @@
       this.speaking = false;
       this.wakeLock = null;
       this.closed = false;
+      /** @type {((stats: PlaybackStats) => void)[]} */
       this.statsWaiters = [];
       this.onVisibility = () => {
         if (document.visibilityState === "visible" && !this.closed) {
@@ -171,15 +188,6 @@
 
     static supported() {
       return Boolean((window.AudioContext || window.webkitAudioContext) && window.AudioWorkletNode);
-    }
-
-    // Synchronously in the click: iOS Safari starts audio only from a user gesture.
-    unlock() {
-      const Context = window.AudioContext || window.webkitAudioContext;
-      this.context = new Context({ latencyHint: "interactive" });
-      if (this.context.state === "suspended") {
-        this.context.resume().catch(() => {});
-      }
     }
 
     async startPlayback() {
@@ -226,6 +234,7 @@
       return Boolean(this.capture);
     }
 
+/** @param {CaptureMessage} message */
     fromCapture(message) {
       if (message.type === "frame") {
         if (!this.closed) {
@@ -236,6 +245,7 @@
       }
     }
 
+/** @param {PlaybackMessage} message */
     fromPlayback(message) {
       if (message.type === "speaking") {
         this.speaking = message.speaking;
@@ -247,6 +257,7 @@
       }
     }
 
+/** @param {ArrayBuffer} buffer */
     play(buffer) {
       if (this.playback && !this.closed) {
         this.playback.port.postMessage({ type: "push", pcm: buffer }, [buffer]);
@@ -262,10 +273,11 @@
     stats() {
       return new Promise((resolve) => {
         this.statsWaiters.push(resolve);
-        this.playback.port.postMessage({ type: "stats" });
+        /** @type {AudioWorkletNode} */ (this.playback).port.postMessage({ type: "stats" });
       });
     }
 
+/** @param {boolean} muted */
     setMuted(muted) {
       this.muted = muted;
       if (this.stream) {
@@ -324,7 +336,7 @@
         this.wakeLock = null;
         lock.release().catch(() => {});
       }
-      if (this.context && this.context.state !== "closed") {
+      if (this.context.state !== "closed") {
         await this.context.close().catch(() => {});
       }
     }
@@ -349,8 +361,11 @@
       this.resume = null;
       this.reconnecting = null;
       this.pending = null;
+      /** @type {OutboxEntry[]} */
       this.outbox = [];
+      /** @type {Map<string, string>} */
       this.unconfirmed = new Map();
+      /** @type {ArrayBuffer[]} */
       this.early = [];
       this.pingTimer = 0;
       this.pongTimer = 0;
@@ -373,11 +388,13 @@
       return Boolean(this.socket && this.socket.readyState === WebSocket.OPEN);
     }
 
+/** @param {object} frame */
     sendJson(frame) {
-      this.socket.send(JSON.stringify(frame));
+      this.socket?.send(JSON.stringify(frame));
     }
 
 
+/** @param {Mode} mode */
     async create(mode) {
       const controller = new AbortController();
       this.pending = controller;
@@ -410,6 +427,7 @@
       return null;
     }
 
+/** @param {string} url */
     connect(url) {
       let socket;
       try {
@@ -443,6 +461,7 @@
     }
 
 
+/** @param {ArrayBuffer} pcm */
     sendAudio(pcm) {
       const socket = this.socket;
       if (socket && socket.readyState === WebSocket.OPEN) {
@@ -463,6 +482,7 @@
       return this.phase === "reconnecting" || (this.phase === "live" && this.isOpen());
     }
 
+/** @param {string} text */
     sendText(text) {
       const id = `w${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
       if (this.phase === "reconnecting") {
@@ -474,6 +494,7 @@
       return "sent";
     }
 
+/** @param {string} id @param {string} text */
     queue(id, text) {
       this.outbox.push({ id, text });
       this.listener.onPending(id, text);
@@ -490,6 +511,7 @@
       }
     }
 
+/** @param {string} id */
     confirm(id) {
       this.unconfirmed.delete(id);
       this.outbox = this.outbox.filter((queued) => queued.id !== id);
@@ -531,6 +553,7 @@
       this.early = [];
     }
 
+/** @param {MessageEvent} event */
     onFrame(event) {
       if (typeof event.data !== "string") {
         this.listener.onAudio(event.data);
@@ -598,6 +621,7 @@
       }
     }
 
+/** @param {WebSocket} socket @param {{code: number}} event */
     onClose(socket, event) {
       if (socket !== this.socket) {
         return;
@@ -657,6 +681,7 @@
       this.awaitingPong = 0;
     }
 
+/** @param {WebSocket} socket */
     drop(socket) {
       this.onClose(socket, { code: 1006 });
       socket.close(4000);
@@ -696,6 +721,7 @@
       }
     }
 
+/** @param {SavedCall} saved */
     resumeSaved(saved) {
       this.call = saved.call;
       this.resume = { token: saved.token, seconds: Number(saved.seconds) || 0 };
@@ -780,7 +806,7 @@
       }
       if (this.isOpen()) {
         this.sendJson({ type: "end" });
-        this.socket.close(1000);
+        this.socket?.close(1000);
       }
     }
   }
@@ -806,29 +832,9 @@
       this.messageElements = new Map();
       this.lastAgentMessageId = null;
       this.connection = new Connection(this.config, shell.storageKey, this);
-      this.build();
-      const saved = this.connection.readSaved();
-      if (saved) {
-        this.mode = saved.mode;
-        this.connection.resumeSaved(saved);
-        if (saved.open) {
-          this.open({ focus: false });
-        }
-      }
-    }
-
-    get callId() {
-      return this.connection.call;
-    }
-
-    session() {
-      return { mode: this.mode, open: this.isOpen };
-    }
-
-
-    build() {
       const { agent } = this.config;
       const s = this.strings;
+/** @param {string} text */
       const bdi = (text) => h("bdi", {}, [text]);
       const modes = this.availableModes();
       const choosing = modes.length > 1;
@@ -911,7 +917,24 @@
       });
       this.root.append(this.panel);
       this.render();
+      const saved = this.connection.readSaved();
+      if (saved) {
+        this.mode = saved.mode;
+        this.connection.resumeSaved(saved);
+        if (saved.open) {
+          this.open({ focus: false });
+        }
+      }
     }
+
+    get callId() {
+      return this.connection.call;
+    }
+
+    session() {
+      return { mode: this.mode, open: this.isOpen };
+    }
+
 
     availableModes() {
       return this.config.modes.filter((mode) => mode === "text" || Voice.supported());
@@ -923,6 +946,7 @@
     }
 
 
+/** @param {WidgetState} state */
     setState(state) {
       if (state === this.state) {
         return;
@@ -985,6 +1009,7 @@
       setText(this.voiceStatus, voiceText);
     }
 
+/** @param {string} message @param {NoticeAction[]} actions */
     showNotice(message, actions = []) {
       this.notice.replaceChildren(h("p", {}, [message]));
       if (actions.length) {
@@ -1065,6 +1090,7 @@
     }
 
 
+/** @param {Mode} [mode] */
     async start(mode) {
       if (["connecting", "live", "ending", "reconnecting"].includes(this.state)) {
         return;
@@ -1093,6 +1119,7 @@
         if (code && !this.textInstead(voice, code)) {
           this.voice = null;
           await voice.close();
+          /** @type {NoticeAction[]} */
           const actions = [[this.strings.retry, () => this.start(chosen)]];
           if (this.config.modes.includes("text")) {
             actions.push([this.strings.textInstead, () => this.start("text")]);
@@ -1111,17 +1138,17 @@
       }
     }
 
-    // Inside the visitor's click (see Voice.unlock); null: no audio here.
+    // Inside the visitor's click (see Voice); null: no audio here.
     newVoice() {
-      this.voice = new Voice(this);
       try {
-        this.voice.unlock();
+        this.voice = new Voice(this);
       } catch {
         this.voice = null;
       }
       return this.voice;
     }
 
+/** @param {Voice} voice @param {string} code */
     textInstead(voice, code) {
       if (this.mode !== "TextAudio" || !voice.playback) {
         return false;
@@ -1131,6 +1158,7 @@
       return true;
     }
 
+/** @param {string} code */
     showMicrophoneRefused(code) {
       const s = this.strings;
       this.showNotice(`${this.errorText(code)} ${s.continuingAsText}`, [[s.retry, () => this.retryMicrophone()]]);
@@ -1165,18 +1193,20 @@
       this.render();
     }
 
+/** @param {number} rms */
     showLevel(rms) {
       const level = Math.min(1, Math.sqrt(rms) * 1.8);
       this.meter.style.setProperty("--level", level.toFixed(3));
     }
 
+/** @param {boolean} speaking */
     onSpeaking(speaking) {
       this.root.setAttribute("data-speaking", speaking ? "true" : "false");
       this.render();
     }
 
     async continueVoice() {
-      if (!this.voicePending || this.voice || this.state !== "live") {
+      if (!this.view().waiting) {
         return;
       }
       const voice = this.newVoice();
@@ -1206,10 +1236,12 @@
     }
 
 
+/** @param {string} id @param {string} text */
     onPending(id, text) {
       this.showMessage({ id, role: "user", text, final: true }, { pending: true });
     }
 
+/** @param {string} id */
     onUnsent(id) {
       const item = this.messageElements.get(id);
       if (!item) {
@@ -1220,6 +1252,7 @@
       this.messageStatus(item).textContent = this.strings.notSent;
     }
 
+/** @param {?string} id */
     markInterrupted(id) {
       const item = id && this.messageElements.get(id);
       if (!item || item.classList.contains("message--interrupted")) {
@@ -1229,6 +1262,7 @@
       this.messageStatus(item).textContent = this.strings.interrupted;
     }
 
+/** @param {Element} item */
     messageStatus(item) {
       let status = item.querySelector(".message-status");
       if (!status) {
@@ -1238,6 +1272,7 @@
       return status;
     }
 
+/** @param {ReadyFrame} frame */
     onReady(frame) {
       this.mode = frame.mode || this.mode;
       const audio = this.config.audio;
@@ -1255,17 +1290,20 @@
       }
     }
 
+/** @param {TranscriptMessage[]} messages */
     onTranscript(messages) {
       for (const message of messages) {
         this.showMessage(message, { quiet: true });
       }
     }
 
+/** @param {TranscriptMessage} frame */
     onMessage(frame) {
       this.showMessage(frame);
       this.emit("message", { id: frame.id, role: frame.role, text: frame.text, final: frame.final, call: this.callId });
     }
 
+/** @param {RelayError} frame */
     onRelayError(frame) {
       const message = this.errorText(frame.code, frame.message);
       this.emitError(frame.code, message);
@@ -1274,6 +1312,7 @@
       }
     }
 
+/** @param {ArrayBuffer} buffer */
     onAudio(buffer) {
       if (this.voice) {
         this.voice.play(buffer);
@@ -1295,6 +1334,7 @@
       this.setState("reconnecting");
     }
 
+/** @param {?RelayError} notice */
     onEnded(notice) {
       this.releaseVoice();
       if (notice) {
@@ -1306,6 +1346,7 @@
       this.focusInside();
     }
 
+/** @param {string} reason @param {string | undefined} message @param {boolean} alreadySaid */
     onFailed(reason, message, alreadySaid) {
       this.releaseVoice();
       if (reason === "taken_over") {
@@ -1320,6 +1361,7 @@
       this.endWith("lost_while_away");
     }
 
+/** @param {string} code */
     endWith(code) {
       const message = this.errorText(code);
       this.setState("ended");
@@ -1331,12 +1373,15 @@
       this.showError("network", null, true);
     }
 
+/** @param {string} code @param {?string} [fallback] */
     errorText(code, fallback) {
       return this.errors[code] || fallback || this.errors.network;
     }
 
+/** @param {string} code @param {?string} [fallback] @param {boolean} [canRetry] @param {?string} [retryAfter] */
     showError(code, fallback, canRetry, retryAfter, alreadySaid = false) {
       const message = this.errorText(code, fallback);
+      /** @type {NoticeAction[]} */
       const actions = [];
       if (canRetry && this.mode) {
         const mode = this.mode;
@@ -1350,6 +1395,7 @@
       this.focusInside();
     }
 
+/** @param {TranscriptMessage} message */
     showMessage({ id, role, text, final }, { quiet = false, pending = false } = {}) {
       const list = this.transcript;
       const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -1401,6 +1447,7 @@
       }
     }
 
+/** @param {unknown} text */
     send(text) {
       if (typeof text !== "string" || !text.trim() || this.mode === "WebAudio") {
         return false;
@@ -1419,17 +1466,17 @@
     }
 
     end() {
-      const connection = this.connection;
-      const noSocket = !connection.socket;
-      if (this.state === "reconnecting" || connection.pending || (noSocket && (this.voicePending || this.voice))) {
+      const { connection } = this;
+      const { socket } = connection;
+      if (this.state === "reconnecting" || connection.pending || (!socket && (this.voicePending || this.voice))) {
         connection.abandon();
         this.releaseVoice();
         this.setState("ended");
       } else if (connection.isOpen()) {
         this.setState("ending");
         connection.end();
-      } else if (!noSocket) {
-        connection.socket.close();
+      } else if (socket) {
+        socket.close();
       }
     }
 
@@ -1460,10 +1507,12 @@
       }
     }
 
+/** @param {string} code */
     emitError(code, message = this.errorText(code)) {
       this.emit("error", { code, message, call: this.callId });
     }
 
+/** @param {string} name @param {object} detail */
     emit(name, detail) {
       this.host.dispatchEvent(new CustomEvent(`webcall:${name}`, { detail: { agent: this.slug, ...detail }, bubbles: true, composed: true }));
     }

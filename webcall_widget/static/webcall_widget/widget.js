@@ -9,6 +9,7 @@
   }
   const COMMANDS = ["open", "close", "toggle", "start", "end", "send"];
 
+  /** @template {Element} E @param {E} element @param {Attributes} [attributes] */
   const set = (element, attributes) => {
     for (const [name, value] of Object.entries(attributes || {})) {
       if (value !== false && value != null) {
@@ -19,9 +20,10 @@
   };
 
   const h = /** @type {WebcallKit["h"]} */ (
+    /** @param {string} tag @param {Attributes} [attributes] @param {Children} [children] */
     (tag, attributes, children) => {
       const element = set(document.createElement(tag), attributes);
-      element.append(...(children || []).filter(Boolean));
+      element.append(.../** @type {(Node | string)[]} */ ((children || []).filter(Boolean)));
       return element;
     }
   );
@@ -58,14 +60,15 @@
       const slug = data.agent || "";
       const configUrl =
         data.config || (data.server && slug ? `${data.server.replace(/\/+$/, "")}/webcall/agents/${encodeURIComponent(slug)}/config` : "");
+      const url = configUrl ? new URL(configUrl, script.src || location.href) : null;
       this.slug = slug;
-      this.configUrl = configUrl ? new URL(configUrl, script.src || location.href) : null;
-      this.storageKey = configUrl ? `webcall-widget:${this.configUrl.origin}${this.configUrl.pathname}` : "";
-      /** @type {WebcallWidgetConfig} */
+      this.configUrl = url;
+      this.storageKey = url ? `webcall-widget:${url.origin}${url.pathname}` : "";
+      /** @type {?WebcallWidgetConfig} */
       this.config = null;
-      /** @type {WebcallWidgetInstance} */
+      /** @type {?WebcallWidgetInstance} */
       this.widget = null;
-      /** @type {Promise<WebcallWidgetInstance>} */
+      /** @type {?Promise<WebcallWidgetInstance>} */
       this.mounting = null;
       this.host = h("webcall-widget", { "data-agent": slug });
       this.shadow = this.host.attachShadow({ mode: "open" });
@@ -74,7 +77,8 @@
         icon("M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"),
       ]);
       for (const name of COMMANDS) {
-        this[name] = (...args) => this.app().then((widget) => widget[name](...args));
+        /** @type {Commands} */ (/** @type {object} */ (this))[name] = (...args) =>
+          this.app().then((widget) => /** @type {Commands} */ (/** @type {object} */ (widget))[name](...args));
       }
       this.loaded = this.load();
       this.loaded.catch(() => {});
@@ -112,16 +116,17 @@
         throw this.fail(`the agent's configuration could not be loaded (${code || response.status})`);
       }
       this.config = body;
-      this.drawLauncher();
+      this.drawLauncher(body);
       document.body.append(this.host);
       return this;
     }
 
-    drawLauncher() {
-      const { agent, assets } = this.config;
+    /** @param {WebcallWidgetConfig} config */
+    drawLauncher(config) {
+      const { agent, assets } = config;
       const { root, launcher } = this;
-      root.setAttribute("dir", this.config.dir);
-      root.setAttribute("lang", this.config.language);
+      root.setAttribute("dir", config.dir);
+      root.setAttribute("lang", config.language);
       root.setAttribute("data-position", agent.position);
       root.style.setProperty("--_agent-primary", agent.colors.primary);
       root.style.setProperty("--_agent-on-primary", agent.colors.onPrimary);
@@ -129,7 +134,7 @@
         launcher.append(h("bdi", { class: "launcher-label" }, [agent.launcherLabel]));
       } else {
         launcher.classList.add("launcher--icon-only");
-        launcher.setAttribute("aria-label", `${this.config.strings.ui.openChat}: ${agent.title}`);
+        launcher.setAttribute("aria-label", `${config.strings.ui.openChat}: ${agent.title}`);
       }
       const wanted = () => this.app().catch(() => {});
       launcher.addEventListener("pointerenter", wanted);
@@ -151,17 +156,20 @@
 
     app() {
       this.mounting ||= this.loaded.then(async () => {
-        const stylesheet = h("link", { rel: "stylesheet", href: this.config.assets.css });
+        const shell = /** @type {WebcallShell} */ (this);
+        const { assets } = shell.config;
+        const stylesheet = h("link", { rel: "stylesheet", href: assets.css });
         this.shadow.insertBefore(stylesheet, this.root);
         api._app ||= new Promise((resolve, reject) => {
-          const element = h("script", { src: this.config.assets.app, async: true });
+          const element = h("script", { src: assets.app, async: true });
           element.nonce = script.nonce;
-          element.addEventListener("load", () => resolve(api._mount));
-          element.addEventListener("error", () => reject(new Error(`${element.src} could not be loaded`)));
+          const failed = () => reject(new Error(`${element.src} could not be loaded`));
+          element.addEventListener("load", () => (api._mount ? resolve(api._mount) : failed()));
+          element.addEventListener("error", failed);
           document.head.append(element);
         });
         const [mount] = await Promise.all([api._app, loaded(stylesheet)]);
-        return (this.widget = mount(this, { h, icon }));
+        return (this.widget = mount(shell, { h, icon }));
       });
       this.mounting.catch((error) => console.warn(`WebcallWidget (${this.slug}): ${error.message}`));
       return this.mounting;
@@ -179,6 +187,7 @@
   if (!api || !api.version) {
     /** @type {Shell[]} */
     const shells = [];
+    /** @param {Shell} [shell] */
     const handle = (shell) => shell && (shell.widget || shell);
     api = window.WebcallWidget = {
       version: "1",
@@ -193,7 +202,8 @@
         return shells[0] ? shells[0].state : "loading";
       },
       on(name, listener) {
-        const handler = (event) => listener(event.detail, event);
+        /** @param {Event} event */
+        const handler = (event) => listener(/** @type {CustomEvent} */ (event).detail, event);
         document.addEventListener(`webcall:${name}`, handler);
         return () => document.removeEventListener(`webcall:${name}`, handler);
       },
@@ -209,7 +219,7 @@
       },
     };
     for (const name of COMMANDS) {
-      api[name] = (...args) => shells[0][name](...args);
+      api[name] = (/** @type {unknown[]} */ ...args) => /** @type {Commands} */ (/** @type {object} */ (shells[0]))[name](...args);
     }
   }
   api._shells.push(new Shell());
