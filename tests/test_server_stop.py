@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+import requests
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
@@ -203,6 +204,21 @@ def test_uvicorn_stopping_ends_live_calls_with_1012(site, sandbox, loop):
     assert_recorded_and_left(site, sandbox, call_id)
 
 
+def answering(url: str, seconds: float = 15) -> None:
+    """Wait until the server answers HTTP: the autoreloader may restart its child once
+    while it starts (a file the tests' other workers touch), and a port that listens
+    says only that a process bound it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(url + "/", timeout=2)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 @pytest.mark.parametrize("how", ["a source file changes", "ctrl-c"])
 def test_runserver_with_its_autoreloader_ends_live_calls_and_tells_the_visitor(site, sandbox, how):
     port = free_port()
@@ -216,6 +232,7 @@ def test_runserver_with_its_autoreloader_ends_live_calls_and_tells_the_visitor(s
 
     try:
         time.sleep(1.5)  # the reloader's first look at the files' times
+        answering(f"http://127.0.0.1:{port}")
         call_id, frames, code = stop_mid_call(f"http://127.0.0.1:{port}", stop)
     finally:
         os.killpg(server.pid, signal.SIGKILL)

@@ -428,3 +428,16 @@ def test_expire_webcalls_leaves_an_analysis_that_may_still_be_in_a_fetch(sandbox
     assert "analyses" not in out.getvalue()
     recent.refresh_from_db()
     assert (recent.state, recent.attempts) == (AnalysisState.PENDING, 0)
+
+
+def test_expire_webcalls_tries_a_left_analysis_once_and_marks_it_failed_without_waiting(
+    sandbox, agent_factory
+):
+    agent = agent_factory()
+    url, vh_call = sandbox_analysis(sandbox)
+    left = pending_analysis(agent, url, vh_call, abandoned_after() + 1)
+    sandbox.faults.analysis_fail_first = 1
+    call_command("expire_webcalls", stdout=StringIO())
+    left.refresh_from_db()
+    assert (left.state, left.attempts) == (AnalysisState.FAILED, 1)
+    assert "503" in left.error

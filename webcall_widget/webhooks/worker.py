@@ -112,7 +112,8 @@ def abandoned_after() -> float:
 
 def fetch_abandoned() -> int:
     """Fetch, here and now, the analyses left pending by a process that stopped before
-    its fetch ended; how many were tried."""
+    its fetch ended; how many were tried. One attempt each, without waiting: what fails
+    is marked failed with its reason (the admin's *Fetch again* queues it again)."""
     cutoff = timezone.now() - dt.timedelta(seconds=abandoned_after())
     ids = list(
         CallAnalysis.objects.filter(
@@ -121,19 +122,21 @@ def fetch_abandoned() -> int:
     )
     for analysis_id in ids:
         logger.info("Analysis %s: left pending by a stopped process; fetching it.", analysis_id)
-        fetch_and_store(analysis_id)
+        fetch_and_store(analysis_id, attempts=1)
     return len(ids)
 
 
-def fetch_and_store(analysis_id: int) -> None:
-    """Fetch one pending analysis, trying again while that may help; store what came, or
-    the last error. Synchronous: runs in a fetch thread (or a management command)."""
+def fetch_and_store(analysis_id: int, *, attempts: int | None = None) -> None:
+    """Fetch one pending analysis, trying again while that may help (up to ``attempts``,
+    by default ``WEBHOOKS.ANALYSIS_ATTEMPTS``); store what came, or the last error.
+    Synchronous: runs in a fetch thread (or a management command)."""
     settings = get_settings().webhooks
+    attempts = attempts or settings.analysis_attempts
     analysis = CallAnalysis.objects.select_related("agent").filter(pk=analysis_id).first()
     if analysis is None or analysis.state == AnalysisState.FETCHED:
         return
     rows = CallAnalysis.objects.filter(pk=analysis_id)
-    for attempt in range(1, settings.analysis_attempts + 1):
+    for attempt in range(1, attempts + 1):
         try:
             raw = fetch_analysis(
                 analysis.source_url,
@@ -142,7 +145,7 @@ def fetch_and_store(analysis_id: int) -> None:
                 max_bytes=settings.analysis_max_bytes,
             )
         except AnalysisFetchError as exc:
-            last = not exc.retryable or attempt == settings.analysis_attempts
+            last = not exc.retryable or attempt == attempts
             rows.update(
                 attempts=F("attempts") + 1,
                 error=str(exc)[:ERROR_LENGTH],
