@@ -108,19 +108,38 @@ def test_an_interruption_clears_the_audio_waiting_but_not_the_texts():
     run(scenario())
 
 
-def test_a_socket_that_fails_stops_the_writer_and_drops_what_waits():
+def test_a_socket_that_fails_stops_the_writer_says_so_once_and_ignores_what_comes_after():
     async def scenario() -> None:
         async def broken(message: dict[str, Any]) -> None:
             raise RuntimeError("the socket is gone")
 
-        outbox = Outbox(broken, max_audio_bytes=len(FRAME) * 50)
+        failures: list[BaseException] = []
+        outbox = Outbox(broken, max_audio_bytes=len(FRAME) * 5, on_failed=failures.append)
         outbox.put_text("lost")
         outbox.put_bytes(FRAME)
         await outbox.flush()
         assert isinstance(outbox.failed, RuntimeError)
-        outbox.put_text("after")  # ignored, not queued forever
+        assert failures == [outbox.failed]
+        for _ in range(50):  # far past the bound: nothing is queued, nothing raises
+            outbox.put_bytes(FRAME)
+        outbox.put_text("after")
         assert outbox.queued_audio_bytes == 0
         await outbox.close()
+
+    run(scenario())
+
+
+def test_closing_ends_a_flush_that_waits_on_a_held_up_write():
+    async def scenario() -> None:
+        socket = Socket()
+        outbox = Outbox(socket.write, max_audio_bytes=len(FRAME))
+        socket.open.clear()
+        outbox.put_text("held up")
+        flushing = asyncio.create_task(outbox.flush())
+        await asyncio.sleep(0.1)
+        await outbox.close()
+        await asyncio.wait_for(flushing, 1)
+        assert socket.written == []
 
     run(scenario())
 

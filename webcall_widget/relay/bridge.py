@@ -887,7 +887,8 @@ def _failure(exc: errors.VoiceHubError) -> Outcome:
         exc.code.replace("_", "-"),
         exc.code,
         str(exc),
-        visitor_message(exc.code),
+        # A code of a custom UPSTREAM.PROTOCOL may have no words of its own.
+        str(ERRORS.get(exc.code, ERRORS["upstream_error"])),
         CloseCode.UPSTREAM_FAILED,
     )
 

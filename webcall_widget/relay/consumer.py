@@ -77,6 +77,7 @@ def _past_session_saving(send: Any) -> Any:
         wrapper = getattr(send, "__self__", None)
         if not (
             isinstance(wrapper, InstanceSessionWrapper)
+            and type(wrapper).send is InstanceSessionWrapper.send
             and set(wrapper.save_message_types) <= {"http.response.start"}
             and callable(getattr(wrapper, "real_send", None))
         ):
@@ -110,6 +111,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
             self._send,
             max_audio_bytes=int(MAX_QUEUED_AUDIO_SECONDS * audio.output_rate * 2),
             on_drop=self._audio_dropped,
+            on_failed=self._write_failed,
         )
         try:
             await self._serve(scope, receive, send)
@@ -527,17 +529,27 @@ class RelayConsumer(AsyncWebsocketConsumer):
             return
         self._closed = True
         close_code = int(code or CloseCode.NORMAL)
+        # One deadline for what is queued and the close after it: a socket that takes
+        # nothing more is left to the server's keepalive rather than hold the call.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CLOSE_FLUSH_SECONDS):
                 await self._outbox.flush()
+                await self._outbox.close()
+                try:
+                    await self._send({"type": "websocket.close", "code": close_code})
+                except Exception:
+                    if close_code != CloseCode.RESTARTING:
+                        raise
+                    # Daphne (Autobahn) refuses codes outside 1000 and 3000-4999.
+                    restarting = int(CloseCode.RESTARTING_4XXX)
+                    await self._send({"type": "websocket.close", "code": restarting})
         await self._outbox.close()
-        try:
-            await self._send({"type": "websocket.close", "code": close_code})
-        except Exception:
-            if close_code != CloseCode.RESTARTING:
-                raise
-            # Daphne (Autobahn) refuses codes outside 1000 and 3000-4999.
-            await self._send({"type": "websocket.close", "code": int(CloseCode.RESTARTING_4XXX)})
+
+    def _write_failed(self, exc: BaseException) -> None:
+        """A frame could not be written (Uvicorn refuses sends once it closed the socket
+        itself, after a keepalive timeout): nothing more is sent; the server's disconnect
+        tells the call the visitor is gone."""
+        self._closed = True
 
     async def _send(self, message: dict[str, Any]) -> None:
         try:

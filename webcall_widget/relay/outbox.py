@@ -18,7 +18,6 @@ sight: behind Daphne a slow browser grows the server's buffer instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -36,10 +35,14 @@ class Outbox:
         *,
         max_audio_bytes: int,
         on_drop: Callable[[int], None] | None = None,
+        on_failed: Callable[[BaseException], None] | None = None,
     ) -> None:
+        """``on_failed`` hears of a write that raised: the socket is gone, and everything
+        put afterwards is ignored."""
         self._write = write
         self.max_audio_bytes = max_audio_bytes
         self._on_drop = on_drop
+        self._on_failed = on_failed
         self._queue: deque[dict[str, Any]] = deque()
         self._audio_bytes = 0
         self._wakeup: asyncio.Future[None] | None = None
@@ -53,6 +56,8 @@ class Outbox:
         self._put({"type": "websocket.send", "text": frame})
 
     def put_bytes(self, data: bytes) -> None:
+        if self.failed is not None:
+            return
         self._audio_bytes += len(data)
         self._put({"type": "websocket.send", "bytes": data})
         if self._audio_bytes > self.max_audio_bytes:
@@ -83,8 +88,8 @@ class Outbox:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait((task,))  # a cancellation of the caller still reaches it
+        self._now_idle()
 
     def _put(self, message: dict[str, Any]) -> None:
         if self.failed is not None:
@@ -98,6 +103,9 @@ class Outbox:
     def _drop_oldest_audio(self) -> None:
         """Drop audio, oldest first, until what waits is within the bound; the newest frame
         stays, however large."""
+        if not self._queue:
+            self._audio_bytes = 0
+            return
         excess = self._audio_bytes - self.max_audio_bytes
         newest = self._queue[-1]
         dropped = 0
@@ -126,17 +134,20 @@ class Outbox:
                     self._writing = True
                     await self._write(message)
                     self._writing = False
-                if self._idle is not None and not self._idle.done():
-                    self._idle.set_result(None)
+                self._now_idle()
                 self._wakeup = loop.create_future()
                 await self._wakeup
         except Exception as exc:
-            # The socket is gone; the consumer hears of that from the server itself.
             logger.debug("A browser socket could not be written to: %r", exc)
             self.failed = exc
             self._queue.clear()
             self._audio_bytes = 0
-            if self._idle is not None and not self._idle.done():
-                self._idle.set_result(None)
+            if self._on_failed is not None:
+                self._on_failed(exc)
         finally:
             self._writing = False
+            self._now_idle()
+
+    def _now_idle(self) -> None:
+        if self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)

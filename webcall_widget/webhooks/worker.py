@@ -122,7 +122,10 @@ def fetch_abandoned() -> int:
     )
     for analysis_id in ids:
         logger.info("Analysis %s: left pending by a stopped process; fetching it.", analysis_id)
-        fetch_and_store(analysis_id, attempts=1)
+        try:
+            fetch_and_store(analysis_id, attempts=1)
+        except Exception:
+            logger.exception("Analysis %s: fetching it failed unexpectedly.", analysis_id)
     return len(ids)
 
 
@@ -135,7 +138,8 @@ def fetch_and_store(analysis_id: int, *, attempts: int | None = None) -> None:
     analysis = CallAnalysis.objects.select_related("agent").filter(pk=analysis_id).first()
     if analysis is None or analysis.state == AnalysisState.FETCHED:
         return
-    rows = CallAnalysis.objects.filter(pk=analysis_id)
+    # A failure never overwrites a result another fetch of it stored meanwhile.
+    rows = CallAnalysis.objects.filter(pk=analysis_id).exclude(state=AnalysisState.FETCHED)
     for attempt in range(1, attempts + 1):
         try:
             raw = fetch_analysis(
