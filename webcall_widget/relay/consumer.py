@@ -531,19 +531,23 @@ class RelayConsumer(AsyncWebsocketConsumer):
         close_code = int(code or CloseCode.NORMAL)
         # One deadline for what is queued and the close after it: a socket that takes
         # nothing more is left to the server's keepalive rather than hold the call.
+        deadline = asyncio.get_running_loop().time() + CLOSE_FLUSH_SECONDS
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_FLUSH_SECONDS):
+            async with asyncio.timeout_at(deadline):
                 await self._outbox.flush()
-                await self._outbox.close()
-                try:
-                    await self._send({"type": "websocket.close", "code": close_code})
-                except Exception:
-                    if close_code != CloseCode.RESTARTING:
-                        raise
-                    # Daphne (Autobahn) refuses codes outside 1000 and 3000-4999.
-                    restarting = int(CloseCode.RESTARTING_4XXX)
-                    await self._send({"type": "websocket.close", "code": restarting})
         await self._outbox.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                await self._send_close(close_code)
+
+    async def _send_close(self, code: int) -> None:
+        try:
+            await self._send({"type": "websocket.close", "code": code})
+        except Exception:
+            if code != CloseCode.RESTARTING:
+                raise
+            # Daphne (Autobahn) refuses codes outside 1000 and 3000-4999.
+            await self._send({"type": "websocket.close", "code": int(CloseCode.RESTARTING_4XXX)})
 
     def _write_failed(self, exc: BaseException) -> None:
         """A frame could not be written (Uvicorn refuses sends once it closed the socket
