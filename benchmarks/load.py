@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
 import struct
@@ -29,25 +30,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import requests
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.typing import Origin
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import wire  # noqa: E402
 from tests.servers import free_port, wait_for_port  # noqa: E402
 
 FRAME_BYTES = 640
 FRAME_SECONDS = 0.02
 WARM_UP_SECONDS = 2.0
 STAMP = struct.Struct("<dI")  # send time (perf_counter), sequence number
-AUDIO_HEADER = '451-["audio.chunk",{"_placeholder":true,"num":0}]'
+AUDIO_HEADER = b'451-["audio.chunk",{"_placeholder":true,"num":0}]'
+T = TypeVar("T")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -171,60 +172,49 @@ class CallResult:
 
 
 class Call:
-    """One caller: opens its socket, then streams and reads back until told to stop."""
+    """One caller's socket: the pacer sends its frames, and replies are timed as they arrive
+    (in the socket's ``data_received``, with no task or queue between)."""
 
-    def __init__(self, ws: ClientConnection, socketio: bool) -> None:
-        self.ws = ws
+    def __init__(self, socket: wire.Socket, socketio: bool) -> None:
+        self.socket = socket
         self.socketio = socketio
         self.result = CallResult()
+        self.measure_from = math.inf
+        socket.on_frame = self._received
 
-    async def stream(self, start: float, stop: float, measure_from: float) -> None:
-        reader = asyncio.create_task(self._read(measure_from))
-        seq = 0
-        padding = bytes(FRAME_BYTES - STAMP.size)
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                at = start + seq * FRAME_SECONDS
-                if at >= stop:
-                    break
-                delay = at - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                frame = STAMP.pack(time.perf_counter(), seq) + padding
-                if self.socketio:
-                    await self.ws.send(AUDIO_HEADER)
-                await self.ws.send(frame)
-                self.result.sent += 1
-                seq += 1
-            await asyncio.sleep(1.0)  # let the last frames come back
-        except ConnectionClosed:
-            pass
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await reader
+    def _received(self, opcode: int, payload: bytes) -> None:
+        if opcode == wire.BINARY and len(payload) >= STAMP.size:
+            sent_at, _ = STAMP.unpack_from(payload)
+            self.result.received += 1
+            if sent_at >= self.measure_from:
+                self.result.latencies.append((time.perf_counter() - sent_at) * 1000)
 
-    async def _read(self, measure_from: float) -> None:
-        result = self.result
-        async for message in self.ws:
-            if isinstance(message, bytes) and len(message) >= STAMP.size:
-                sent_at, _ = STAMP.unpack_from(message)
-                result.received += 1
-                if sent_at >= measure_from:
-                    result.latencies.append((time.perf_counter() - sent_at) * 1000)
+    def send_frame(self, seq: int, padding: bytes) -> None:
+        self.result.sent += 1
+        transport = self.socket.transport
+        if transport is None or transport.is_closing():
+            return  # closed under it: the frame counts as lost
+        frame = STAMP.pack(time.perf_counter(), seq) + padding
+        if self.socketio:
+            self.socket.send_frames((wire.TEXT, AUDIO_HEADER), (wire.BINARY, frame))
+        else:
+            self.socket.send(wire.BINARY, frame)
+
+    async def end(self) -> None:
+        with contextlib.suppress(Exception):
+            if not self.socketio:
+                self.socket.send_text('{"type":"end"}')
+            await asyncio.wait_for(self.socket.close(), 5)
 
 
 async def open_socketio(ws_url: str) -> Call:
-    ws = await connect(
-        f"{ws_url}/socket.io/?EIO=4&transport=websocket", compression=None, max_size=None
-    )
-    await ws.recv()  # open
-    await ws.send("40")
-    await ws.recv()  # connected
-    await ws.send('42["channel.join",{"callId":"x","channels":["audio","text"]}]')
-    await ws.recv()  # joined
-    return Call(ws, socketio=True)
+    socket = await wire.connect(f"{ws_url}/socket.io/?EIO=4&transport=websocket")
+    await socket.recv_text()  # open
+    socket.send_text("40")
+    await socket.recv_text()  # connected
+    socket.send_text('42["channel.join",{"callId":"x","channels":["audio","text"]}]')
+    await socket.recv_text()  # joined
+    return Call(socket, socketio=True)
 
 
 async def open_relay(site_url: str) -> Call | None:
@@ -239,21 +229,71 @@ async def open_relay(site_url: str) -> Call | None:
         return None
     response.raise_for_status()
     try:
-        ws = await connect(
-            response.json()["socket"], origin=Origin(site_url), compression=None, max_size=None
-        )
-    except InvalidStatus:
+        socket = await wire.connect(response.json()["socket"], origin=site_url)
+    except wire.WireError:
         return None
     while True:
-        frame = json.loads(await ws.recv())
+        frame = json.loads(await socket.recv_text())
         if frame.get("type") == "ready":
-            return Call(ws, socketio=False)
+            return Call(socket, socketio=False)
         if frame.get("type") == "error":
-            await ws.close()
+            await socket.close()
             return None
 
 
-async def run_calls(target: Target, calls: int, seconds: float) -> list[CallResult]:
+async def pace(calls: list[Call], start: float, stop: float) -> None:
+    """Every call's frames, one every 20 ms per call, the calls spread evenly over the
+    interval as real callers would be. One task sends them all: a task per call waking 50
+    times a second was most of the client's own CPU."""
+    loop = asyncio.get_running_loop()
+    padding = bytes(FRAME_BYTES - STAMP.size)
+    n = len(calls)
+    if not n:  # every call refused: the window still passes, for the CPU figures
+        await asyncio.sleep(max(0.0, stop - loop.time()))
+        return
+    step = FRAME_SECONDS / n
+    slots = int((stop - start) / FRAME_SECONDS) * n
+    slot = 0
+    while slot < slots:
+        delay = start + slot * step - loop.time()
+        if delay > 0:
+            # At least a millisecond, the loops' timer resolution: a shorter sleep returns
+            # at once, and the pacer would spin. Each frame is stamped when it is sent.
+            await asyncio.sleep(max(delay, 0.001))
+        now = loop.time()
+        while slot < slots and start + slot * step <= now:
+            calls[slot % n].send_frame(slot // n, padding)
+            slot += 1
+
+
+@dataclass
+class Window:
+    """CPU seconds of every process at the start and the end of the measured seconds:
+    opening the calls (an HTTP request and a database write each) is not the relay's
+    per-frame cost, and would dilute it."""
+
+    pids: list[int]
+    helpers: list[int]
+    marks: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    def mark(self) -> None:
+        self.marks.append(
+            (
+                time.monotonic(),
+                cpu_seconds(self.pids),
+                cpu_seconds(self.helpers),
+                sum(os.times()[:2]),
+            )
+        )
+
+    def shares(self) -> tuple[float, float, float]:
+        (t0, *before), (t1, *after) = self.marks
+        return tuple((b - a) / (t1 - t0) for a, b in zip(before, after, strict=True))  # type: ignore[return-value]
+
+
+async def run_calls(
+    target: Target, calls: int, seconds: float, window: Window
+) -> list[CallResult]:
     opened: list[Call] = []
     refused = 0
     for _ in range(calls):
@@ -264,21 +304,21 @@ async def run_calls(target: Target, calls: int, seconds: float) -> list[CallResu
             opened.append(call)
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.5
-    stop = start + WARM_UP_SECONDS + seconds
     measure_from = time.perf_counter() + 0.5 + WARM_UP_SECONDS
-    # Spread the calls over one frame interval, as real callers would be.
-    await asyncio.gather(
-        *(
-            call.stream(start + i * FRAME_SECONDS / len(opened), stop, measure_from)
-            for i, call in enumerate(opened)
-        )
-    )
     for call in opened:
-        with contextlib.suppress(Exception):
-            if not call.socketio:
-                await call.ws.send('{"type":"end"}')
-            await call.ws.close()
+        call.measure_from = measure_from
+    loop.call_at(start + WARM_UP_SECONDS, window.mark)
+    loop.call_at(start + WARM_UP_SECONDS + seconds, window.mark)
+    await pace(opened, start, start + WARM_UP_SECONDS + seconds)
+    await asyncio.sleep(1.0)  # let the last frames come back
+    await asyncio.gather(*(call.end() for call in opened))
     return [c.result for c in opened] + [CallResult(refused=True) for _ in range(refused)]
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The client's loop: uvloop's, like the upstream's, so that it costs little."""
+    with asyncio.Runner(loop_factory=wire.new_event_loop) as runner:
+        return runner.run(coroutine)
 
 
 @dataclass
@@ -315,23 +355,22 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(target: Target, calls: int, seconds: float) -> Measured:
-    pids = [p for pid in target.pids for p in process_tree(pid)]
-    helpers = [p for pid in target.helpers for p in process_tree(pid)]
-    cpu_before, helper_before = cpu_seconds(pids), cpu_seconds(helpers)
-    client_before = sum(os.times()[:2])
-    started = time.monotonic()
-    results = asyncio.run(run_calls(target, calls, seconds))
-    elapsed = time.monotonic() - started
+    window = Window(
+        [p for pid in target.pids for p in process_tree(pid)],
+        [p for pid in target.helpers for p in process_tree(pid)],
+    )
+    results = run(run_calls(target, calls, seconds, window))
     latencies = [x for r in results for x in r.latencies]
+    cpu, helper_cpu, client_cpu = window.shares()
     return Measured(
         p50=percentile(latencies, 0.50),
         p95=percentile(latencies, 0.95),
         p99=percentile(latencies, 0.99),
         lost=sum(r.sent - r.received for r in results),
         refused=sum(r.refused for r in results),
-        cpu=(cpu_seconds(pids) - cpu_before) / elapsed,
-        helper_cpu=(cpu_seconds(helpers) - helper_before) / elapsed,
-        client_cpu=(sum(os.times()[:2]) - client_before) / elapsed,
+        cpu=cpu,
+        helper_cpu=helper_cpu,
+        client_cpu=client_cpu,
     )
 
 
@@ -357,12 +396,10 @@ def memory_per_idle_call(target: Target, calls: int) -> tuple[float, int]:
         opened = await idle_calls(target, calls)
         await asyncio.sleep(1)
         after = rss_bytes(pids)
-        for call in opened:
-            await call.ws.send('{"type":"end"}')
-            await call.ws.close()
+        await asyncio.gather(*(call.end() for call in opened))
         return (after - before) / max(1, len(opened)), len(opened)
 
-    return asyncio.run(hold())
+    return run(hold())
 
 
 # the run
@@ -544,7 +581,7 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
         "each call sends and gets back a 640-byte frame every 20 ms."
     )
     header = (
-        f"{'calls':>5}  {'path':<11} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+        f"{'calls':>5}  {'path':<14} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
         f"{'+p50':>7} {'+p99':>8} {'lost':>6} {'refused':>7} {'CPU':>6} {'nginx CPU':>9} "
         f"{'client CPU':>10}"
     )
@@ -561,7 +598,7 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
             added99 = m.p99 - baseline.p99 if baseline else float("nan")
             helper = f"{m.helper_cpu:>8.0%}" if target.helpers else f"{'':>8}"
             print(
-                f"{calls:>5}  {target.name:<11} {m.p50:>7.2f} {m.p95:>7.2f} {m.p99:>7.2f} "
+                f"{calls:>5}  {target.name:<14} {m.p50:>7.2f} {m.p95:>7.2f} {m.p99:>7.2f} "
                 f"{added50:>+7.2f} {added99:>+8.2f} {m.lost:>6} {m.refused:>7} {m.cpu:>6.0%} "
                 f"{helper}  {m.client_cpu:>9.0%}",
                 flush=True,

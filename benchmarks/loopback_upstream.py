@@ -4,8 +4,8 @@ The sandbox's echo agent does real work per frame (voice activity detection, pac
 280 µs of CPU per echoed frame, so it saturates its core long before the relay does. This
 one does only what the protocol needs: ``POST /calls/public/create-web-call`` on one port,
 and on another a Socket.IO v5 socket that confirms ``channel.join`` and sends every binary
-``audio.chunk`` straight back. What the load benchmark measures is then the path, not the
-agent.
+``audio.chunk`` straight back, over ``benchmarks/wire.py``'s lean WebSocket on uvloop. What
+the load benchmark measures is then the path, not the agent.
 
 Run: ``python benchmarks/loopback_upstream.py --http-port 8801 --ws-port 8802``.
 """
@@ -17,39 +17,50 @@ import asyncio
 import itertools
 import json
 import signal
+import sys
+from pathlib import Path
 
-from websockets.asyncio.server import ServerConnection, serve
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import wire
 
 # Heartbeats every five minutes: a benchmark call is never idle long enough to need one.
 OPEN = (
     '0{"sid":"bench","upgrades":[],"pingInterval":300000,"pingTimeout":60000,"maxPayload":1000000}'
 )
-AUDIO_HEADER = '451-["audio.chunk",{"_placeholder":true,"num":0}]'
+AUDIO_HEADER = b'451-["audio.chunk",{"_placeholder":true,"num":0}]'
 _ids = itertools.count(1)
 
 
-async def socket_io(ws: ServerConnection) -> None:
-    await ws.send(OPEN)
-    if await ws.recv() != "40":
-        return
-    await ws.send('40{"sid":"bench"}')
-    expecting_audio = False
-    async for frame in ws:
-        if isinstance(frame, bytes):
-            if expecting_audio:
-                await ws.send(AUDIO_HEADER)
-                await ws.send(frame)
-                expecting_audio = False
-            continue
-        if frame.startswith("451-"):
-            expecting_audio = True
-        elif frame.startswith('42["channel.join"'):
-            event = json.loads(frame[2:])
-            await ws.send("42" + json.dumps(["channel.joined", event[1]]))
-        elif frame == "3" or frame.startswith('42["channel.leave"'):
-            continue
-        elif frame == "41":
+class Upstream(wire.Socket):
+    """One relay's (or the direct client's) Socket.IO socket: every binary attachment of an
+    ``audio.chunk`` goes straight back, with its header, in one write."""
+
+    def __init__(self) -> None:
+        super().__init__(client=False)
+        self.expecting_audio = False
+        self.on_frame = self.handle
+        asyncio.get_running_loop().create_task(self.open())
+
+    async def open(self) -> None:
+        if await wire.accept(self) is not None:
+            self.send_text(OPEN)
+
+    def handle(self, opcode: int, payload: bytes) -> None:
+        if opcode == wire.BINARY:
+            if self.expecting_audio:
+                self.expecting_audio = False
+                self.send_frames((wire.TEXT, AUDIO_HEADER), (wire.BINARY, payload))
             return
+        if payload.startswith(b"451-"):
+            self.expecting_audio = True
+        elif payload == b"40":
+            self.send_text('40{"sid":"bench"}')
+        elif payload.startswith(b'42["channel.join"'):
+            event = json.loads(payload[2:])
+            self.send_text("42" + json.dumps(["channel.joined", event[1]]))
+        elif payload == b"41":
+            self.abort(None)
 
 
 async def create_web_call(
@@ -86,10 +97,8 @@ async def main(http_port: int, ws_port: int) -> None:
     http = await asyncio.start_server(
         lambda r, w: create_web_call(r, w, ws_port), "127.0.0.1", http_port
     )
-    async with (
-        http,
-        serve(socket_io, "127.0.0.1", ws_port, compression=None, max_size=None),
-    ):
+    ws = await loop.create_server(Upstream, "127.0.0.1", ws_port)
+    async with http, ws:
         await stop.wait()
 
 
@@ -98,4 +107,5 @@ if __name__ == "__main__":
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--ws-port", type=int, required=True)
     args = parser.parse_args()
-    asyncio.run(main(args.http_port, args.ws_port))
+    with asyncio.Runner(loop_factory=wire.new_event_loop) as runner:
+        runner.run(main(args.http_port, args.ws_port))
