@@ -175,3 +175,38 @@ def test_bytes_anywhere_in_an_event_become_attachments():
     assert decoder.receive_binary(attachment) == socketio.Event(
         "audio", {"callId": "c", "audio": b"\x01\x02"}
     )
+
+
+def test_a_repeated_binary_header_gives_each_chunk_its_own_payload():
+    header = '451-["audio",{"callId":"c","pcm":{"_placeholder":true,"num":0}}]'
+    first, second = decode(header, b"\x01", header, b"\x02")
+    assert first == socketio.Event("audio", {"callId": "c", "pcm": b"\x01"})
+    assert second == socketio.Event("audio", {"callId": "c", "pcm": b"\x02"})
+    assert first.data is not second.data
+
+
+def test_a_remembered_header_still_needs_its_attachment_before_text():
+    header = '451-["audio.chunk",{"_placeholder":true,"num":0}]'
+    decoder = socketio.Decoder()
+    assert decoder.receive_text(header) is None
+    decoder.receive_binary(b"\x01")
+    assert decoder.receive_text(header) is None
+    with pytest.raises(socketio.ProtocolViolation):
+        decoder.receive_text('42["text",{}]')
+
+
+def test_headers_that_vary_are_parsed_each_and_remembered_up_to_a_bound():
+    decoder = socketio.Decoder()
+    for n in range(3 * socketio.MAX_KNOWN_HEADERS):
+        header = socketio.encode("audio", {"seq": n, "pcm": b"x"})[0]
+        assert isinstance(header, str) and decoder.receive_text(header) is None
+        assert decoder.receive_binary(b"x") == socketio.Event("audio", {"seq": n, "pcm": b"x"})
+    assert len(decoder._event_headers) == socketio.MAX_KNOWN_HEADERS
+
+
+def test_a_header_of_another_namespace_is_not_remembered_as_ours():
+    decoder = socketio.Decoder("/n")
+    header = '451-["audio",{"_placeholder":true,"num":0}]'
+    assert decoder.receive_text(header) is None
+    assert decoder.receive_text(header) is None  # still not ours: no attachment expected
+    assert decoder._event_headers == {}

@@ -32,6 +32,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.protocol import State
 
 from webcall_widget.voicehub import socketio
 from webcall_widget.voicehub.address import (
@@ -56,6 +57,7 @@ from webcall_widget.voicehub.events import (
     UpstreamError,
     UpstreamEvent,
 )
+from webcall_widget.voicehub.frames import client_frames
 from webcall_widget.voicehub.monitor import Monitor, UpstreamReport
 from webcall_widget.voicehub.profile import (
     CallEnd,
@@ -115,7 +117,7 @@ class UpstreamSession(abc.ABC):
         self.ask_join_ack = profile.join_confirmation is JoinConfirmation.ACK
         self._send_lock = asyncio.Lock()
         self._audio_backlog = int(MAX_AUDIO_BACKLOG_SECONDS * profile.audio_in.rate * 2)
-        self._batches = _can_batch(ws)  # once, not on every audio frame
+        self._direct = _can_write_directly(ws)  # once, not on every audio frame
         self._loop = asyncio.get_running_loop()
         secrets = (self.context.api_key.reveal(),) if self.context.api_key else ()
         self._monitor = Monitor(
@@ -269,11 +271,19 @@ class UpstreamSession(abc.ABC):
         await self._ws.wait_closed()
 
     async def _send(self, *frames: str | bytes) -> None:
+        ws = self._ws
+        if (
+            self._direct
+            and not self._send_lock.locked()
+            and ws.protocol.state is State.OPEN
+            and ws.transport.get_write_buffer_size() <= WRITE_BUFFER_LIMIT
+            and not ws.transport.is_closing()
+        ):
+            # The common case, every audio frame: nothing to wait for, one write.
+            ws.transport.write(client_frames(frames))
+            return
         try:
             async with self._send_lock:
-                if len(frames) > 1 and self._batches:
-                    await _send_batched(self._ws, frames)
-                    return
                 for frame in frames:
                     await self._ws.send(frame)
         except ConnectionClosed as exc:
@@ -567,30 +577,9 @@ def _failure_message(failures: list[str], profile: UpstreamProfile) -> str:
     return f"{tried}. Next: " + "; ".join(hints) + "."
 
 
-def _can_batch(ws: ClientConnection) -> bool:
-    return hasattr(ws, "send_context") and hasattr(ws, "protocol")
-
-
-async def _send_batched(ws: ClientConnection, frames: tuple[str | bytes, ...]) -> None:
-    """Several frames in one write to the socket: a Socket.IO binary event is a text
-    header and a binary attachment, and a write each was a tenth of a busy relay's time.
-    Uses websockets' ``send_context`` as its own ``send`` does (open-state check, drain,
-    errors), and writes what the protocol serialised as one chunk."""
-    async with ws.send_context():
-        for frame in frames:
-            if isinstance(frame, str):
-                ws.protocol.send_text(frame.encode())
-            else:
-                ws.protocol.send_binary(frame)
-        data = ws.protocol.data_to_send()
-        if data and all(data):  # an empty chunk means end-of-stream: leave it to send_data
-            ws.transport.write(b"".join(data))
-        else:
-            for chunk in data:
-                if chunk:
-                    ws.transport.write(chunk)
-                else:
-                    ws.transport.write_eof()
+def _can_write_directly(ws: ClientConnection) -> bool:
+    """Whether frames can bypass ``ws.send`` (websockets' connection, not a stand-in)."""
+    return hasattr(ws, "protocol") and hasattr(ws, "transport")
 
 
 async def _abandon(ws: ClientConnection | None) -> None:

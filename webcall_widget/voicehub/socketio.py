@@ -147,6 +147,12 @@ def _place(data: Any, attachments: list[bytes]) -> Any:
     return data
 
 
+# Binary event headers remembered per socket, and the longest remembered: an upstream that
+# varies them only costs a parse each.
+MAX_KNOWN_HEADERS = 8
+MAX_KNOWN_HEADER_LENGTH = 256
+
+
 class Decoder:
     """Turns received frames into packets, holding binary events until complete.
 
@@ -157,6 +163,9 @@ class Decoder:
         self.namespace = namespace
         # (event name, or None for an ack; ack id; data; attachments so far; expected)
         self._pending: tuple[str | None, int | None, Any, list[bytes], int] | None = None
+        # The header of every audio chunk is the same text: parsed once, not 50 times a
+        # second. (event name, payload with placeholders, attachments expected)
+        self._event_headers: dict[str, tuple[str, Any, int]] = {}
 
     def receive_text(self, frame: str) -> Packet | None:
         if self._pending is not None:
@@ -165,6 +174,10 @@ class Decoder:
             raise ProtocolViolation("empty Engine.IO frame")
         kind, body = frame[0], frame[1:]
         if kind == _EIO_MESSAGE:
+            if (header := self._event_headers.get(body)) is not None:
+                name, data, expected = header
+                self._pending = (name, None, data, [], expected)
+                return None
             return self._socketio(body)
         if kind == _EIO_PING:
             return Ping(body)
@@ -231,6 +244,9 @@ class Decoder:
         data = args[0] if args else None
         if attachments:
             self._pending = (name, None, data, [], attachments)
+            known = self._event_headers
+            if len(known) < MAX_KNOWN_HEADERS and len(body) <= MAX_KNOWN_HEADER_LENGTH:
+                known[body] = (name, data, attachments)
             return None
         return Event(name, data)
 
