@@ -71,6 +71,29 @@ def test_a_slow_socket_loses_the_oldest_audio_beyond_the_bound_and_keeps_every_t
     run(scenario())
 
 
+def test_texts_keep_their_place_among_the_audio_that_stays():
+    async def scenario() -> None:
+        socket = Socket()
+        outbox = Outbox(socket.write, max_audio_bytes=len(FRAME) * 2)
+        socket.open.clear()
+        outbox.put_bytes(b"first")
+        await asyncio.sleep(0)
+        frames = [bytes([n]) * len(FRAME) for n in range(4)]
+        outbox.put_text("a")
+        outbox.put_bytes(frames[0])
+        outbox.put_text("b")
+        for frame in frames[1:]:
+            outbox.put_bytes(frame)
+        outbox.put_text("c")
+        socket.open.set()
+        await outbox.flush()
+        sent = [m.get("text", m.get("bytes")) for m in socket.written]
+        assert sent == [b"first", "a", "b", frames[2], frames[3], "c"]
+        await outbox.close()
+
+    run(scenario())
+
+
 def test_a_frame_larger_than_the_bound_is_still_sent():
     async def scenario() -> None:
         socket = Socket()

@@ -57,6 +57,7 @@ from webcall_widget.relay.records import (
     Recorder,
     clip,
 )
+from webcall_widget.spacing import Spacing
 from webcall_widget.strings import ERRORS, visitor_message
 from webcall_widget.voicehub import errors
 from webcall_widget.voicehub.events import (
@@ -169,7 +170,7 @@ class Bridge:
         self._held_total = 0
         self._held_dropped = 0
         self._seen_ids: deque[str] = deque(maxlen=MAX_SEEN_IDS)
-        self._notices = _Notices(SLOW_NOTICE_SECONDS)
+        self._notices = Spacing(SLOW_NOTICE_SECONDS, self._loop.time)
         self._next_token = math.inf
         self._token_task: asyncio.Task[None] | None = None
         # The audio channel, left while the visitor is away and joined again on their
@@ -516,7 +517,7 @@ class Bridge:
             self.counters.audio_bytes_in += len(pcm)
             return
         self.counters.audio_bytes_dropped_in += len(pcm)
-        if self._notices.due("upstream_slow", self._loop.time()):
+        if self._notices.due("upstream_slow"):
             logger.warning(
                 "Call %s: VoiceHub reads the visitor's audio slower than it comes; "
                 "audio is dropped.",
@@ -532,7 +533,7 @@ class Bridge:
         than the agent speaks). Returns the frame to tell the visitor, now and then."""
         self.counters.audio_bytes_out -= size
         self.counters.audio_bytes_dropped_out += size
-        if not self._notices.due("connection_slow", self._loop.time()):
+        if not self._notices.due("connection_slow"):
             return None
         logger.info(
             "Call %s: the visitor's connection is slow; agent audio is dropped.", self.label
@@ -891,20 +892,6 @@ def _failure(exc: errors.VoiceHubError) -> Outcome:
         str(ERRORS.get(exc.code, ERRORS["upstream_error"])),
         CloseCode.UPSTREAM_FAILED,
     )
-
-
-class _Notices:
-    """When each kind of notice was last given, so that none is repeated too often."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._last: dict[str, float] = {}
-
-    def due(self, kind: str, now: float) -> bool:
-        if now - self._last.get(kind, -math.inf) < self.interval:
-            return False
-        self._last[kind] = now
-        return True
 
 
 class TranscriptLost(Exception):

@@ -102,21 +102,20 @@ class Outbox:
 
     def _drop_oldest_audio(self) -> None:
         """Drop audio, oldest first, until what waits is within the bound; the newest frame
-        stays, however large."""
-        if not self._queue:
-            self._audio_bytes = 0
-            return
+        stays, however large. Texts ahead of the dropped audio go back in front, in order:
+        while a browser is behind, each new frame costs one drop, not a copy of the queue."""
+        queue = self._queue
         excess = self._audio_bytes - self.max_audio_bytes
-        newest = self._queue[-1]
+        texts: list[dict[str, Any]] = []
         dropped = 0
-        kept: deque[dict[str, Any]] = deque()
-        for message in self._queue:
+        while dropped < excess and len(queue) > 1:
+            message = queue.popleft()
             data = message.get("bytes")
-            if data is not None and dropped < excess and message is not newest:
-                dropped += len(data)
+            if data is None:
+                texts.append(message)
             else:
-                kept.append(message)
-        self._queue = kept
+                dropped += len(data)
+        queue.extendleft(reversed(texts))
         self._audio_bytes -= dropped
         self.dropped_bytes += dropped
         if dropped and self._on_drop is not None:

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from webcall_widget.spacing import Spacing
 from webcall_widget.voicehub.codecs import describe
 from webcall_widget.voicehub.events import BadPayload, Unknown, UpstreamError
 from webcall_widget.voicehub.rate import RateMeter, matches
@@ -102,7 +103,7 @@ class Monitor:
         self._redact = redact
         self._secrets = secrets
         self._log = _Limiter(clock, enabled=log)
-        self._last_error = -1e9
+        self._errors = Spacing(ERROR_INTERVAL, clock)
         self._rate = RateMeter(output_rate)
         self._rate_reported = False
 
@@ -139,9 +140,7 @@ class Monitor:
 
     def error_allowed(self, event: UpstreamError) -> bool:
         """Whether this upstream error may reach the visitor now."""
-        now = self._clock()
-        if now - self._last_error >= ERROR_INTERVAL:
-            self._last_error = now
+        if self._errors.due():
             return True
         self.report.errors_held_back += 1
         held = self._log.allow("error")
