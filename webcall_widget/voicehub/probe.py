@@ -405,7 +405,11 @@ class _Probe:
         for number, chunk in enumerate(chunks):
             if self.closed:
                 break
-            await session.send_audio(chunk)
+            # A burst outruns a VoiceHub that reads slowly, and the session drops audio
+            # then: the probe is not real time, so it waits for the buffer to drain (a
+            # transport has no event for that: it is polled).
+            while not await session.send_audio(chunk) and self.time_left() > 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
             if self.options.realtime:
                 delay = started + (number + 1) * 0.02 - self.now()
                 if delay > 0:
