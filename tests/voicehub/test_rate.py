@@ -52,3 +52,21 @@ def test_audio_far_faster_than_any_rate_is_described_as_such():
 def test_common_rates_snap_and_odd_ones_do_not():
     assert likely_rate(23100) == 24000
     assert likely_rate(28000) is None
+
+
+def test_a_late_last_chunk_does_not_make_24khz_look_like_22khz():
+    """Seen on a busy test machine: the run's last chunk 150 ms late."""
+    meter = RateMeter(16000)
+    stream(meter, 24000, 2.0)
+    meter.feed(int(24000 * FRAME) * 2, 2.0 + 0.15)
+    assert meter.finding is not None and meter.finding.likely == 24000
+
+
+def test_chunks_that_arrive_in_bursts_after_stalls_still_read_24khz():
+    """Every fifth chunk held up 60 ms and delivered with the next ones."""
+    meter = RateMeter(16000)
+    size = int(24000 * FRAME) * 2
+    for index in range(100):
+        at = index * FRAME
+        meter.feed(size, at + 0.06 if index % 5 == 4 else at)
+    assert meter.finding is not None and meter.finding.likely == 24000

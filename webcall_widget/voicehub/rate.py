@@ -62,7 +62,12 @@ def likely_rate(observed: float) -> int | None:
 class RateMeter:
     """Feed it every chunk of agent audio with its arrival time; :attr:`finding` is set
     once a long enough run has been measured (the latest such run wins). Feeding is
-    arithmetic only: it runs for every 20 ms frame of every call."""
+    arithmetic only: it runs for every 20 ms frame of every call.
+
+    A run's rate is the slope of a least-squares line through (arrival time, samples so
+    far), not the samples over the time from first to last chunk: on a busy machine one
+    late chunk at either end of a run moved that by several percent, enough to read 24 kHz
+    as 22.05 kHz, and moves the slope by little."""
 
     def __init__(self, configured: int, *, min_run: float = MIN_RUN_SECONDS) -> None:
         self.configured = configured
@@ -70,7 +75,10 @@ class RateMeter:
         self.observed: float | None = None  # samples per second of the latest measured run
         self._start = 0.0
         self._last = -1e9
-        self._bytes = 0
+        self._samples = 0.0
+        # sums over the run's chunks of 1, t, y, t*t and t*y (t: seconds since the run
+        # began, y: samples received by then)
+        self._n = self._st = self._sy = self._stt = self._sty = 0.0
 
     @property
     def finding(self) -> RateFinding | None:
@@ -84,12 +92,21 @@ class RateMeter:
         per second if this chunk completed or extended a measurable run."""
         if now - self._last > MAX_GAP_SECONDS:
             # A new run: its first chunk only marks the start (it arrived "at once").
-            self._start, self._last, self._bytes = now, now, 0
+            self._start, self._last, self._samples = now, now, 0.0
+            self._n, self._st, self._sy, self._stt, self._sty = 1.0, 0.0, 0.0, 0.0, 0.0
             return None
         self._last = now
-        self._bytes += size
-        span = now - self._start
-        if span < self.min_run:
+        self._samples += size / 2
+        t, y = now - self._start, self._samples
+        self._n += 1
+        self._st += t
+        self._sy += y
+        self._stt += t * t
+        self._sty += t * y
+        if t < self.min_run:
             return None
-        self.observed = self._bytes / 2 / span
+        spread = self._n * self._stt - self._st * self._st
+        if spread <= 0:
+            return None
+        self.observed = (self._n * self._sty - self._st * self._sy) / spread
         return self.observed
