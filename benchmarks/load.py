@@ -19,11 +19,13 @@ with ``make bench-load`` or ``python benchmarks/load.py --calls 10 50 100 150``.
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import contextlib
 import json
 import math
 import os
+import random
 import shutil
 import struct
 import subprocess
@@ -217,7 +219,7 @@ async def open_socketio(ws_url: str) -> Call:
     return Call(socket, socketio=True)
 
 
-async def open_relay(site_url: str) -> Call | None:
+async def open_relay(site_url: str, deflate: bool) -> Call | None:
     response = await asyncio.to_thread(
         requests.post,
         f"{site_url}/webcall/agents/bench/calls",
@@ -229,7 +231,7 @@ async def open_relay(site_url: str) -> Call | None:
         return None
     response.raise_for_status()
     try:
-        socket = await wire.connect(response.json()["socket"], origin=site_url)
+        socket = await wire.connect(response.json()["socket"], origin=site_url, deflate=deflate)
     except wire.WireError:
         return None
     while True:
@@ -241,12 +243,26 @@ async def open_relay(site_url: str) -> Call | None:
             return None
 
 
+def audio_bodies(count: int = 512) -> list[bytes]:
+    """What follows each frame's stamp: PCM that varies like speech, a random walk, and
+    differs from frame to frame over more than a deflate window (32 KB). With zeros, a
+    server that compresses (permessage-deflate, which browsers offer) had nothing to do."""
+    rng = random.Random(7)
+    sample, samples = 0, array.array("h")
+    for _ in range(count * (FRAME_BYTES - STAMP.size) // 2):
+        sample = max(-32000, min(32000, sample + rng.randint(-900, 900)))
+        samples.append(sample)
+    data = samples.tobytes()
+    size = FRAME_BYTES - STAMP.size
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
 async def pace(calls: list[Call], start: float, stop: float) -> None:
     """Every call's frames, one every 20 ms per call, the calls spread evenly over the
     interval as real callers would be. One task sends them all: a task per call waking 50
     times a second was most of the client's own CPU."""
     loop = asyncio.get_running_loop()
-    padding = bytes(FRAME_BYTES - STAMP.size)
+    bodies = audio_bodies()
     n = len(calls)
     if not n:  # every call refused: the window still passes, for the CPU figures
         await asyncio.sleep(max(0.0, stop - loop.time()))
@@ -262,7 +278,8 @@ async def pace(calls: list[Call], start: float, stop: float) -> None:
             await asyncio.sleep(max(delay, 0.001))
         now = loop.time()
         while slot < slots and start + slot * step <= now:
-            calls[slot % n].send_frame(slot // n, padding)
+            seq = slot // n
+            calls[slot % n].send_frame(seq, bodies[(seq + slot) % len(bodies)])
             slot += 1
 
 
@@ -328,11 +345,12 @@ class Target:
     socketio: bool
     pids: list[int]
     helpers: list[int] = field(default_factory=list)  # nginx in front of the relay, Redis
+    deflate: bool = False  # offer permessage-deflate to the relay, as browsers do
 
     async def open(self) -> Call | None:
         if self.socketio:
             return await open_socketio(self.url.replace("http://", "ws://"))
-        return await open_relay(self.url)
+        return await open_relay(self.url, self.deflate)
 
 
 @dataclass
@@ -461,6 +479,17 @@ def main() -> None:
         help="LIMITS.VOICE_CALLS_PER_PROCESS for the relay (default: the app's), to measure "
         "a process past its capacity",
     )
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="the calls through the relay offer permessage-deflate, as browsers do (the "
+        "server then compresses every frame it sends them)",
+    )
+    parser.add_argument(
+        "--uvicorn-args",
+        default="",
+        help="more options for every Uvicorn, e.g. '--ws-per-message-deflate false'",
+    )
     args = parser.parse_args()
     if args.capacity is not None:
         os.environ["BENCH_VOICE_CALLS_PER_PROCESS"] = str(args.capacity)
@@ -472,6 +501,8 @@ def main() -> None:
         servers = Servers(workdir, env)
         try:
             targets = start_targets(servers, args, workdir, http_port, ws_port)
+            for target in targets:
+                target.deflate = args.deflate and not target.socketio
             report(targets, args)
         finally:
             servers.stop_all()
@@ -510,7 +541,7 @@ def start_targets(
         )
         targets.append(Target("daphne", f"http://127.0.0.1:{port}", False, [daphne.pid]))
     uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--lifespan", "off"]
-    uvicorn += ["--log-level", "warning", "--ws", "websockets-sansio"]
+    uvicorn += ["--log-level", "warning", "--ws", "websockets-sansio", *args.uvicorn_args.split()]
     if "uvicorn" in args.targets:
         port = free_port()
         command = [*uvicorn, "--loop", "asyncio", "--port", str(port), app]

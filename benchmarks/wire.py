@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import struct
+import zlib
 from collections.abc import Callable
 from typing import cast
 from urllib.parse import urlsplit
@@ -55,6 +56,12 @@ class FrameReader:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self.inflate: Callable[[bytes], bytes] | None = None  # permessage-deflate, once agreed
+
+    def _inflated(self, payload: bytes) -> bytes:
+        if self.inflate is None:
+            raise WireError("a compressed frame, but no compression was agreed")
+        return self.inflate(payload + b"\x00\x00\xff\xff")
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         buffer = self._buffer
@@ -84,6 +91,8 @@ class FrameReader:
             payload = bytes(buffer[at : at + n])
             if mask is not None and mask != ZERO_MASK:
                 payload = apply_mask(payload, mask)
+            if first & 0x40:  # RSV1: compressed (permessage-deflate)
+                payload = self._inflated(payload)
             frames.append((first & 0x0F, payload))
             pos = at + n
         del buffer[:pos]
@@ -100,7 +109,8 @@ class Socket(asyncio.Protocol):
         self.on_frame: Handler | None = None
         self.frames: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self.closed = asyncio.get_running_loop().create_future()
-        self._reader = FrameReader()
+        self.reader = FrameReader()
+        self.deflated = False  # permessage-deflate agreed
         self._head = bytearray()
         self._upgraded: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
@@ -118,7 +128,7 @@ class Socket(asyncio.Protocol):
             if not data:
                 return
         try:
-            frames = self._reader.feed(data)
+            frames = self.reader.feed(data)
         except WireError as exc:
             self.abort(exc)
             return
@@ -181,8 +191,10 @@ class Socket(asyncio.Protocol):
         return await self._upgraded
 
 
-async def connect(url: str, *, origin: str | None = None) -> Socket:
-    """A client socket to ``ws://host:port/path?query``."""
+async def connect(url: str, *, origin: str | None = None, deflate: bool = False) -> Socket:
+    """A client socket to ``ws://host:port/path?query``. With ``deflate`` it offers
+    permessage-deflate as browsers do, and inflates what the server compresses (its own
+    frames go uncompressed, which the extension allows)."""
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
     transport, socket = await loop.create_connection(
@@ -198,6 +210,8 @@ async def connect(url: str, *, origin: str | None = None) -> Socket:
         f"Sec-WebSocket-Key: {key.decode()}",
         "Sec-WebSocket-Version: 13",
     ]
+    if deflate:
+        lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
     if origin:
         lines.append(f"Origin: {origin}")
     socket.transport = transport  # uvloop calls connection_made only on its next turn
@@ -210,6 +224,12 @@ async def connect(url: str, *, origin: str | None = None) -> Socket:
     if accept_key(key) not in head:
         socket.abort(None)
         raise WireError("the server's Sec-WebSocket-Accept does not match")
+    if deflate and b"permessage-deflate" in head.lower():
+        socket.deflated = True
+        if b"server_no_context_takeover" in head.lower():
+            socket.reader.inflate = lambda data: zlib.decompressobj(-15).decompress(data)
+        else:
+            socket.reader.inflate = zlib.decompressobj(-15).decompress
     return socket
 
 

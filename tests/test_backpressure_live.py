@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import uuid
 from collections.abc import Iterator
@@ -27,7 +28,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Two seconds of 16 kHz audio in one frame, so that megabytes go by in a moment: the
 # kernel's own socket buffers, which no process can see into, hold several.
-FRAME = b"\x10\x00" * 32000
+# Noise, not a repeated sample: the test's client and Uvicorn negotiate permessage-deflate,
+# which squeezed a constant frame of 64 KB into a few bytes on the wire, so that megabytes
+# of "audio" fitted in a few kilobytes of socket buffer and nothing ever backed up.
+FRAME = random.Random(13).randbytes(64000)
 FRAMES_SENT = 120
 
 
