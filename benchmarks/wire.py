@@ -4,8 +4,9 @@ The benchmark's client and its loopback upstream run beside the relay on the sam
 on a full WebSocket library, they needed more CPU than the relay they measured (at 150 calls
 the client alone took 85 % of a core), so every path's latency was the harness's own. These
 ends do only what the benchmark needs: unfragmented frames, client frames masked with a zero
-key (legal, and the server still unmasks every byte, so the relay's cost is unchanged), pongs
-for pings, and one write per batch of frames.
+key (RFC 6455 wants an unpredictable one, against proxies that cache; no server checks, and
+the server still unmasks every byte, so the relay's cost is unchanged), pongs for pings, and
+one write per batch of frames.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class Socket(asyncio.Protocol):
         self.frames: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self.closed = asyncio.get_running_loop().create_future()
         self.reader = FrameReader()
-        self.deflated = False  # permessage-deflate agreed
+        self.offer_deflate = False  # a client that offered permessage-deflate
+        self.deflated = False  # and the server agreed
         self._head = bytearray()
         self._upgraded: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
@@ -124,7 +126,10 @@ class Socket(asyncio.Protocol):
             if end < 0:
                 return
             data = bytes(self._head[end + 4 :])
-            self._upgraded.set_result(bytes(self._head[:end]))
+            head = bytes(self._head[:end])
+            if self.offer_deflate and b"permessage-deflate" in head.lower():
+                self._agree_deflate(head)  # before any frame after the head is read
+            self._upgraded.set_result(head)
             if not data:
                 return
         try:
@@ -141,6 +146,13 @@ class Socket(asyncio.Protocol):
                 self.on_frame(opcode, payload)
             else:
                 self.frames.put_nowait((opcode, payload))
+
+    def _agree_deflate(self, head: bytes) -> None:
+        self.deflated = True
+        if b"server_no_context_takeover" in head.lower():
+            self.reader.inflate = lambda data: zlib.decompressobj(-15).decompress(data)
+        else:
+            self.reader.inflate = zlib.decompressobj(-15).decompress
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._upgraded.done():
@@ -212,6 +224,7 @@ async def connect(url: str, *, origin: str | None = None, deflate: bool = False)
     ]
     if deflate:
         lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
+        socket.offer_deflate = True
     if origin:
         lines.append(f"Origin: {origin}")
     socket.transport = transport  # uvloop calls connection_made only on its next turn
@@ -224,12 +237,6 @@ async def connect(url: str, *, origin: str | None = None, deflate: bool = False)
     if accept_key(key) not in head:
         socket.abort(None)
         raise WireError("the server's Sec-WebSocket-Accept does not match")
-    if deflate and b"permessage-deflate" in head.lower():
-        socket.deflated = True
-        if b"server_no_context_takeover" in head.lower():
-            socket.reader.inflate = lambda data: zlib.decompressobj(-15).decompress(data)
-        else:
-            socket.reader.inflate = zlib.decompressobj(-15).decompress
     return socket
 
 

@@ -204,9 +204,12 @@ def test_headers_that_vary_are_parsed_each_and_remembered_up_to_a_bound():
     assert len(decoder._event_headers) == socketio.MAX_KNOWN_HEADERS
 
 
-def test_a_header_of_another_namespace_is_not_remembered_as_ours():
+def test_a_binary_event_of_another_namespace_is_skipped_with_its_attachments():
     decoder = socketio.Decoder("/n")
-    header = '451-["audio",{"_placeholder":true,"num":0}]'
-    assert decoder.receive_text(header) is None
-    assert decoder.receive_text(header) is None  # still not ours: no attachment expected
-    assert decoder._event_headers == {}
+    foreign = '451-["audio",{"_placeholder":true,"num":0}]'
+    ours = '451-/n,["audio",{"_placeholder":true,"num":0}]'
+    for _ in range(2):  # and it is not remembered as ours
+        assert decoder.receive_text(foreign) is None
+        assert decoder.receive_binary(b"theirs") is None
+    assert decoder.receive_text(ours) is None
+    assert decoder.receive_binary(b"mine") == socketio.Event("audio", b"mine")

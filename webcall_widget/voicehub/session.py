@@ -116,6 +116,7 @@ class UpstreamSession(abc.ABC):
         # The probe asks for an acknowledgement of the join to learn whether there is one.
         self.ask_join_ack = profile.join_confirmation is JoinConfirmation.ACK
         self._send_lock = asyncio.Lock()
+        self._slow_senders = 0
         self._audio_backlog = int(MAX_AUDIO_BACKLOG_SECONDS * profile.audio_in.rate * 2)
         self._direct = _can_write_directly(ws)  # once, not on every audio frame
         self._loop = asyncio.get_running_loop()
@@ -274,7 +275,7 @@ class UpstreamSession(abc.ABC):
         ws = self._ws
         if (
             self._direct
-            and not self._send_lock.locked()
+            and not self._slow_senders
             and ws.protocol.state is State.OPEN
             and ws.transport.get_write_buffer_size() <= WRITE_BUFFER_LIMIT
             and not ws.transport.is_closing()
@@ -282,12 +283,18 @@ class UpstreamSession(abc.ABC):
             # The common case, every audio frame: nothing to wait for, one write.
             ws.transport.write(client_frames(frames))
             return
+        # Counted from before the lock is asked for until it is released, so that no frame
+        # written directly overtakes one waiting for the lock (a released lock reads as
+        # free before its next waiter has run).
+        self._slow_senders += 1
         try:
             async with self._send_lock:
                 for frame in frames:
                     await self._ws.send(frame)
         except ConnectionClosed as exc:
             raise UpstreamClosed(f"upstream socket closed ({_describe(exc)})") from exc
+        finally:
+            self._slow_senders -= 1
 
     def _closed(self, exc: ConnectionClosed) -> UpstreamClosed:
         frame = exc.rcvd

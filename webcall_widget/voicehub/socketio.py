@@ -151,6 +151,8 @@ def _place(data: Any, attachments: list[bytes]) -> Any:
 # varies them only costs a parse each.
 MAX_KNOWN_HEADERS = 8
 MAX_KNOWN_HEADER_LENGTH = 256
+# The pending "event" of another namespace's binary packet, whose attachments are skipped.
+_FOREIGN = "\x00another namespace"
 
 
 class Decoder:
@@ -197,6 +199,8 @@ class Decoder:
         if len(attachments) < expected:
             return None
         self._pending = None
+        if name is _FOREIGN:
+            return None
         if name is None:
             return Ack(ack_id or 0, _fill(data, attachments))
         return Event(name, _fill(data, attachments))
@@ -215,6 +219,8 @@ class Decoder:
         if rest.startswith("/"):
             namespace, _, rest = rest.partition(",")
         if namespace != self.namespace:
+            if attachments:  # its attachments follow, and are not ours either
+                self._pending = (_FOREIGN, None, None, [], attachments)
             return None  # another namespace: not ours
         index = 0
         while index < len(rest) and rest[index].isdigit():
