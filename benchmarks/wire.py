@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 
 from websockets.speedups import apply_mask
 
+from webcall_widget.voicehub.frames import frame_header
+
 TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 ZERO_MASK = bytes(4)
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_SHORT, _MEDIUM, _LONG = struct.Struct("!BB"), struct.Struct("!BBH"), struct.Struct("!BBQ")
 
 Handler = Callable[[int, bytes], None]
 
@@ -37,14 +38,7 @@ class WireError(Exception):
 
 def frame(opcode: int, payload: bytes, *, masked: bool) -> bytes:
     """One final frame; ``masked`` (a client's frames) uses the zero key."""
-    n = len(payload)
-    mask_bit = 0x80 if masked else 0
-    if n < 126:
-        header = _SHORT.pack(0x80 | opcode, mask_bit | n)
-    elif n < 1 << 16:
-        header = _MEDIUM.pack(0x80 | opcode, mask_bit | 126, n)
-    else:
-        header = _LONG.pack(0x80 | opcode, mask_bit | 127, n)
+    header = frame_header(opcode, len(payload), masked=masked)
     return header + ZERO_MASK + payload if masked else header + payload
 
 

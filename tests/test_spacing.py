@@ -1,22 +1,15 @@
 from __future__ import annotations
 
+from tests.clocks import HandClock
 from webcall_widget.spacing import Spacing
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_first_of_a_kind_is_always_due():
-    assert Spacing(10, Clock()).due("slow")
+    assert Spacing(10, HandClock()).due("slow")
 
 
 def test_a_second_within_the_interval_is_not_due_and_does_not_move_it():
-    clock = Clock()
+    clock = HandClock()
     spacing = Spacing(10, clock)
     assert spacing.due("slow")
     clock.now += 6
@@ -26,7 +19,7 @@ def test_a_second_within_the_interval_is_not_due_and_does_not_move_it():
 
 
 def test_kinds_are_spaced_apart_each_on_their_own():
-    spacing = Spacing(10, Clock())
+    spacing = Spacing(10, HandClock())
     assert spacing.due("connection_slow")
     assert spacing.due("upstream_slow")
     assert not spacing.due("connection_slow")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from tests.clocks import HandClock
 from webcall_widget.relay.activity import RECHECK_SECONDS, Activity
 from webcall_widget.sandbox.audio import tone
 
@@ -8,16 +9,8 @@ HISS = tone((3000.0,), 0.02, 16000, level=0.005)
 SILENCE = bytes(640)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_message_is_activity():
-    clock = Clock()
+    clock = HandClock()
     activity = Activity(180, clock)
     clock.now += 50
     activity.message()
@@ -25,7 +18,7 @@ def test_a_message_is_activity():
 
 
 def test_silence_and_hiss_are_not_activity():
-    clock = Clock()
+    clock = HandClock()
     activity = Activity(180, clock)
     for _ in range(500):
         clock.now += 0.02
@@ -35,7 +28,7 @@ def test_silence_and_hiss_are_not_activity():
 
 
 def test_audible_audio_after_a_quiet_spell_is_activity():
-    clock = Clock()
+    clock = HandClock()
     activity = Activity(180, clock)
     clock.now += RECHECK_SECONDS + 0.5
     activity.audio(SPEECH)
@@ -48,7 +41,7 @@ def test_a_short_idle_timeout_looks_at_audio_more_often():
 
 
 def test_frames_within_a_second_of_activity_are_not_inspected():
-    clock = Clock()
+    clock = HandClock()
     activity = Activity(180, clock)
     clock.now += RECHECK_SECONDS / 2
     activity.audio(SPEECH)

@@ -6,21 +6,14 @@ import logging
 
 import pytest
 
+from tests.clocks import HandClock
 from webcall_widget.voicehub.events import BadPayload, Unknown, UpstreamError
 from webcall_widget.voicehub.monitor import ERROR_INTERVAL, Monitor, UpstreamReport
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return HandClock()
 
 
 @pytest.fixture

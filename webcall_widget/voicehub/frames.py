@@ -44,21 +44,24 @@ class _MaskKeys:
 _keys = _MaskKeys()
 
 
+def frame_header(opcode: int, length: int, *, masked: bool) -> bytes:
+    """The header of a final frame of ``length`` bytes (the masking key, if any, follows)."""
+    mask_bit = _MASKED if masked else 0
+    if length < 126:
+        return _SHORT.pack(_FIN | opcode, mask_bit | length)
+    if length < 1 << 16:
+        return _MEDIUM.pack(_FIN | opcode, mask_bit | 126, length)
+    return _LONG.pack(_FIN | opcode, mask_bit | 127, length)
+
+
 def client_frame(payload: str | bytes) -> bytes:
     """One final, masked frame: text for ``str``, binary for ``bytes``."""
     if isinstance(payload, str):
         data, opcode = payload.encode(), Opcode.TEXT
     else:
         data, opcode = payload, Opcode.BINARY
-    n = len(data)
-    if n < 126:
-        header = _SHORT.pack(_FIN | opcode, _MASKED | n)
-    elif n < 1 << 16:
-        header = _MEDIUM.pack(_FIN | opcode, _MASKED | 126, n)
-    else:
-        header = _LONG.pack(_FIN | opcode, _MASKED | 127, n)
     key = _keys.next()
-    return header + key + apply_mask(data, key)
+    return frame_header(opcode, len(data), masked=True) + key + apply_mask(data, key)
 
 
 def client_frames(payloads: tuple[str | bytes, ...]) -> bytes:
