@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from tests.clocks import HandClock
 from tests.factories import build_agent
 from tests.servers import ServerThread
 from webcall_widget.models import Agent
@@ -116,6 +118,18 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def rate_minute(monkeypatch: pytest.MonkeyPatch) -> HandClock:
+    """Rate windows are whole minutes of the wall clock: a test's burst of calls that
+    straddled two of them would be counted in both. Each test starts mid-minute with the
+    clock held; a test that wants the next minute moves it."""
+    from webcall_widget import limits
+
+    held = HandClock(time.time() // 60 * 60 + 30)
+    monkeypatch.setattr(limits, "wall_clock", held)
+    return held
 
 
 class RunningSandbox:

@@ -53,6 +53,15 @@ def test_client_over_its_rate_gets_429_with_retry_after(limited, agent, client):
     assert "try again" in refused.json()["error"]["message"]
 
 
+def test_a_new_minute_counts_afresh(limited, agent, client, rate_minute):
+    limited(CALLS_PER_MINUTE_PER_CLIENT=1, UNCONNECTED_CALLS_PER_CLIENT=5)
+    assert post(client, agent.slug).status_code == 201
+    refused = post(client, agent.slug)
+    assert refused["Retry-After"] == "30"
+    rate_minute.now += 30
+    assert post(client, agent.slug).status_code == 201
+
+
 def test_another_client_is_not_held_back_by_the_first(limited, agent, client):
     limited(CALLS_PER_MINUTE_PER_CLIENT=1)
     assert post(client, agent.slug, ip="203.0.113.1").status_code == 201
