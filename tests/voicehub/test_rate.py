@@ -70,3 +70,11 @@ def test_chunks_that_arrive_in_bursts_after_stalls_still_read_24khz():
         at = index * FRAME
         meter.feed(size, at + 0.06 if index % 5 == 4 else at)
     assert meter.finding is not None and meter.finding.likely == 24000
+
+
+def test_a_pause_between_two_sentences_does_not_slow_the_reading():
+    """A greeting, a quarter second of nothing, then the answer."""
+    meter = RateMeter(16000)
+    stream(meter, 24000, 0.4)
+    stream(meter, 24000, 2.0, start=0.4 + 0.25)
+    assert meter.finding is not None and meter.finding.likely == 24000

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 COMMON_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 MIN_RUN_SECONDS = 1.5  # of continuous arrival, before a run tells anything
-MAX_GAP_SECONDS = 0.3  # a longer pause ends a run (the agent stopped talking)
+# A longer pause ends a run: the agent stopped talking. A pause inside a run reads as
+# slower audio (0.25 s between a greeting and the next sentence read 24 kHz as 20 kHz).
+MAX_GAP_SECONDS = 0.1
 TOLERANCE = 0.15  # within ±15% of the setting: fine
 SNAP = 0.07  # within ±7% of a common rate: that rate
 
