@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.polling import until
 from tests.relay.fakes import FakeBrowser, FakeRecorder, FakeUpstream, make_call
 from tests.relay.virtual_time import run
 from webcall_widget.conf import get_settings
@@ -73,14 +73,6 @@ class Live:
         self.grant = tokens.Grant(self.call.call_id, ORIGIN, self.grant.resumes + 1)
         assert await self.bridge.attach(browser, self.grant)
         return browser
-
-
-async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
-    for _ in range(int(seconds * 100)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise TimeoutError(f"not true within {seconds}s")
 
 
 def agent_says(text: str, message_id: str = "a1", *, final: bool = True) -> Message:

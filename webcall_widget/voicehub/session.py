@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
@@ -41,6 +41,7 @@ from webcall_widget.voicehub.address import (
     addresses,
     socket_url,
 )
+from webcall_widget.voicehub.connection import UpstreamConnection
 from webcall_widget.voicehub.errors import (
     UpstreamClosed,
     UpstreamConnectFailed,
@@ -98,7 +99,7 @@ class UpstreamSession(abc.ABC):
 
     def __init__(
         self,
-        ws: ClientConnection,
+        ws: UpstreamConnection,
         profile: UpstreamProfile,
         *,
         protocol: UpstreamProtocol | None = None,
@@ -312,7 +313,7 @@ class SocketIOSession(UpstreamSession):
 
     def __init__(
         self,
-        ws: ClientConnection,
+        ws: UpstreamConnection,
         profile: UpstreamProfile,
         opened: socketio.Open,
         *,
@@ -359,7 +360,7 @@ class SocketIOSession(UpstreamSession):
 
     async def _next_packet(self) -> socketio.Packet | None:
         try:
-            frame = await self._ws.recv()
+            frame = await self._ws.next_frame()
             self.last_heard = self._loop.time()
         except ConnectionClosed as exc:
             self._watch.cancel()
@@ -397,16 +398,20 @@ class SocketIOSession(UpstreamSession):
 
     @classmethod
     async def handshake(
-        cls, ws: ClientConnection, profile: UpstreamProfile, address: SocketAddress, **kwargs: Any
+        cls,
+        ws: UpstreamConnection,
+        profile: UpstreamProfile,
+        address: SocketAddress,
+        **kwargs: Any,
     ) -> SocketIOSession:
         decoder = socketio.Decoder(address.namespace)
-        first = await ws.recv()
+        first = await ws.next_frame()
         opened = decoder.receive_text(first) if isinstance(first, str) else None
         if not isinstance(opened, socketio.Open):
             raise UpstreamConnectFailed("upstream did not open an Engine.IO session")
         await ws.send(socketio.connect_packet(address.namespace, address.auth))
         while True:
-            frame = await ws.recv()
+            frame = await ws.next_frame()
             if not isinstance(frame, str):
                 raise UpstreamConnectFailed("upstream did not confirm the Socket.IO connection")
             packet = decoder.receive_text(frame)
@@ -431,7 +436,7 @@ class WebSocketSession(UpstreamSession):
     async def _receive(self) -> tuple[str, Any] | None:
         while True:
             try:
-                frame = await self._ws.recv()
+                frame = await self._ws.next_frame()
             except ConnectionClosed as exc:
                 raise self._closed(exc) from exc
             if isinstance(frame, bytes):
@@ -519,9 +524,9 @@ async def _open(
     address: SocketAddress, profile: UpstreamProfile, kwargs: dict[str, Any]
 ) -> UpstreamSession:
     context: ConnectContext = kwargs["context"]
-    ws: ClientConnection | None = None
+    ws: UpstreamConnection | None = None
     try:
-        ws = await connect(
+        connection = await connect(
             address.url,
             additional_headers=dict(address.headers) or None,
             open_timeout=None,
@@ -534,7 +539,10 @@ async def _open(
             # Engine.IO has its own heartbeat; a plain socket uses WebSocket pings.
             ping_interval=None if profile.transport is Transport.SOCKETIO else 20,
             user_agent_header="django-webcall-widget",
+            create_connection=UpstreamConnection,
         )
+        assert isinstance(connection, UpstreamConnection)
+        ws = connection
         if profile.transport is Transport.SOCKETIO:
             return await SocketIOSession.handshake(ws, profile, address, **kwargs)
         return WebSocketSession(ws, profile, **kwargs)
@@ -584,12 +592,12 @@ def _failure_message(failures: list[str], profile: UpstreamProfile) -> str:
     return f"{tried}. Next: " + "; ".join(hints) + "."
 
 
-def _can_write_directly(ws: ClientConnection) -> bool:
+def _can_write_directly(ws: UpstreamConnection) -> bool:
     """Whether frames can bypass ``ws.send`` (websockets' connection, not a stand-in)."""
     return hasattr(ws, "protocol") and hasattr(ws, "transport")
 
 
-async def _abandon(ws: ClientConnection | None) -> None:
+async def _abandon(ws: UpstreamConnection | None) -> None:
     if ws is not None:
         await ws.close()
 
