@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -28,6 +29,7 @@ from webcall_widget import storable
 from webcall_widget.conf import Settings
 from webcall_widget.limits import budget_seconds_left, caps_for
 from webcall_widget.models import Agent, Call, CallStatus, TranscriptMessage
+from webcall_widget.relay.budgets import shared_budgets
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.signals import call_ended, call_live, message_received, send_robustly
 from webcall_widget.voicehub.address import ConnectContext
@@ -271,7 +273,11 @@ class DatabaseRecorder:
         await database_sync_to_async(finish)(call_id, outcome, counters)
 
     async def budget_seconds_left(self, call: CallInfo) -> float | None:
-        return await database_sync_to_async(budget_seconds_left)(call.agent_id, self.settings)
+        """Shared by the agent's calls in this process (:mod:`.budgets`)."""
+        read = database_sync_to_async(budget_seconds_left)
+        return await shared_budgets().seconds_left(
+            (call.agent_id, self.settings.limits), partial(read, call.agent_id, self.settings)
+        )
 
     async def load_transcript(self, call_id: uuid.UUID) -> list[NewMessage]:
         return await aload_transcript(call_id)
