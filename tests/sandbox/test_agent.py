@@ -200,6 +200,22 @@ async def test_speaking_over_the_agent_clears_its_audio_and_stops_it(session_for
     assert out_at_clear < 2.2 * 32000 * 0.6  # well before the end of the echo
 
 
+async def test_speaking_over_the_agent_keeps_its_replies_to_typed_messages(session_for):
+    call_id, session = await joined_voice_call(session_for, Mode.TEXT_AUDIO)
+    await send_utterance(session, speech_frames=100)  # 2 s to echo
+    while not (isinstance(e := await session.recv(), Message) and e.text.startswith("Echoing")):
+        pass
+    await session.send_text(call_id, "typed while talking")  # answered after the echo
+    for _ in range(15):  # then speaks over the echo
+        await session.send_audio(SPEECH_FRAME)
+    replies = []
+    while not replies or not replies[-1].final:
+        event = await asyncio.wait_for(session.recv(), 5)
+        if isinstance(event, Message) and event.text.startswith("You said"):
+            replies.append(event)
+    assert replies[-1].text == "You said: typed while talking"
+
+
 async def test_audio_before_joining_the_audio_channel_is_refused_once(session_for):
     call_id, session = await session_for(Mode.TEXT)
     await session.join(call_id, ("text",))

@@ -84,6 +84,7 @@ class Conversation:
         self._audio_refused = False
         self._inbox: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]] = asyncio.Queue()
         self._turns: asyncio.Queue[Turn] = asyncio.Queue()
+        self._audio_turns: set[Turn] = set()
         self._tasks = [
             asyncio.create_task(self._work(), name="sandbox-conversation"),
             asyncio.create_task(self._speak(), name="sandbox-speaker"),
@@ -110,6 +111,7 @@ class Conversation:
     async def _speak(self) -> None:
         while True:
             turn = await self._turns.get()
+            self._audio_turns.discard(turn)
             await turn()
 
     async def emit(self, name: str, data: Any) -> None:
@@ -192,7 +194,7 @@ class Conversation:
             self._audio_refused = False
             if self.config.voice_greeting and not self._loopback and not rejoining:
                 chime = audio.tone((660.0, 880.0), 0.4, self.config.audio.output_rate)
-                self._turns.put_nowait(lambda: self._play(chime))
+                self._queue_audio(lambda: self._play(chime))
         if Channel.TEXT in channels and Channel.TEXT not in already:
             self._turns.put_nowait(lambda: self._say(self.config.greeting, stream=False))
         if self.profile.join_confirmation is JoinConfirmation.ACK:
@@ -307,13 +309,26 @@ class Conversation:
                 await self._created(
                     self._next_id(), f"[{event.seconds:.1f} s of speech]", role=Role.USER
                 )
-                self._turns.put_nowait(lambda e=event: self._echo(e.pcm, e.seconds))  # type: ignore[misc]
+                self._queue_audio(lambda e=event: self._echo(e.pcm, e.seconds))  # type: ignore[misc]
+
+    def _queue_audio(self, turn: Turn) -> None:
+        """A turn that plays audio: one the visitor's speech cancels."""
+        self._audio_turns.add(turn)
+        self._turns.put_nowait(turn)
 
     async def _barge_in(self) -> None:
-        """The visitor talks over the agent: stop at once and tell the client to do so too."""
+        """The visitor talks over the agent: stop at once and tell the client to do so too.
+        What the agent was going to play goes; its replies to typed messages (text only)
+        stay, as speaking does not take back what the visitor wrote."""
         self._interrupted.set()
+        kept = []
         while not self._turns.empty():
-            self._turns.get_nowait()
+            turn = self._turns.get_nowait()
+            if turn not in self._audio_turns:
+                kept.append(turn)
+        self._audio_turns.clear()
+        for turn in kept:
+            self._turns.put_nowait(turn)
         assert self.call is not None
         self.call.interruptions += 1
         await self.emit(self.names.audio_clear, {"callId": self.call.call_id})
