@@ -208,7 +208,7 @@ async def test_speaking_over_the_agent_keeps_its_replies_to_typed_messages(sessi
     await session.send_text(call_id, "typed while talking")  # answered after the echo
     for _ in range(15):  # then speaks over the echo
         await session.send_audio(SPEECH_FRAME)
-    replies = []
+    replies: list[Message] = []
     while not replies or not replies[-1].final:
         event = await asyncio.wait_for(session.recv(), 5)
         if isinstance(event, Message) and event.text.startswith("You said"):

@@ -14,8 +14,14 @@ from contextlib import asynccontextmanager
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from websockets.exceptions import (
+    ConcurrencyError,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidStatus,
+)
 from websockets.frames import Close, Frame, Opcode
+from websockets.protocol import State
 
 from tests.polling import until
 from webcall_widget.voicehub.connection import QUEUE_HIGH, UpstreamConnection
@@ -56,13 +62,15 @@ async def upgrade(reader: asyncio.StreamReader) -> bytes:
     )
 
 
-async def write_in_pieces(writer: asyncio.StreamWriter, data: bytes, seed: int = 7) -> None:
-    """``data`` in pieces of 1 to 300 bytes, each flushed on its own, so that frame
+async def write_in_pieces(
+    writer: asyncio.StreamWriter, data: bytes, *, largest: int = 300, seed: int = 7
+) -> None:
+    """``data`` in pieces of 1 to ``largest`` bytes, each flushed on its own, so that frame
     headers, lengths and payloads are cut everywhere."""
     pieces = random.Random(seed)
     at = 0
     while at < len(data):
-        size = pieces.randint(1, 300)
+        size = pieces.randint(1, largest)
         writer.write(data[at : at + size])
         await writer.drain()
         await asyncio.sleep(0.001)
@@ -70,8 +78,8 @@ async def write_in_pieces(writer: asyncio.StreamWriter, data: bytes, seed: int =
 
 
 async def answer_the_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Read the client's frames until its close, answer that and end the connection, as a
-    server does (until then the client waits for it)."""
+    """Read the client's frames until its close, answering its pings, then answer the close
+    and end the connection, as a server does (until then the client waits for it)."""
     with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
         while True:
             first, second = await reader.readexactly(2)
@@ -80,6 +88,8 @@ async def answer_the_close(reader: asyncio.StreamReader, writer: asyncio.StreamW
                 length = int.from_bytes(await reader.readexactly(2 if length == 126 else 8))
             key = await reader.readexactly(4)
             body = bytes(b ^ key[i % 4] for i, b in enumerate(await reader.readexactly(length)))
+            if first & 0x0F == Opcode.PING:
+                writer.write(frame(Opcode.PONG, body))
             if first & 0x0F == Opcode.CLOSE:
                 writer.write(frame(Opcode.CLOSE, body[:2]))
                 await writer.drain()
@@ -106,10 +116,9 @@ async def upstream(script: Script, **options: object) -> AsyncIterator[UpstreamC
             f"ws://127.0.0.1:{port}/",
             create_connection=UpstreamConnection,
             compression=None,
-            ping_interval=None,
             close_timeout=1,
             open_timeout=5,
-            **options,  # type: ignore[arg-type]
+            **{"ping_interval": None, **options},  # type: ignore[arg-type]
         ) as connection:
             assert isinstance(connection, UpstreamConnection)
             yield connection
@@ -147,6 +156,14 @@ async def test_frames_cut_anywhere_arrive_whole_and_in_order():
     async with upstream(script) as connection:
         assert await read(connection, len(MIXED)) == MIXED_READ
         assert connection.in_lane
+
+
+async def test_a_handshake_response_cut_in_pieces_is_read_whole():
+    async def script(reader, writer, head):
+        await write_in_pieces(writer, head + b"".join(MIXED[:3]), largest=20)
+
+    async with upstream(script) as connection:
+        assert await read(connection, 3) == MIXED_READ[:3]
 
 
 async def test_frames_in_the_same_packet_as_the_handshake_are_read():
@@ -207,8 +224,18 @@ async def test_a_close_from_upstream_ends_reading_after_what_came_before_it():
         (masked(b"masked"), 1002),  # servers never mask
         (bytes([0xC2, 0x01, 0x00]), 1002),  # a reserved bit, no extension agreed
         (bytes([0x83, 0x00]), 1002),  # an opcode that does not exist
+        (bytes([0x89, 126, 0, 126]) + bytes(126), 1002),  # a ping over 125 bytes
+        (bytes([0x89, 127]) + (1 << 40).to_bytes(8), 1009),  # a ping of a terabyte
     ],
-    ids=["too-big", "bad-utf8", "masked", "reserved-bit", "unknown-opcode"],
+    ids=[
+        "too-big",
+        "bad-utf8",
+        "masked",
+        "reserved-bit",
+        "unknown-opcode",
+        "long-ping",
+        "huge-ping",
+    ],
 )
 async def test_a_frame_that_breaks_the_protocol_fails_the_connection_with_its_code(bad, code):
     async def script(reader, writer, head):
@@ -267,3 +294,58 @@ async def test_a_reader_that_falls_behind_stops_reading_the_socket_until_it_catc
         assert len(connection._frames) < count
         assert await read(connection, count) == [bytes([n]) for n in range(count)]
         assert connection.transport.is_reading()
+
+
+async def test_keepalive_pings_answered_through_the_lane_keep_the_connection_open():
+    async def script(reader, writer, head):
+        async def stream():
+            for n in range(60):
+                writer.write(frame(Opcode.TEXT, str(n)))
+                await asyncio.sleep(0.02)
+
+        writer.write(head)
+        streaming = asyncio.create_task(stream())
+        await answer_the_close(reader, writer)  # and the pings before it
+        await streaming
+
+    async with upstream(script, ping_interval=0.1, ping_timeout=0.3) as connection:
+        assert await read(connection, 60) == [str(n) for n in range(60)]
+        assert connection.latency > 0  # a pong came back through the lane
+
+
+async def test_after_a_missed_keepalive_no_more_frames_are_read():
+    """The server streams on but never answers a ping: websockets fails the connection
+    (1011) and waits a moment for the server's close; nothing read then is passed on."""
+    sent = asyncio.Event()
+
+    async def script(reader, writer, head):
+        writer.write(head)
+        for n in range(200):
+            writer.write(frame(Opcode.TEXT, str(n)))
+            await asyncio.sleep(0.01)
+        sent.set()
+
+    async with upstream(script, ping_interval=0.1, ping_timeout=0.2) as connection:
+        read_while_failed = 0
+        with pytest.raises(ConnectionClosedError) as closed:
+            while True:
+                await connection.next_frame()
+                if connection.protocol.state is not State.OPEN:
+                    read_while_failed += 1
+        assert closed.value.sent is not None and closed.value.sent.code == 1011
+        assert read_while_failed <= 2  # at most what was queued at the moment it failed
+        assert not sent.is_set()
+
+
+async def test_two_tasks_reading_at_once_is_an_error():
+    async def script(reader, writer, head):
+        writer.write(head)
+
+    async with upstream(script) as connection:
+        first = asyncio.create_task(connection.next_frame())
+        await asyncio.sleep(0.01)
+        with pytest.raises(ConcurrencyError):
+            await connection.next_frame()
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first

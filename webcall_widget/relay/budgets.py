@@ -3,7 +3,7 @@
 Every live call asks for its agent's budget every half minute (:mod:`.bridge`), and every
 call of an agent gets the same answer. So in one process the calls of an agent share a
 read: an ask while one is under way waits for it, and an answer is reused for
-:data:`SHARE_SECONDS`, less the time since it was read. A hundred calls of one agent that
+:data:`SHARE_SECONDS` after it came, less the time since. A hundred calls of one agent that
 opened together made a hundred reads at once every 30 s; now they make one.
 """
 
@@ -23,7 +23,7 @@ Read = Callable[[], Awaitable[float | None]]
 
 
 class SharedBudgets:
-    """Reads keyed by whatever decides the answer (the agent and the limits in force)."""
+    """Reads keyed by whatever decides the answer (the agent, the limits in force, the day)."""
 
     def __init__(
         self,
@@ -33,30 +33,33 @@ class SharedBudgets:
     ) -> None:
         self._share = share_seconds
         self._clock = clock
-        self._reads: dict[Hashable, tuple[float, asyncio.Task[float | None]]] = {}
+        self._answers: dict[Hashable, tuple[float, float | None]] = {}  # when it came, what
+        self._reads: dict[Hashable, asyncio.Task[float | None]] = {}  # under way
 
     async def seconds_left(self, key: Hashable, read: Read) -> float | None:
-        """``read()``'s answer for ``key``, from a read started at most ``share_seconds``
-        ago if there is one, less the seconds since it started (None: no budget).
+        """``read()``'s answer for ``key``: one that came at most ``share_seconds`` ago,
+        or the one under way, or a new one; less the seconds since it came (None: no
+        budget).
 
         Raises:
             Exception: whatever the shared read raised (a failed read is not kept).
         """
-        now = self._clock()
-        held = self._reads.get(key)
-        if held is None or now - held[0] > self._share:
-            held = (now, asyncio.ensure_future(read()))
-            self._reads[key] = held
-            held[1].add_done_callback(partial(self._forget_failure, key))
-        read_at, task = held
-        left = await asyncio.shield(task)  # a caller that gives up leaves it to the others
-        return None if left is None else left - (self._clock() - read_at)
+        answer = self._answers.get(key)
+        if answer is None or self._clock() - answer[0] > self._share:
+            task = self._reads.get(key)
+            if task is None:
+                task = self._reads[key] = asyncio.ensure_future(read())
+                task.add_done_callback(partial(self._came, key))
+            await asyncio.shield(task)  # a caller that gives up leaves it to the others
+            answer = self._answers[key]
+        came_at, left = answer
+        return None if left is None else left - (self._clock() - came_at)
 
-    def _forget_failure(self, key: Hashable, task: asyncio.Task[float | None]) -> None:
-        if task.cancelled() or task.exception() is not None:
-            held = self._reads.get(key)
-            if held is not None and held[1] is task:
-                del self._reads[key]
+    def _came(self, key: Hashable, task: asyncio.Task[float | None]) -> None:
+        """Runs before any asker resumes (it was the task's first callback)."""
+        del self._reads[key]
+        if not task.cancelled() and task.exception() is None:
+            self._answers[key] = (self._clock(), task.result())
 
 
 _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedBudgets] = (

@@ -12,6 +12,7 @@ fails is logged and changes nothing (:func:`webcall_widget.signals.send_robustly
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
@@ -275,8 +276,10 @@ class DatabaseRecorder:
     async def budget_seconds_left(self, call: CallInfo) -> float | None:
         """Shared by the agent's calls in this process (:mod:`.budgets`)."""
         read = database_sync_to_async(budget_seconds_left)
+        day = timezone.now().astimezone(dt.UTC).date()  # budgets are per UTC day
         return await shared_budgets().seconds_left(
-            (call.agent_id, self.settings.limits), partial(read, call.agent_id, self.settings)
+            (call.agent_id, self.settings.limits, day),
+            partial(read, call.agent_id, self.settings),
         )
 
     async def load_transcript(self, call_id: uuid.UUID) -> list[NewMessage]:

@@ -21,12 +21,15 @@ from collections import deque
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConcurrencyError
+from websockets.protocol import State
 
 __all__ = ["UpstreamConnection"]
 
 _FIN_TEXT, _FIN_BINARY = 0x81, 0x82  # a final frame, no extension bits
 _PING, _PONG = 0x89, 0x8A
 _MASK_BIT, _LENGTH = 0x80, 0x7F
+_MAX_CONTROL = 125  # a longer control frame breaks the protocol
 _END_OF_HEAD = b"\r\n\r\n"
 _SWITCHING = b"HTTP/1.1 101 "
 # Frames queued but not read yet past which the socket is not read (as websockets' own
@@ -45,6 +48,8 @@ class UpstreamConnection(ClientConnection):
         self._frames: deque[str | bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        limits = (self.protocol.max_message_size, self.protocol.max_fragment_size)
+        self._max_frame = min((limit for limit in limits if limit is not None), default=None)
 
     @property
     def in_lane(self) -> bool:
@@ -67,6 +72,8 @@ class UpstreamConnection(ClientConnection):
                 return frame
             if not self._lane:
                 return await self.recv()
+            if self._waiter is not None:
+                raise ConcurrencyError("another task is already reading this connection")
             self._waiter = self.loop.create_future()
             try:
                 await self._waiter
@@ -81,17 +88,30 @@ class UpstreamConnection(ClientConnection):
             data = self._read_head(data)
             if not data:
                 return
+        if self.protocol.state is not State.OPEN:
+            # Failed (a missed keepalive, a bad handshake) or closing: websockets discards
+            # or reads what follows as the state requires.
+            self._lane = False
+            self._hand_over(bytes(self._unread) + data)
+            self._unread.clear()
+            return
         unread = self._unread
         unread += data
         taken, handed_over = self._take_frames(unread)
         del unread[:taken]
         self._wake()
         if handed_over:
-            if self._paused:  # websockets' own queue watches the rest
-                self._paused = False
-                self.transport.resume_reading()
             rest = bytes(unread)
             unread.clear()
+            self._hand_over(rest)
+
+    def _hand_over(self, rest: bytes) -> None:
+        """websockets reads ``rest`` and everything after it."""
+        if self._paused:  # websockets' own queue watches what follows
+            self._paused = False
+            self.transport.resume_reading()
+        self._wake()
+        if rest:
             super().data_received(rest)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -122,7 +142,7 @@ class UpstreamConnection(ClientConnection):
     def _take_frames(self, buffer: bytearray) -> tuple[int, bool]:
         """Queue every whole frame at the front of ``buffer``; the bytes taken, and whether
         the lane ended at a frame it does not take (else it stopped at a partial one)."""
-        taken, size, max_size = 0, len(buffer), self.protocol.max_message_size
+        taken, size, max_size = 0, len(buffer), self._max_frame
         frames = self._frames
         while size - taken >= 2:
             first, second = buffer[taken], buffer[taken + 1]
@@ -154,10 +174,14 @@ class UpstreamConnection(ClientConnection):
                         break
                 else:
                     frames.append(payload)
-            elif first in (_PING, _PONG):
+            elif first in (_PING, _PONG) and length <= _MAX_CONTROL:
                 if size < end:
                     break
                 super().data_received(bytes(buffer[taken:end]))
+                if self.protocol.state is not State.OPEN:  # it failed the connection
+                    self._lane = False
+                    taken = end
+                    break
             else:
                 self._lane = False
                 break
