@@ -3,8 +3,9 @@
 Every 20 ms of agent audio is one or two WebSocket frames. Through websockets each went
 through its frame parser (generators per frame), its message assembler and a queue. Here
 the frames of a plain call (whole text and binary frames, pings and pongs) are cut out of
-the bytes as they arrive and queued for :meth:`UpstreamConnection.next_frame`: at 75
-calls the relay went from 86 % to 68 % of a core (``make bench-load``).
+the bytes as they arrive and queued for :meth:`UpstreamConnection.next_frame`: at 50
+calls the relay went from 66-70 % to 57-65 % of a core (``make bench-load``, old and new
+code in alternating runs).
 
 websockets still does everything else: the opening handshake (the lane starts right after
 the response's blank line), answering pings (each control frame is handed to it whole, at
