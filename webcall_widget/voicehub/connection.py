@@ -54,7 +54,7 @@ class UpstreamConnection(ClientConnection):
 
     @property
     def in_lane(self) -> bool:
-        """Whether frames are still cut out here (for tests and the probe's report)."""
+        """Whether frames are still cut out here, not by websockets."""
         return self._lane
 
     async def next_frame(self) -> str | bytes:
@@ -89,29 +89,26 @@ class UpstreamConnection(ClientConnection):
             data = self._read_head(data)
             if not data:
                 return
-        if self.protocol.state is not State.OPEN:
+        self._unread += data
+        if self.protocol.state is State.OPEN:
+            del self._unread[: self._take_frames(self._unread)]
+        else:
             # Failed (a missed keepalive, a bad handshake) or closing: websockets discards
             # or reads what follows as the state requires.
             self._lane = False
-            self._hand_over(bytes(self._unread) + data)
-            self._unread.clear()
-            return
-        unread = self._unread
-        unread += data
-        taken, handed_over = self._take_frames(unread)
-        del unread[:taken]
-        self._wake()
-        if handed_over:
-            rest = bytes(unread)
-            unread.clear()
-            self._hand_over(rest)
+        if self._lane:
+            self._wake()
+        else:
+            self._hand_over()
 
-    def _hand_over(self, rest: bytes) -> None:
-        """websockets reads ``rest`` and everything after it."""
+    def _hand_over(self) -> None:
+        """websockets reads what is unread, and everything after it."""
         if self._paused:  # websockets' own queue watches what follows
             self._paused = False
             self.transport.resume_reading()
         self._wake()
+        rest = bytes(self._unread)
+        self._unread.clear()
         if rest:
             super().data_received(rest)
 
@@ -140,9 +137,9 @@ class UpstreamConnection(ClientConnection):
         super().data_received(data[: len(data) - rest])
         return data[len(data) - rest :]
 
-    def _take_frames(self, buffer: bytearray) -> tuple[int, bool]:
-        """Queue every whole frame at the front of ``buffer``; the bytes taken, and whether
-        the lane ended at a frame it does not take (else it stopped at a partial one)."""
+    def _take_frames(self, buffer: bytearray) -> int:
+        """Queue every whole frame at the front of ``buffer``; the bytes taken. Stops at a
+        partial frame, or ends the lane at a frame it does not take."""
         taken, size, max_size = 0, len(buffer), self._max_frame
         frames = self._frames
         while size - taken >= 2:
@@ -190,7 +187,7 @@ class UpstreamConnection(ClientConnection):
         if len(frames) >= QUEUE_HIGH and not self._paused:
             self._paused = True
             self.transport.pause_reading()
-        return taken, not self._lane
+        return taken
 
     def _wake(self) -> None:
         waiter = self._waiter
