@@ -119,7 +119,6 @@ class UpstreamSession(abc.ABC):
         self._send_lock = asyncio.Lock()
         self._slow_senders = 0
         self._audio_backlog = int(MAX_AUDIO_BACKLOG_SECONDS * profile.audio_in.rate * 2)
-        self._direct = _can_write_directly(ws)  # once, not on every audio frame
         self._loop = asyncio.get_running_loop()
         secrets = (self.context.api_key.reveal(),) if self.context.api_key else ()
         self._monitor = Monitor(
@@ -275,8 +274,7 @@ class UpstreamSession(abc.ABC):
     async def _send(self, *frames: str | bytes) -> None:
         ws = self._ws
         if (
-            self._direct
-            and not self._slow_senders
+            not self._slow_senders
             and ws.protocol.state is State.OPEN
             and ws.transport.get_write_buffer_size() <= WRITE_BUFFER_LIMIT
             and not ws.transport.is_closing()
@@ -590,11 +588,6 @@ def _failure_message(failures: list[str], profile: UpstreamProfile) -> str:
         hints.append("if it is a plain WebSocket, set UPSTREAM.TRANSPORT to 'websocket'")
     hints.append("`manage.py webcall_probe <agent>` tries these for you")
     return f"{tried}. Next: " + "; ".join(hints) + "."
-
-
-def _can_write_directly(ws: UpstreamConnection) -> bool:
-    """Whether frames can bypass ``ws.send`` (websockets' connection, not a stand-in)."""
-    return hasattr(ws, "protocol") and hasattr(ws, "transport")
 
 
 async def _abandon(ws: UpstreamConnection | None) -> None:
