@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import os
 import struct
 import zlib
@@ -22,12 +21,12 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from websockets.speedups import apply_mask
+from websockets.utils import accept_key as websockets_accept_key
 
 from webcall_widget.voicehub.frames import frame_header
 
 TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 ZERO_MASK = bytes(4)
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 Handler = Callable[[int, bytes], None]
 
@@ -43,7 +42,7 @@ def frame(opcode: int, payload: bytes, *, masked: bool) -> bytes:
 
 
 def accept_key(key: bytes) -> bytes:
-    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
+    return websockets_accept_key(key.decode()).encode()
 
 
 class FrameReader:

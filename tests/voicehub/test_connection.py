@@ -5,9 +5,7 @@ a masked frame or bad UTF-8)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,11 +20,10 @@ from websockets.exceptions import (
 )
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
+from websockets.utils import accept_key
 
 from tests.polling import until
 from webcall_widget.voicehub.connection import QUEUE_HIGH, UpstreamConnection
-
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes], Awaitable[None]]
 
@@ -55,7 +52,7 @@ async def upgrade(reader: asyncio.StreamReader) -> bytes:
         for line in request.split(b"\r\n")
         if line.lower().startswith(b"sec-websocket-key:")
     )
-    accept = base64.b64encode(hashlib.sha1(key + GUID.encode()).digest())
+    accept = accept_key(key.decode()).encode()
     return (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
