@@ -27,6 +27,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -494,6 +495,8 @@ def main() -> None:
     if args.capacity is not None:
         os.environ["BENCH_VOICE_CALLS_PER_PROCESS"] = str(args.capacity)
 
+    # A terminated run stops its servers too, as an interrupted one does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     workdir = Path(tempfile.mkdtemp(prefix="webcall-load-"))
     http_port, ws_port = free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{http_port}"
