@@ -11,9 +11,15 @@ run. The same client measures, in one run:
 * ``uvicorn x2``: two relay processes behind nginx, with channels_redis, the Redis cache
   and PostgreSQL, as the README's deployment section lays them out.
 
+Beside the voice calls, ``--text-calls`` chat calls each send a message every second, and
+the upstream answers with the same text as the agent's message: how long a visitor waits
+for a chat answer while the process relays everyone's audio (the relay also stores both
+messages of each exchange, as it does for every call).
+
 For each: added latency over ``direct`` (p50 / p95 / p99 of the median run), frames lost,
-calls refused, and the CPU of every process. Then the relay's memory per idle call. Run
-with ``make bench-load`` or ``python benchmarks/load.py --calls 10 50 100 150``.
+calls refused, and the CPU of every process; then the chat answers' latency; then the
+relay's memory per idle call. Run with ``make bench-load`` or
+``python benchmarks/load.py --calls 10 50 100 150``.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,10 +54,12 @@ from tests.servers import free_port, wait_for_port  # noqa: E402
 
 FRAME_BYTES = 640
 FRAME_SECONDS = 0.02
+MESSAGE_SECONDS = 1.0
 WARM_UP_SECONDS = 2.0
 STAMP = struct.Struct("<dI")  # send time (perf_counter), sequence number
 AUDIO_HEADER = b'451-["audio.chunk",{"_placeholder":true,"num":0}]'
 T = TypeVar("T")
+C = TypeVar("C", bound="Call")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -178,6 +186,8 @@ class Call:
     """One caller's socket: the pacer sends its frames, and replies are timed as they arrive
     (in the socket's ``data_received``, with no task or queue between)."""
 
+    mode = "WebAudio"
+
     def __init__(self, socket: wire.Socket, socketio: bool) -> None:
         self.socket = socket
         self.socketio = socketio
@@ -210,21 +220,69 @@ class Call:
             await asyncio.wait_for(self.socket.close(), 5)
 
 
-async def open_socketio(ws_url: str) -> Call:
+class TextCall(Call):
+    """One chat caller: the pacer sends its messages, and the agent's answer (the loopback
+    upstream answers with the same text) is timed as it arrives."""
+
+    mode = "text"
+
+    def __init__(self, socket: wire.Socket, socketio: bool) -> None:
+        super().__init__(socket, socketio)
+        self._sent_at: dict[str, float] = {}
+
+    def send_message(self, seq: int) -> None:
+        self.result.sent += 1
+        transport = self.socket.transport
+        if transport is None or transport.is_closing():
+            return
+        text = f"message {seq}"
+        self._sent_at[text] = time.perf_counter()
+        if self.socketio:
+            event = ["text.message", {"callId": "x", "text": text}]
+            self.socket.send_text("42" + json.dumps(event))
+        else:
+            self.socket.send_text(json.dumps({"type": "text", "text": text}))
+
+    def _received(self, opcode: int, payload: bytes) -> None:
+        if opcode != wire.TEXT:
+            return
+        sent_at = self._sent_at.pop(self._answer(payload), None)
+        if sent_at is None:
+            return
+        self.result.received += 1
+        if sent_at >= self.measure_from:
+            self.result.latencies.append((time.perf_counter() - sent_at) * 1000)
+
+    def _answer(self, payload: bytes) -> str:
+        """The text of the agent's final message in ``payload``; "" for any other frame."""
+        if self.socketio:
+            if not payload.startswith(b'42["created"'):
+                return ""
+            message = json.loads(payload[2:])[1]
+        else:
+            message = json.loads(payload)
+            if message.get("type") != "message":
+                return ""
+        if message.get("role") != "agent" or not message.get("final"):
+            return ""
+        return str(message.get("text"))
+
+
+async def open_socketio(ws_url: str, kind: type[Call]) -> Call:
     socket = await wire.connect(f"{ws_url}/socket.io/?EIO=4&transport=websocket")
     await socket.recv_text()  # open
     socket.send_text("40")
     await socket.recv_text()  # connected
     socket.send_text('42["channel.join",{"callId":"x","channels":["audio","text"]}]')
     await socket.recv_text()  # joined
-    return Call(socket, socketio=True)
+    return kind(socket, socketio=True)
 
 
-async def open_relay(site_url: str, deflate: bool) -> Call | None:
+async def open_relay(site_url: str, deflate: bool, kind: type[Call]) -> Call | None:
     response = await asyncio.to_thread(
         requests.post,
         f"{site_url}/webcall/agents/bench/calls",
-        json={"mode": "WebAudio"},
+        json={"mode": kind.mode},
         headers={"Origin": site_url},
         timeout=30,
     )
@@ -238,7 +296,7 @@ async def open_relay(site_url: str, deflate: bool) -> Call | None:
     while True:
         frame = json.loads(await socket.recv_text())
         if frame.get("type") == "ready":
-            return Call(socket, socketio=False)
+            return kind(socket, socketio=False)
         if frame.get("type") == "error":
             await socket.close()
             return None
@@ -258,18 +316,23 @@ def audio_bodies(count: int = 512) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-async def pace(calls: list[Call], start: float, stop: float) -> None:
-    """Every call's frames, one every 20 ms per call, the calls spread evenly over the
-    interval as real callers would be. One task sends them all: a task per call waking 50
+async def pace(
+    calls: list[C],
+    start: float,
+    stop: float,
+    period: float,
+    send: Callable[[C, int, int], None],
+) -> None:
+    """``send(call, seq, slot)`` for every call once per ``period``, the calls spread evenly
+    over it as real callers would be. One task sends them all: a task per call waking 50
     times a second was most of the client's own CPU."""
     loop = asyncio.get_running_loop()
-    bodies = audio_bodies()
     n = len(calls)
     if not n:  # every call refused: the window still passes, for the CPU figures
         await asyncio.sleep(max(0.0, stop - loop.time()))
         return
-    step = FRAME_SECONDS / n
-    slots = int((stop - start) / FRAME_SECONDS) * n
+    step = period / n
+    slots = int((stop - start) / period) * n
     slot = 0
     while slot < slots:
         delay = start + slot * step - loop.time()
@@ -279,8 +342,7 @@ async def pace(calls: list[Call], start: float, stop: float) -> None:
             await asyncio.sleep(max(delay, 0.001))
         now = loop.time()
         while slot < slots and start + slot * step <= now:
-            seq = slot // n
-            calls[slot % n].send_frame(seq, bodies[(seq + slot) % len(bodies)])
+            send(calls[slot % n], slot // n, slot)
             slot += 1
 
 
@@ -310,27 +372,51 @@ class Window:
 
 
 async def run_calls(
-    target: Target, calls: int, seconds: float, window: Window
-) -> list[CallResult]:
+    target: Target, calls: int, text_calls: int, seconds: float, window: Window
+) -> tuple[list[CallResult], list[CallResult]]:
+    """The voice calls' results and the text calls'."""
     opened: list[Call] = []
     refused = 0
     for _ in range(calls):
-        call = await target.open()
+        call = await target.open(Call)
         if call is None:
             refused += 1
         else:
             opened.append(call)
+    chats: list[TextCall] = []
+    for _ in range(text_calls):
+        chat = await target.open(TextCall)
+        if isinstance(chat, TextCall):
+            chats.append(chat)
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.5
     measure_from = time.perf_counter() + 0.5 + WARM_UP_SECONDS
-    for call in opened:
+    for call in [*opened, *chats]:
         call.measure_from = measure_from
     loop.call_at(start + WARM_UP_SECONDS, window.mark)
     loop.call_at(start + WARM_UP_SECONDS + seconds, window.mark)
-    await pace(opened, start, start + WARM_UP_SECONDS + seconds)
+    stop = start + WARM_UP_SECONDS + seconds
+    bodies = audio_bodies()
+    await asyncio.gather(
+        pace(
+            opened,
+            start,
+            stop,
+            FRAME_SECONDS,
+            lambda call, seq, slot: call.send_frame(seq, bodies[(seq + slot) % len(bodies)]),
+        ),
+        pace(
+            chats,
+            start,
+            stop,
+            MESSAGE_SECONDS,
+            lambda call, seq, _: call.send_message(seq),
+        ),
+    )
     await asyncio.sleep(1.0)  # let the last frames come back
-    await asyncio.gather(*(call.end() for call in opened))
-    return [c.result for c in opened] + [CallResult(refused=True) for _ in range(refused)]
+    await asyncio.gather(*(call.end() for call in [*opened, *chats]))
+    voice = [c.result for c in opened] + [CallResult(refused=True) for _ in range(refused)]
+    return voice, [c.result for c in chats]
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -348,10 +434,10 @@ class Target:
     helpers: list[int] = field(default_factory=list)  # nginx in front of the relay, Redis
     deflate: bool = False  # offer permessage-deflate to the relay, as browsers do
 
-    async def open(self) -> Call | None:
+    async def open(self, kind: type[Call]) -> Call | None:
         if self.socketio:
-            return await open_socketio(self.url.replace("http://", "ws://"))
-        return await open_relay(self.url, self.deflate)
+            return await open_socketio(self.url.replace("http://", "ws://"), kind)
+        return await open_relay(self.url, self.deflate, kind)
 
 
 @dataclass
@@ -364,6 +450,10 @@ class Measured:
     cpu: float  # share of one core, the target's own processes
     helper_cpu: float
     client_cpu: float  # this process: when it nears 100 %, the client is what is measured
+    text_calls: int  # opened
+    message_p50: float
+    message_p99: float
+    messages_lost: int
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -373,13 +463,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(target: Target, calls: int, seconds: float) -> Measured:
+def measure(target: Target, calls: int, text_calls: int, seconds: float) -> Measured:
     window = Window(
         [p for pid in target.pids for p in process_tree(pid)],
         [p for pid in target.helpers for p in process_tree(pid)],
     )
-    results = run(run_calls(target, calls, seconds, window))
+    results, chats = run(run_calls(target, calls, text_calls, seconds, window))
     latencies = [x for r in results for x in r.latencies]
+    message_latencies = [x for r in chats for x in r.latencies]
     cpu, helper_cpu, client_cpu = window.shares()
     return Measured(
         p50=percentile(latencies, 0.50),
@@ -390,6 +481,10 @@ def measure(target: Target, calls: int, seconds: float) -> Measured:
         cpu=cpu,
         helper_cpu=helper_cpu,
         client_cpu=client_cpu,
+        text_calls=len(chats),
+        message_p50=percentile(message_latencies, 0.50),
+        message_p99=percentile(message_latencies, 0.99),
+        messages_lost=sum(r.sent - r.received for r in chats),
     )
 
 
@@ -401,7 +496,7 @@ def median_run(runs: list[Measured]) -> Measured:
 async def idle_calls(target: Target, calls: int) -> list[Call]:
     opened = []
     for _ in range(calls):
-        call = await target.open()
+        call = await target.open(Call)
         if call is not None:
             opened.append(call)
     return opened
@@ -447,7 +542,7 @@ def site_environment(
             "-c",
             "from webcall_widget.models import Agent; Agent.objects.update_or_create("
             "slug='bench', defaults=dict(name='Bench', voicehub_agent_id='loopback', "
-            "api_key='bench-key', modes=['WebAudio'], default_mode='WebAudio', "
+            "api_key='bench-key', modes=['WebAudio', 'text'], default_mode='WebAudio', "
             "max_concurrent_calls=100000, max_calls_per_day=1000000))",
         ],
         env=env,
@@ -466,6 +561,12 @@ def main() -> None:
         nargs="+",
         default=["direct", "nginx", "daphne", "uvicorn", "uvicorn x2"],
         help="which paths to measure",
+    )
+    parser.add_argument(
+        "--text-calls",
+        type=int,
+        default=10,
+        help="chat calls beside the voice calls, each sending a message every second",
     )
     parser.add_argument("--idle-calls", type=int, default=50, help="0 skips the memory figure")
     parser.add_argument(
@@ -513,7 +614,11 @@ def main() -> None:
 
 
 def start_targets(
-    servers: Servers, args: argparse.Namespace, workdir: Path, http_port: int, ws_port: int
+    servers: Servers,
+    args: argparse.Namespace,
+    workdir: Path,
+    http_port: int,
+    ws_port: int,
 ) -> list[Target]:
     python = sys.executable
     upstream = servers.start(
@@ -540,11 +645,19 @@ def start_targets(
     if "daphne" in args.targets:
         port = free_port()
         daphne = servers.start(
-            "daphne", [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app], port
+            "daphne",
+            [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
+            port,
         )
         targets.append(Target("daphne", f"http://127.0.0.1:{port}", False, [daphne.pid]))
     uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--lifespan", "off"]
-    uvicorn += ["--log-level", "warning", "--ws", "websockets-sansio", *args.uvicorn_args.split()]
+    uvicorn += [
+        "--log-level",
+        "warning",
+        "--ws",
+        "websockets-sansio",
+        *args.uvicorn_args.split(),
+    ]
     if "uvicorn" in args.targets:
         port = free_port()
         command = [*uvicorn, "--loop", "asyncio", "--port", str(port), app]
@@ -561,7 +674,11 @@ def start_targets(
 
 
 def start_two_workers(
-    servers: Servers, args: argparse.Namespace, workdir: Path, uvicorn: list[str], app: str
+    servers: Servers,
+    args: argparse.Namespace,
+    workdir: Path,
+    uvicorn: list[str],
+    app: str,
 ) -> Target:
     """Two relay processes behind nginx, sharing Redis (layer and cache) and PostgreSQL."""
     database = f"webcall_bench_{os.getpid()}"
@@ -584,7 +701,11 @@ def start_two_workers(
     port = free_port()
     nginx = servers.start("nginx-x2", nginx_command(workdir, "nginx-x2", port, ports), port)
     return Target(
-        "uvicorn x2", f"http://127.0.0.1:{port}", False, [w.pid for w in workers], [nginx.pid]
+        "uvicorn x2",
+        f"http://127.0.0.1:{port}",
+        False,
+        [w.pid for w in workers],
+        [nginx.pid],
     )
 
 
@@ -621,10 +742,13 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
     )
     print(header)
     print("-" * len(header))
+    chats: list[str] = []
     for calls in args.calls:
         baseline: Measured | None = None
         for target in targets:
-            runs = [measure(target, calls, args.seconds) for _ in range(args.repeat)]
+            runs = [
+                measure(target, calls, args.text_calls, args.seconds) for _ in range(args.repeat)
+            ]
             m = median_run(runs)
             if target.name == "direct":
                 baseline = m
@@ -637,6 +761,24 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
                 f"{helper}  {m.client_cpu:>9.0%}",
                 flush=True,
             )
+            if args.text_calls:
+                added = m.message_p99 - baseline.message_p99 if baseline else float("nan")
+                chats.append(
+                    f"{calls:>5}  {target.name:<14} {m.text_calls:>5} {m.message_p50:>7.2f} "
+                    f"{m.message_p99:>7.2f} {added:>+8.2f} {m.messages_lost:>6}"
+                )
+    if chats:
+        print(
+            f"\nChat answers beside the voice calls ({args.text_calls} text calls, a message "
+            "every second each; the same runs):"
+        )
+        header = (
+            f"{'calls':>5}  {'path':<14} {'chats':>5} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'+p99':>8} {'lost':>6}"
+        )
+        print(header)
+        print("-" * len(header))
+        print("\n".join(chats))
     if memory:
         print()
     for name, (per_call, held) in memory.items():

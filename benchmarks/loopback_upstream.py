@@ -3,8 +3,9 @@
 The sandbox's echo agent does real work per frame (voice activity detection, pacing), about
 280 µs of CPU per echoed frame, so it saturates its core long before the relay does. This
 one does only what the protocol needs: ``POST /calls/public/create-web-call`` on one port,
-and on another a Socket.IO v5 socket that confirms ``channel.join`` and sends every binary
-``audio.chunk`` straight back, over ``benchmarks/wire.py``'s lean WebSocket on uvloop. What
+and on another a Socket.IO v5 socket that confirms ``channel.join``, sends every binary
+``audio.chunk`` straight back and answers every ``text.message`` with its text as the
+agent's message, over ``benchmarks/wire.py``'s lean WebSocket on uvloop. What
 the load benchmark measures is then the path, not the agent.
 
 Run: ``python benchmarks/loopback_upstream.py --http-port 8801 --ws-port 8802``.
@@ -59,6 +60,14 @@ class Upstream(wire.Socket):
         elif payload.startswith(b'42["channel.join"'):
             event = json.loads(payload[2:])
             self.send_text("42" + json.dumps(["channel.joined", event[1]]))
+        elif payload.startswith(b'42["text.message"'):
+            said = json.loads(payload[2:])[1]
+            answer = {
+                "id": f"answer-{next(_ids)}",
+                "role": "agent",
+                "text": said["text"],
+            }
+            self.send_text("42" + json.dumps(["created", {**answer, "final": True}]))
         elif payload == b"41":
             self.abort(None)
 

@@ -53,6 +53,8 @@ def test_load_benchmark_prints_every_path_side_by_side():
             "uvicorn",
             "--idle-calls",
             "3",
+            "--text-calls",
+            "2",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -60,11 +62,18 @@ def test_load_benchmark_prints_every_path_side_by_side():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+    voice, _, chats = result.stdout.partition("Chat answers beside the voice calls")
     rows = {
-        line.split()[1]: line.split()
-        for line in result.stdout.splitlines()
-        if line[:5].strip() == "3"
+        line.split()[1]: line.split() for line in voice.splitlines() if line[:5].strip() == "3"
     }
     assert set(rows) == {"direct", "nginx", "uvicorn"}
     assert all(row[7] == "0" for row in rows.values()), "frames were lost at 3 calls"
+    answered = {
+        line.split()[1]: line.split() for line in chats.splitlines() if line[:5].strip() == "3"
+    }
+    assert set(answered) == {"direct", "nginx", "uvicorn"}
+    for path, row in answered.items():
+        assert row[2] == "2", f"{path}: not every text call opened"
+        assert row[-1] == "0", f"{path}: chat answers were lost"
+        assert float(row[4]) > 0, f"{path}: no chat answer was timed"
     assert "KB per idle call" in result.stdout
