@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from webcall_widget.limits import UPSTREAM_END_GRACE
 from webcall_widget.models import Call, CallStatus
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +72,55 @@ def test_ended_calls_keep_their_record(agent):
     Call.objects.filter(pk=call.pk).update(end_reason="visitor-ended", ended_at=timezone.now())
     expire()
     assert reloaded(call).end_reason == "visitor-ended"
+
+
+def live_call_voicehub_reported(agent_factory, status: str, seconds_ago: float) -> Call:
+    """A live call of an hour-long agent, ten minutes old, whose VoiceHub status is
+    ``status`` since ``seconds_ago``."""
+    call = make_call(agent_factory(max_call_seconds=3600), CallStatus.LIVE, 600)
+    Call.objects.filter(pk=call.pk).update(
+        voicehub_status=status,
+        voicehub_status_at=timezone.now() - dt.timedelta(seconds=seconds_ago),
+    )
+    return reloaded(call)
+
+
+def test_a_live_call_voicehub_reported_over_is_failed_as_relay_lost_when_voicehub_said(
+    agent_factory,
+):
+    grace = UPSTREAM_END_GRACE.total_seconds()
+    call = live_call_voicehub_reported(agent_factory, "completed", grace + 1)
+    assert expire() == "0 never connected, 1 lost with their relay.\n"
+    ended = reloaded(call)
+    assert (ended.status, ended.end_reason, ended.ended_at) == (
+        CallStatus.FAILED,
+        "relay-lost",
+        call.voicehub_status_at,
+    )
+    assert "VoiceHub reported over" in ended.error_detail
+
+
+def test_a_call_voicehub_reported_over_moments_ago_is_left_to_its_relay(agent_factory):
+    call = live_call_voicehub_reported(agent_factory, "failed", 10)
+    expire()
+    assert reloaded(call).status == CallStatus.LIVE
+
+
+def test_a_call_voicehub_reports_in_progress_is_left_alone(agent_factory):
+    call = live_call_voicehub_reported(agent_factory, "in-progress", 3600)
+    expire()
+    assert reloaded(call).status == CallStatus.LIVE
+
+
+def test_an_ended_call_voicehub_reported_over_keeps_its_own_end(agent):
+    call = make_call(agent, CallStatus.ENDED, 600)
+    ended_at = timezone.now() - dt.timedelta(minutes=9)
+    Call.objects.filter(pk=call.pk).update(
+        end_reason="visitor-ended",
+        ended_at=ended_at,
+        voicehub_status="completed",
+        voicehub_status_at=timezone.now() - dt.timedelta(minutes=8),
+    )
+    expire()
+    call = reloaded(call)
+    assert (call.end_reason, call.ended_at) == ("visitor-ended", ended_at)

@@ -127,6 +127,35 @@ def test_a_call_left_live_by_a_dead_process_frees_its_line_eventually(
     assert post(client, agent.slug).status_code == 201
 
 
+def test_a_call_left_live_by_a_dead_process_frees_its_line_once_voicehub_reported_it_over(
+    sandbox, agent_factory, client
+):
+    agent = agent_factory(max_concurrent_calls=1, max_call_seconds=3600)
+    post(client, agent.slug)
+    reported = timezone.now() - limits.UPSTREAM_END_GRACE
+    Call.objects.update(
+        status=CallStatus.LIVE,
+        voicehub_status="completed",
+        voicehub_status_at=reported + dt.timedelta(seconds=5),
+    )
+    assert post(client, agent.slug).status_code == 429  # its relay may still record the end
+    Call.objects.update(voicehub_status_at=reported - dt.timedelta(seconds=5))
+    assert post(client, agent.slug).status_code == 201
+
+
+def test_a_live_call_voicehub_still_reports_in_progress_keeps_its_line(
+    sandbox, agent_factory, client
+):
+    agent = agent_factory(max_concurrent_calls=1, max_call_seconds=3600)
+    post(client, agent.slug)
+    Call.objects.update(
+        status=CallStatus.LIVE,
+        voicehub_status="in-progress",
+        voicehub_status_at=timezone.now() - dt.timedelta(minutes=30),
+    )
+    assert post(client, agent.slug).status_code == 429
+
+
 def test_site_default_cap_applies_when_the_agent_has_none(limited, agent, client):
     limited(CONCURRENT_CALLS_PER_AGENT=1)
     post(client, agent.slug)

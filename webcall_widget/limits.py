@@ -29,13 +29,14 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Count, F, Min, Q, Sum
+from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
 from webcall_widget.conf import Settings
 from webcall_widget.models import Agent, Call, CallStatus, Limit, LimitHit
 from webcall_widget.signals import limit_reached, send_robustly
+from webcall_widget.webhooks.events import FINAL_STATUSES
 
 logger = logging.getLogger("webcall_widget.limits")
 
@@ -160,6 +161,20 @@ def check_rates(request: HttpRequest, agent: Agent, settings: Settings) -> None:
 OPEN_STATUSES = (CallStatus.CONNECTING, CallStatus.LIVE)
 
 
+# A live relay records the end of its call within seconds of VoiceHub ending it. A call
+# VoiceHub reported over (a final CallStatusChanged webhook) this long ago, and still open
+# here, lost its relay process.
+UPSTREAM_END_GRACE = dt.timedelta(minutes=2)
+
+
+def _over_upstream(now: dt.datetime) -> Q:
+    """Open calls VoiceHub reported over, longer ago than the grace."""
+    return Q(
+        voicehub_status__in=[status.value for status in FINAL_STATUSES],
+        voicehub_status_at__lt=now - UPSTREAM_END_GRACE,
+    )
+
+
 def _open_windows(settings: Settings, caps: AgentCaps) -> tuple[dt.timedelta, dt.timedelta]:
     """How long a created call may wait for its socket, and how long a connected one may
     last, counted from its creation."""
@@ -171,14 +186,14 @@ def active_calls(agent: Agent, settings: Settings, caps: AgentCaps) -> int:
     """Calls that may still be using the agent.
 
     A created call counts until its connect token expires; a connected one until it
-    ends, or until it is older than the longest call allows (a process that died mid-call
-    cannot hold a slot forever).
+    ends, until it is older than the longest call allows, or until VoiceHub reported it
+    over a while ago (a process that died mid-call cannot hold a slot forever).
     """
     since = timezone.now()
     token_age, longest = _open_windows(settings, caps)
     return Call.objects.filter(
         Q(status=CallStatus.CREATED, created_at__gte=since - token_age)
-        | Q(status__in=OPEN_STATUSES, created_at__gte=since - longest),
+        | (Q(status__in=OPEN_STATUSES, created_at__gte=since - longest) & ~_over_upstream(since)),
         agent=agent,
     ).count()
 
@@ -186,8 +201,10 @@ def active_calls(agent: Agent, settings: Settings, caps: AgentCaps) -> int:
 def expire_stale_calls(settings: Settings) -> dict[str, int]:
     """Close the records of calls that can no longer be going on, so that the admin
     does not show them as open forever: created calls whose token expired unused
-    (``never-connected``), and connected ones older than the longest call allows, whose
-    relay process died without recording the end (``relay-lost``). The counts of each."""
+    (``never-connected``), and connected ones whose relay process died without recording
+    the end (``relay-lost``): older than the longest call allows, or reported over by
+    VoiceHub more than :data:`UPSTREAM_END_GRACE` ago (those end when VoiceHub said). The
+    counts of each."""
     now = timezone.now()
     counts = {"never-connected": 0, "relay-lost": 0}
     for agent in Agent.objects.filter(
@@ -198,16 +215,29 @@ def expire_stale_calls(settings: Settings) -> dict[str, int]:
         counts["never-connected"] += stale.filter(
             status=CallStatus.CREATED, created_at__lt=now - token_age
         ).update(status=CallStatus.ENDED, ended_at=now, end_reason="never-connected")
-        counts["relay-lost"] += stale.filter(
-            status__in=OPEN_STATUSES, created_at__lt=now - longest
-        ).update(
-            status=CallStatus.FAILED,
-            ended_at=now,
-            end_reason="relay-lost",
-            error_code="relay_lost",
-            error_detail="the relay stopped without recording the end of the call",
+        lost = stale.filter(status__in=OPEN_STATUSES)
+        counts["relay-lost"] += _fail_as_lost(
+            lost.filter(_over_upstream(now)),
+            F("voicehub_status_at"),
+            "the relay stopped without recording the end of the call, which VoiceHub "
+            "reported over",
+        )
+        counts["relay-lost"] += _fail_as_lost(
+            lost.filter(created_at__lt=now - longest),
+            now,
+            "the relay stopped without recording the end of the call",
         )
     return counts
+
+
+def _fail_as_lost(calls: QuerySet[Call], ended_at: dt.datetime | F, detail: str) -> int:
+    return calls.update(
+        status=CallStatus.FAILED,
+        ended_at=ended_at,
+        end_reason="relay-lost",
+        error_code="relay_lost",
+        error_detail=detail,
+    )
 
 
 def _midnight(now: dt.datetime) -> dt.datetime:

@@ -60,10 +60,11 @@ class VoiceHubStatus(enum.StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self in _FINAL
+        return self in FINAL_STATUSES
 
 
-_FINAL = frozenset(
+# After one of these VoiceHub's side of the call is over.
+FINAL_STATUSES = frozenset(
     {
         VoiceHubStatus.COMPLETED,
         VoiceHubStatus.FAILED,
