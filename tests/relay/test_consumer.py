@@ -841,6 +841,55 @@ async def test_a_resume_reaching_a_process_without_the_call_is_forwarded_to_its_
     assert (call.end_reason, call.resumes) == ("visitor-ended", 1)
 
 
+async def test_agent_audio_a_forwarded_socket_drops_is_counted_by_the_call_and_told(
+    sandbox, resumable, agent_factory, async_client, open_socket, monkeypatch
+):
+    """A visitor resumed through another process, on a connection slower than the agent's
+    audio: that socket drops the oldest audio, and the process holding the call counts it
+    and tells the visitor, as for a socket of its own. The test socket never makes a write
+    wait, so the socket's audio writes are held back by a gate: a browser that really stops
+    reading needs a real server (tests/test_backpressure_live.py)."""
+    agent = await database_sync_to_async(agent_factory)(voicehub_agent_id="loopback-agent")
+    call_id, socket, token = await resumable_call(async_client, open_socket, agent, "WebAudio")
+    await socket.disconnect(code=1001)
+    holder = lifecycle.find(uuid.UUID(call_id))
+    assert holder is not None
+    monkeypatch.setattr(lifecycle, "find", lambda call_id: None)
+    monkeypatch.setattr(consumer, "MAX_QUEUED_AUDIO_SECONDS", 0.05)  # 1,600 bytes at 16 kHz
+    gate = asyncio.Event()
+    write = consumer.RelayConsumer._send
+
+    async def slow_network(self, message):
+        if message.get("bytes") is not None:
+            await gate.wait()
+        await write(self, message)
+
+    monkeypatch.setattr(consumer.RelayConsumer, "_send", slow_network)
+    back, ready = await resume(open_socket, token)
+    assert ready["resumed"] is True
+    counters = holder.counters
+    forwarded_before = counters.audio_bytes_out + counters.audio_bytes_dropped_out
+    for n in range(20):
+        await back.send_to(bytes_data=bytes([n + 1]) * 640)
+    async with asyncio.timeout(5):  # the process holding the call hears of the drops
+        while counters.audio_bytes_dropped_out < 20 * 640 - 2 * 1600:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    gate.set()
+    heard = 0
+    texts: list[dict] = []
+    await back.send_json_to({"type": "end"})
+    while not texts or texts[-1].get("type") != "ended":
+        output = await back.receive_output(timeout=5)
+        if output.get("bytes") is not None:
+            heard += len(output["bytes"])
+        elif output.get("text") is not None:
+            texts.append(json.loads(output["text"]))
+    assert [t["code"] for t in texts if t["type"] == "error"] == ["connection_slow"]
+    forwarded = counters.audio_bytes_out + counters.audio_bytes_dropped_out - forwarded_before
+    call, _ = await load(call_id)
+    assert call.audio_bytes_dropped_out == forwarded - heard > 0
+
+
 async def test_a_call_no_process_holds_any_more_says_it_cannot_go_on(
     sandbox, resumable, agent, async_client, open_socket, monkeypatch
 ):

@@ -95,6 +95,7 @@ class _Elsewhere:
         self.early: deque[dict[str, Any]] = deque(maxlen=MAX_EARLY_FRAMES)
         self.waiter: asyncio.Task[None] | None = None
         self.dropping = False
+        self.dropped = 0  # bytes of agent audio this socket dropped, not yet told to the owner
 
 
 class RelayConsumer(AsyncWebsocketConsumer):
@@ -357,6 +358,10 @@ class RelayConsumer(AsyncWebsocketConsumer):
                 await self.receive(text_data=message.get("text"))
         elif kind == control.BYTES:
             await self.send_bytes(message["bytes"])
+            elsewhere = self.elsewhere
+            if elsewhere is not None and elsewhere.dropped and elsewhere.owner is not None:
+                dropped, elsewhere.dropped = elsewhere.dropped, 0
+                await self._to_owner({"dropped": dropped})
         elif kind == control.TEXT:
             await self.send_text(message["text"])
         else:
@@ -522,11 +527,15 @@ class RelayConsumer(AsyncWebsocketConsumer):
             self._outbox.put_bytes(data)
 
     def _audio_dropped(self, size: int) -> None:
-        bridge = self.bridge
+        bridge, elsewhere = self.bridge, self.elsewhere
         if bridge is not None and bridge.holds(self):
             notice = bridge.browser_dropped_audio(size)
             if notice is not None:
                 self._outbox.put_text(notice)
+        elif elsewhere is not None:
+            # The outbox drops from inside ``put_bytes``; once the frame is queued, dispatch
+            # sends the count to the process holding the call, which tells the visitor.
+            elsewhere.dropped += size
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         if self._closed:

@@ -9,8 +9,9 @@ gives the call a :class:`CallMailbox`: a channel of its own, in the call's group
   that socket's consumer with ``webcall.attached`` (its own channel) and attaches a
   :class:`RemoteBrowser` to the bridge, which then sends the socket's frames to the
   consumer as ``webcall.text`` / ``webcall.bytes`` / ``webcall.close`` messages; the
-  consumer sends the visitor's frames back as ``webcall.frame`` and its end as
-  ``webcall.detach``. When the call is already over, the answer is ``webcall.over``.
+  consumer sends the visitor's frames back as ``webcall.frame`` (with the agent audio its
+  socket dropped, a slow visitor's, so that the call counts it and tells them) and its end
+  as ``webcall.detach``. When the call is already over, the answer is ``webcall.over``.
 
 Only a call whose socket is on another process sends its frames through the layer; a call
 held where its socket is never touches it after the mailbox opened.
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -41,7 +43,9 @@ END = "webcall.end"
 ATTACH = "webcall.attach"  # {"reply": channel, "origin": str, "resumes": int}
 ATTACHED = "webcall.attached"  # {"owner": channel}
 OVER = "webcall.over"  # the call ended before the socket could take it up
-FRAME = "webcall.frame"  # {"browser": channel, "text": str | None, "bytes": bytes | None}
+# {"browser": channel, "text": str | None, "bytes": bytes | None}, or {"browser", "error"},
+# or {"browser", "dropped": int}
+FRAME = "webcall.frame"
 DETACH = "webcall.detach"  # {"browser": channel}
 TEXT = "webcall.text"  # {"text": str}
 BYTES = "webcall.bytes"  # {"bytes": bytes}
@@ -67,24 +71,36 @@ def end_call(call_id: uuid.UUID | str) -> None:
 
 
 class RemoteBrowser:
-    """A browser socket whose consumer runs on another process, as the bridge sees it."""
+    """A browser socket whose consumer runs on another process, as the bridge sees it.
 
-    def __init__(self, layer: BaseChannelLayer, channel: str, label: str) -> None:
+    ``on_audio_dropped`` hears of agent audio the channel layer refused (the consumer
+    does not keep up): the call counts it as dropped."""
+
+    def __init__(
+        self,
+        layer: BaseChannelLayer,
+        channel: str,
+        label: str,
+        on_audio_dropped: Callable[[int], object] | None = None,
+    ) -> None:
         self.layer = layer
         self.channel = channel
         self.label = label
+        self._on_audio_dropped = on_audio_dropped
         self._dropping = False
 
     async def send_text(self, frame: str) -> None:
         await self._send({"type": TEXT, "text": frame})
 
     async def send_bytes(self, data: bytes) -> None:
-        await self._send({"type": BYTES, "bytes": data})
+        if not await self._send({"type": BYTES, "bytes": data}) and self._on_audio_dropped:
+            self._on_audio_dropped(len(data))
 
     async def close(self, code: int) -> None:
         await self._send({"type": CLOSE, "code": int(code)})
 
-    async def _send(self, message: dict[str, Any]) -> None:
+    async def _send(self, message: dict[str, Any]) -> bool:
+        """False when the message was dropped."""
         try:
             await self.layer.send(self.channel, message)
         except ChannelFull:
@@ -96,8 +112,9 @@ class RemoteBrowser:
                     "frames to it are dropped.",
                     self.label,
                 )
-        else:
-            self._dropping = False
+            return False
+        self._dropping = False
+        return True
 
 
 class CallMailbox:
@@ -187,7 +204,7 @@ class CallMailbox:
     async def _attach(self, bridge: Bridge, message: dict[str, Any]) -> None:
         reply = str(message["reply"])
         grant = tokens.Grant(bridge.call.call_id, str(message["origin"]), int(message["resumes"]))
-        remote = RemoteBrowser(self.layer, reply, bridge.label)
+        remote = RemoteBrowser(self.layer, reply, bridge.label, bridge.browser_dropped_audio)
         # Forget sockets that no longer hold the call.
         self._remotes = {c: r for c, r in self._remotes.items() if bridge.holds(r)}
         self._remotes[reply] = remote
@@ -197,6 +214,12 @@ class CallMailbox:
             await self.layer.send(reply, {"type": OVER})
 
     async def _frame(self, bridge: Bridge, remote: RemoteBrowser, message: dict[str, Any]) -> None:
+        dropped = message.get("dropped")
+        if isinstance(dropped, int) and dropped > 0:
+            notice = bridge.browser_dropped_audio(dropped)
+            if notice is not None:
+                await remote.send_text(notice)
+            return
         error = message.get("error")
         if error is not None:  # refused by the consumer: the call decides what follows
             close = error.get("close")

@@ -1,0 +1,42 @@
+"""The bridge's view of a browser socket on another process (``RemoteBrowser``), over
+Channels' in-memory layer with a capacity of one message, so that a consumer that does
+not keep up is a channel that is full."""
+
+from __future__ import annotations
+
+from channels.layers import InMemoryChannelLayer
+
+from webcall_widget.relay.control import BYTES, TEXT, RemoteBrowser
+
+
+async def full_channel() -> tuple[InMemoryChannelLayer, str]:
+    layer = InMemoryChannelLayer(capacity=1)
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": TEXT, "text": "{}"})
+    return layer, channel
+
+
+async def test_agent_audio_a_full_channel_refuses_is_counted_as_dropped():
+    layer, channel = await full_channel()
+    dropped: list[int] = []
+    remote = RemoteBrowser(layer, channel, "call", dropped.append)
+    await remote.send_bytes(b"\x01\x00" * 320)
+    assert dropped == [640]
+
+
+async def test_agent_audio_the_channel_takes_is_not_counted_as_dropped():
+    layer = InMemoryChannelLayer(capacity=1)
+    channel = await layer.new_channel()
+    dropped: list[int] = []
+    remote = RemoteBrowser(layer, channel, "call", dropped.append)
+    await remote.send_bytes(b"\x01\x00" * 320)
+    assert dropped == []
+    assert await layer.receive(channel) == {"type": BYTES, "bytes": b"\x01\x00" * 320}
+
+
+async def test_a_text_frame_a_full_channel_refuses_is_not_counted_as_audio():
+    layer, channel = await full_channel()
+    dropped: list[int] = []
+    remote = RemoteBrowser(layer, channel, "call", dropped.append)
+    await remote.send_text('{"type": "pong", "t": 1}')
+    assert dropped == []
