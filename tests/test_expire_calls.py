@@ -100,6 +100,17 @@ def test_a_live_call_voicehub_reported_over_is_failed_as_relay_lost_when_voicehu
     assert "VoiceHub reported over" in ended.error_detail
 
 
+def test_a_call_voicehub_reported_over_before_it_went_live_here_ends_when_it_went_live(
+    agent_factory,
+):
+    """VoiceHub's clock may be behind ours: the call does not end before it began."""
+    call = live_call_voicehub_reported(agent_factory, "completed", 500)
+    live_at = timezone.now() - dt.timedelta(seconds=400)
+    Call.objects.filter(pk=call.pk).update(live_at=live_at)
+    expire()
+    assert reloaded(call).ended_at == live_at
+
+
 def test_a_call_voicehub_reported_over_moments_ago_is_left_to_its_relay(agent_factory):
     call = live_call_voicehub_reported(agent_factory, "failed", 10)
     expire()

@@ -505,6 +505,19 @@ def test_budget_counts_a_call_whose_relay_died_as_its_longest_length(agent_facto
     assert limits.budget_seconds_left(agent.pk, get_settings()) == 600.0 - 2 * 120
 
 
+def test_budget_counts_a_call_voicehub_reported_over_until_voicehub_said(agent_factory, clock):
+    agent = agent_factory(max_call_minutes_per_day=10, max_call_seconds=600)
+    make_call(
+        agent,
+        created_at=clock.ago(400),
+        status=CallStatus.LIVE,  # its relay died: nobody recorded the end
+        live_at=clock.ago(390),
+        voicehub_status="completed",
+        voicehub_status_at=clock.ago(300),
+    )
+    assert limits.budget_seconds_left(agent.pk, get_settings()) == 600.0 - 90
+
+
 def test_budget_left_is_never_negative_and_zero_when_used_up(agent_factory, clock):
     agent = agent_factory(max_call_minutes_per_day=1)
     make_call(agent, created_at=clock.ago(100), live_at=clock.ago(95), ended_at=clock.ago(5))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -175,6 +176,11 @@ def _over_upstream(now: dt.datetime) -> Q:
     )
 
 
+def _reported_over(status: str, at: dt.datetime, now: dt.datetime) -> bool:
+    """:func:`_over_upstream` for one call's VoiceHub status."""
+    return status in FINAL_STATUSES and at < now - UPSTREAM_END_GRACE
+
+
 def _open_windows(settings: Settings, caps: AgentCaps) -> tuple[dt.timedelta, dt.timedelta]:
     """How long a created call may wait for its socket, and how long a connected one may
     last, counted from its creation."""
@@ -218,7 +224,8 @@ def expire_stale_calls(settings: Settings) -> dict[str, int]:
         lost = stale.filter(status__in=OPEN_STATUSES)
         counts["relay-lost"] += _fail_as_lost(
             lost.filter(_over_upstream(now)),
-            F("voicehub_status_at"),
+            # VoiceHub's clock: never before the call began here.
+            Greatest(F("voicehub_status_at"), Coalesce("live_at", "connected_at", "created_at")),
             "the relay stopped without recording the end of the call, which VoiceHub "
             "reported over",
         )
@@ -230,7 +237,7 @@ def expire_stale_calls(settings: Settings) -> dict[str, int]:
     return counts
 
 
-def _fail_as_lost(calls: QuerySet[Call], ended_at: dt.datetime | F, detail: str) -> int:
+def _fail_as_lost(calls: QuerySet[Call], ended_at: dt.datetime | Greatest, detail: str) -> int:
     return calls.update(
         status=CallStatus.FAILED,
         ended_at=ended_at,
@@ -280,8 +287,9 @@ def used_seconds_today(
     agent_id: int, max_call_seconds: int, now: dt.datetime | None = None
 ) -> float:
     """Seconds the agent's calls have been live today (UTC): ended calls from ``live_at``
-    to ``ended_at``, live ones until now, each cut to today and to the longest call (a
-    call whose relay died is ended late, or not at all, in the database)."""
+    to ``ended_at``, live ones until now (or until VoiceHub reported them over, for those
+    whose relay died), each cut to today and to the longest call (a call whose relay died
+    is ended late, or not at all, in the database)."""
     now = now or timezone.now()
     midnight = _midnight(now)
     longest = dt.timedelta(seconds=max_call_seconds)
@@ -297,9 +305,13 @@ def used_seconds_today(
         | Q(live_at__gte=midnight, ended_at__gt=F("live_at") + longest)
     )
     cut = 0.0
-    for live_at, ended_at in rest.values_list("live_at", "ended_at"):
+    for live_at, ended_at, status, status_at in rest.values_list(
+        "live_at", "ended_at", "voicehub_status", "voicehub_status_at"
+    ):
         if live_at is None:  # filtered out above; for the type checker
             continue
+        if ended_at is None and status_at is not None and _reported_over(status, status_at, now):
+            ended_at = max(status_at, live_at)
         end = min(ended_at or now, live_at + longest, now)
         cut += max(0.0, (end - max(live_at, midnight)).total_seconds())
     return whole.total_seconds() + cut
