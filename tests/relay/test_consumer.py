@@ -858,8 +858,11 @@ async def test_agent_audio_a_forwarded_socket_drops_is_counted_by_the_call_and_t
     monkeypatch.setattr(consumer, "MAX_QUEUED_AUDIO_SECONDS", 0.05)  # 1,600 bytes at 16 kHz
     gate = asyncio.Event()
     write = consumer.RelayConsumer._send
+    sockets: list[consumer.RelayConsumer] = []
 
     async def slow_network(self, message):
+        if self not in sockets:
+            sockets.append(self)
         if message.get("bytes") is not None:
             await gate.wait()
         await write(self, message)
@@ -867,12 +870,21 @@ async def test_agent_audio_a_forwarded_socket_drops_is_counted_by_the_call_and_t
     monkeypatch.setattr(consumer.RelayConsumer, "_send", slow_network)
     back, ready = await resume(open_socket, token)
     assert ready["resumed"] is True
+    [forwarding] = sockets  # the resumed socket's consumer, on "the other process"
     counters = holder.counters
     forwarded_before = counters.audio_bytes_out + counters.audio_bytes_dropped_out
     for n in range(20):
         await back.send_to(bytes_data=bytes([n + 1]) * 640)
-    async with asyncio.timeout(5):  # the process holding the call hears of the drops
-        while counters.audio_bytes_dropped_out < 20 * 640 - 2 * 1600:  # noqa: ASYNC110
+
+    def forwarded() -> int:
+        return counters.audio_bytes_out + counters.audio_bytes_dropped_out - forwarded_before
+
+    async with asyncio.timeout(5):  # every echo relayed, every drop heard of by the holder
+        while (  # noqa: ASYNC110
+            forwarded() < 20 * 640
+            or counters.audio_bytes_dropped_out < forwarding._outbox.dropped_bytes
+            or not forwarding._outbox.dropped_bytes
+        ):
             await asyncio.sleep(0.01)
     gate.set()
     heard = 0
@@ -885,9 +897,8 @@ async def test_agent_audio_a_forwarded_socket_drops_is_counted_by_the_call_and_t
         elif output.get("text") is not None:
             texts.append(json.loads(output["text"]))
     assert [t["code"] for t in texts if t["type"] == "error"] == ["connection_slow"]
-    forwarded = counters.audio_bytes_out + counters.audio_bytes_dropped_out - forwarded_before
     call, _ = await load(call_id)
-    assert call.audio_bytes_dropped_out == forwarded - heard > 0
+    assert call.audio_bytes_dropped_out == forwarding._outbox.dropped_bytes == forwarded() - heard
 
 
 async def test_a_call_no_process_holds_any_more_says_it_cannot_go_on(

@@ -531,14 +531,18 @@ class Bridge:
     def browser_dropped_audio(self, size: int) -> str | None:
         """The browser's socket dropped ``size`` bytes of agent audio (it reads slower
         than the agent speaks). Returns the frame to tell the visitor, now and then."""
-        self.counters.audio_bytes_out -= size
-        self.counters.audio_bytes_dropped_out += size
+        self.count_dropped_audio(size)
         if not self._notices.due("connection_slow"):
             return None
         logger.info(
             "Call %s: the visitor's connection is slow; agent audio is dropped.", self.label
         )
         return protocol.error_frame("connection_slow", visitor_message("connection_slow"))
+
+    def count_dropped_audio(self, size: int) -> None:
+        """``size`` bytes of agent audio relayed to the browser did not reach it."""
+        self.counters.audio_bytes_out -= size
+        self.counters.audio_bytes_dropped_out += size
 
     async def _leave_audio(self) -> None:
         upstream = self.upstream

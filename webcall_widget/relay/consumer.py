@@ -361,7 +361,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
             elsewhere = self.elsewhere
             if elsewhere is not None and elsewhere.dropped and elsewhere.owner is not None:
                 dropped, elsewhere.dropped = elsewhere.dropped, 0
-                await self._to_owner({"dropped": dropped})
+                if not await self._to_owner({"dropped": dropped}):
+                    elsewhere.dropped += dropped  # told with the next frame
         elif kind == control.TEXT:
             await self.send_text(message["text"])
         else:
@@ -410,13 +411,14 @@ class RelayConsumer(AsyncWebsocketConsumer):
         error["close"] = None if exc.close_code is None else int(exc.close_code)
         await self._to_owner({"error": error})
 
-    async def _to_owner(self, fields: dict[str, Any]) -> None:
-        """A frame of this socket to the process that holds its call."""
+    async def _to_owner(self, fields: dict[str, Any]) -> bool:
+        """A frame of this socket to the process that holds its call; False when it was
+        dropped (that process does not keep up)."""
         elsewhere = self.elsewhere
         assert elsewhere is not None and self.channel_layer is not None
         if elsewhere.owner is None:
             elsewhere.early.append(fields)  # until the owner answers
-            return
+            return True
         message = {"type": control.FRAME, "browser": self.channel_name, **fields}
         try:
             await self.channel_layer.send(elsewhere.owner, message)
@@ -427,8 +429,9 @@ class RelayConsumer(AsyncWebsocketConsumer):
                     "Call %s: the process holding it is not reading; frames are dropped.",
                     elsewhere.call_id,
                 )
-        else:
-            elsewhere.dropping = False
+            return False
+        elsewhere.dropping = False
+        return True
 
     # messages from the process that holds a resumed call
 

@@ -74,7 +74,8 @@ class RemoteBrowser:
     """A browser socket whose consumer runs on another process, as the bridge sees it.
 
     ``on_audio_dropped`` hears of agent audio the channel layer refused (the consumer
-    does not keep up): the call counts it as dropped."""
+    does not keep up): the call counts it as dropped. Nobody is told: the notice would
+    wait in the same full channel."""
 
     def __init__(
         self,
@@ -190,7 +191,10 @@ class CallMailbox:
         kind = message.get("type")
         if kind == FRAME:
             remote = self._remotes.get(message.get("browser", ""))
-            if remote is not None and bridge.holds(remote):
+            dropped = message.get("dropped")
+            if isinstance(dropped, int) and dropped > 0:
+                await self._dropped(bridge, remote, dropped)
+            elif remote is not None and bridge.holds(remote):
                 await self._frame(bridge, remote, message)
         elif kind == ATTACH:
             await self._attach(bridge, message)
@@ -204,7 +208,7 @@ class CallMailbox:
     async def _attach(self, bridge: Bridge, message: dict[str, Any]) -> None:
         reply = str(message["reply"])
         grant = tokens.Grant(bridge.call.call_id, str(message["origin"]), int(message["resumes"]))
-        remote = RemoteBrowser(self.layer, reply, bridge.label, bridge.browser_dropped_audio)
+        remote = RemoteBrowser(self.layer, reply, bridge.label, bridge.count_dropped_audio)
         # Forget sockets that no longer hold the call.
         self._remotes = {c: r for c, r in self._remotes.items() if bridge.holds(r)}
         self._remotes[reply] = remote
@@ -213,13 +217,18 @@ class CallMailbox:
             self._remotes.pop(reply, None)
             await self.layer.send(reply, {"type": OVER})
 
-    async def _frame(self, bridge: Bridge, remote: RemoteBrowser, message: dict[str, Any]) -> None:
-        dropped = message.get("dropped")
-        if isinstance(dropped, int) and dropped > 0:
-            notice = bridge.browser_dropped_audio(dropped)
+    async def _dropped(self, bridge: Bridge, remote: RemoteBrowser | None, size: int) -> None:
+        """A socket on another process dropped agent audio the call had relayed to it (a
+        slow visitor): counted in any case, and told to the visitor if the socket still
+        holds the call."""
+        if remote is not None and bridge.holds(remote):
+            notice = bridge.browser_dropped_audio(size)
             if notice is not None:
                 await remote.send_text(notice)
-            return
+        else:
+            bridge.count_dropped_audio(size)
+
+    async def _frame(self, bridge: Bridge, remote: RemoteBrowser, message: dict[str, Any]) -> None:
         error = message.get("error")
         if error is not None:  # refused by the consumer: the call decides what follows
             close = error.get("close")
