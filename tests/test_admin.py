@@ -393,6 +393,10 @@ def test_failed_analyses_can_be_fetched_again_from_the_admin(staff, agent):
         state=AnalysisState.FAILED,
         error="timed out",
     )
+    CallAnalysis.objects.filter(pk=analysis.pk).update(
+        queued_at=timezone.now() - dt.timedelta(days=1)
+    )
+    asked = timezone.now()
     response = staff.post(
         reverse("admin:webcall_widget_callanalysis_changelist"),
         {"action": "fetch_again", "_selected_action": [str(analysis.pk)]},
@@ -400,3 +404,4 @@ def test_failed_analyses_can_be_fetched_again_from_the_admin(staff, agent):
     assert response.status_code == 302
     analysis.refresh_from_db()
     assert (analysis.state, analysis.error) == (AnalysisState.PENDING, "")
+    assert analysis.queued_at >= asked  # expire_webcalls leaves it to this fetch

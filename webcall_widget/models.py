@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from webcall_widget.conf import RESUME_SECONDS_MAX
@@ -469,6 +470,12 @@ class CallAnalysis(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     error = models.TextField(_("error"), blank=True)
     requested_at = models.DateTimeField(_("requested"), auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(
+        _("queued"),
+        default=timezone.now,
+        db_index=True,
+        help_text=_("When its latest fetch was asked for: on arrival, or to fetch it again."),
+    )
     fetched_at = models.DateTimeField(_("fetched"), null=True, blank=True)
     raw = models.JSONField(_("raw result"), null=True, blank=True)
 

@@ -392,12 +392,18 @@ def test_an_analysis_event_without_a_call_id_is_linked_by_the_results_call_id(
     assert (analysis.call, analysis.voicehub_call_id) == (call, vh_call)
 
 
-def pending_analysis(agent, url, vh_call, age_seconds):
+def pending_analysis(agent, url, vh_call, age_seconds, *, queued_seconds_ago=None):
+    """A pending analysis that arrived ``age_seconds`` ago and was queued for its fetch
+    then, or ``queued_seconds_ago`` (fetched again)."""
     analysis = CallAnalysis.objects.create(
         agent=agent, voicehub_call_id=vh_call, analysis_id=uuid.uuid4().hex, source_url=url
     )
-    requested = timezone.now() - dt.timedelta(seconds=age_seconds)
-    CallAnalysis.objects.filter(pk=analysis.pk).update(requested_at=requested)
+    now = timezone.now()
+    queued = age_seconds if queued_seconds_ago is None else queued_seconds_ago
+    CallAnalysis.objects.filter(pk=analysis.pk).update(
+        requested_at=now - dt.timedelta(seconds=age_seconds),
+        queued_at=now - dt.timedelta(seconds=queued),
+    )
     return analysis
 
 
@@ -428,6 +434,19 @@ def test_expire_webcalls_leaves_an_analysis_that_may_still_be_in_a_fetch(sandbox
     assert "analyses" not in out.getvalue()
     recent.refresh_from_db()
     assert (recent.state, recent.attempts) == (AnalysisState.PENDING, 0)
+
+
+def test_expire_webcalls_leaves_an_old_analysis_fetched_again_lately_to_that_fetch(
+    sandbox, agent_factory
+):
+    agent = agent_factory()
+    url, vh_call = sandbox_analysis(sandbox)
+    again = pending_analysis(agent, url, vh_call, 86400, queued_seconds_ago=abandoned_after() - 5)
+    out = StringIO()
+    call_command("expire_webcalls", stdout=out)
+    assert "analyses" not in out.getvalue()
+    again.refresh_from_db()
+    assert (again.state, again.attempts) == (AnalysisState.PENDING, 0)
 
 
 def test_expire_webcalls_tries_a_left_analysis_once_and_marks_it_failed_without_waiting(

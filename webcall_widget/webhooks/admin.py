@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -300,7 +301,9 @@ class CallAnalysisAdmin(admin.ModelAdmin):
     @admin.action(description=_("Fetch selected analyses again"), permissions=["fetch"])
     def fetch_again(self, request: HttpRequest, queryset: QuerySet[CallAnalysis]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
-        CallAnalysis.objects.filter(pk__in=ids).update(state=AnalysisState.PENDING, error="")
+        CallAnalysis.objects.filter(pk__in=ids).update(
+            state=AnalysisState.PENDING, error="", queued_at=timezone.now()
+        )
         for analysis_id in ids:
             fetcher.submit_on_commit(analysis_id)
         self.message_user(

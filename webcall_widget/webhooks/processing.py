@@ -191,7 +191,8 @@ def _analysis(event: WebhookEvent, upstream: str | None) -> tuple[str, Call | No
             analysis.state = AnalysisState.PENDING
             analysis.source_url = source_url
             analysis.error = ""
-            changed += ["state", "source_url", "error"]
+            analysis.queued_at = timezone.now()
+            changed += ["state", "source_url", "error", "queued_at"]
             fetch = True
         if changed:
             analysis.save(update_fields=changed)

@@ -113,12 +113,15 @@ def abandoned_after() -> float:
 def fetch_abandoned() -> int:
     """Fetch, here and now, the analyses left pending by a process that stopped before
     its fetch ended; how many were tried. One attempt each, without waiting: what fails
-    is marked failed with its reason (the admin's *Fetch again* queues it again)."""
+    is marked failed with its reason (the admin's *Fetch again* queues it again).
+
+    The clock is ``queued_at``, not ``requested_at``: an analysis fetched again long after
+    it arrived is in a fetch of its own for :func:`abandoned_after` seconds too."""
     cutoff = timezone.now() - dt.timedelta(seconds=abandoned_after())
     ids = list(
-        CallAnalysis.objects.filter(
-            state=AnalysisState.PENDING, requested_at__lt=cutoff
-        ).values_list("pk", flat=True)
+        CallAnalysis.objects.filter(state=AnalysisState.PENDING, queued_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
     )
     for analysis_id in ids:
         logger.info("Analysis %s: left pending by a stopped process; fetching it.", analysis_id)
