@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db.models import Case, Count, DateTimeField, F, Min, Q, QuerySet, Sum, When
 from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest
 from django.utils import timezone
@@ -176,9 +176,10 @@ def _over_upstream(now: dt.datetime) -> Q:
     )
 
 
-def _reported_over(status: str, at: dt.datetime, now: dt.datetime) -> bool:
-    """:func:`_over_upstream` for one call's VoiceHub status."""
-    return status in FINAL_STATUSES and at < now - UPSTREAM_END_GRACE
+def _upstream_end() -> Greatest:
+    """When VoiceHub said the call was over, but never before it began here (VoiceHub's
+    clock may be behind ours)."""
+    return Greatest(F("voicehub_status_at"), Coalesce("live_at", "connected_at", "created_at"))
 
 
 def _open_windows(settings: Settings, caps: AgentCaps) -> tuple[dt.timedelta, dt.timedelta]:
@@ -224,8 +225,7 @@ def expire_stale_calls(settings: Settings) -> dict[str, int]:
         lost = stale.filter(status__in=OPEN_STATUSES)
         counts["relay-lost"] += _fail_as_lost(
             lost.filter(_over_upstream(now)),
-            # VoiceHub's clock: never before the call began here.
-            Greatest(F("voicehub_status_at"), Coalesce("live_at", "connected_at", "created_at")),
+            _upstream_end(),
             "the relay stopped without recording the end of the call, which VoiceHub "
             "reported over",
         )
@@ -304,15 +304,16 @@ def used_seconds_today(
         | Q(live_at__lt=midnight, ended_at__gt=midnight)
         | Q(live_at__gte=midnight, ended_at__gt=F("live_at") + longest)
     )
+    reported_end = Case(
+        When(_over_upstream(now), then=_upstream_end()), default=None, output_field=DateTimeField()
+    )
     cut = 0.0
-    for live_at, ended_at, status, status_at in rest.values_list(
-        "live_at", "ended_at", "voicehub_status", "voicehub_status_at"
+    for live_at, ended_at, upstream_end in rest.annotate(upstream_end=reported_end).values_list(
+        "live_at", "ended_at", "upstream_end"
     ):
         if live_at is None:  # filtered out above; for the type checker
             continue
-        if ended_at is None and status_at is not None and _reported_over(status, status_at, now):
-            ended_at = max(status_at, live_at)
-        end = min(ended_at or now, live_at + longest, now)
+        end = min(ended_at or upstream_end or now, live_at + longest, now)
         cut += max(0.0, (end - max(live_at, midnight)).total_seconds())
     return whole.total_seconds() + cut
 
