@@ -12,33 +12,25 @@ table is tested against it).
 from __future__ import annotations
 
 import difflib
-import enum
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from webcall_widget import schema
+from webcall_widget.schema import Key
 from webcall_widget.voicehub.events import AudioFormat, EventNames, Transport
-from webcall_widget.voicehub.profile import (
-    DEFAULT_PROTOCOL,
-    DEFAULT_SOCKETIO_PATH,
-    PLACEHOLDERS,
-    AudioDirection,
-    AudioShape,
-    CallEnd,
-    ConnectTemplate,
-    JoinConfirmation,
-    MessageFields,
-    MessageUpdates,
-    SocketPathAs,
-    UpstreamProfile,
-    placeholders_in,
+from webcall_widget.voicehub.profile import UpstreamProfile
+from webcall_widget.voicehub.profile_settings import (
+    CONNECTION_KEYS,
+    EVENT_KEYS,
+    build_profile,
+    profile_problems,
 )
 
 SETTING_NAME = "WEBCALL_WIDGET"
@@ -134,43 +126,6 @@ class Problem:
     hint: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Key:
-    default: Any
-    doc: str
-    validate: Callable[[Any], str | None]
-
-
-def _positive_number(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return "must be a positive number"
-    return None
-
-
-def _positive_int(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        return "must be a positive integer"
-    return None
-
-
-def _optional_positive_int(value: Any) -> str | None:
-    if value is not None and _positive_int(value):
-        return "must be a positive integer, or None for no limit"
-    return None
-
-
-def _optional_bool(value: Any) -> str | None:
-    if value is not None and not isinstance(value, bool):
-        return "must be True, False or None"
-    return None
-
-
-def _count(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return "must be an integer of 0 or more"
-    return None
-
-
 # A call may wait for its visitor at most this long: it costs credits meanwhile, and its
 # resume tokens live as long (relay/tokens.py).
 RESUME_SECONDS_MAX = 600
@@ -186,407 +141,200 @@ def _resume_seconds(value: Any) -> str | None:
     return None
 
 
-def _bool(value: Any) -> str | None:
-    if not isinstance(value, bool):
-        return "must be True or False"
-    return None
-
-
-def _sample_rate(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 8000 <= value <= 48000:
-        return "must be an integer sample rate between 8000 and 48000"
-    return None
-
-
-def _transport(value: Any) -> str | None:
-    if value not in {t.value for t in Transport}:
-        return "must be one of " + ", ".join(repr(t.value) for t in Transport)
-    return None
-
-
-def _path(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.startswith("/") or not value.endswith("/"):
-        return "must be a path that starts and ends with '/'"
-    return None
-
-
-def _events(value: Any) -> str | None:
-    if not isinstance(value, Mapping):
-        return "must be a dict of event names"
-    unknown = sorted(set(value) - set(EventNames.field_names()))
-    if unknown:
-        return f"has unknown event {unknown[0]!r}; known: " + ", ".join(EventNames.field_names())
-    if not all(isinstance(v, str) and v for v in value.values()):
-        return "must map to non-empty strings"
-    return None
-
-
 def _optional_days(value: Any) -> str | None:
-    if value is not None and _positive_int(value):
+    if value is not None and schema.positive_int(value):
         return "must be a positive number of days, or None to keep everything"
-    return None
-
-
-def _string(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "must be a string"
     return None
 
 
 def _webhook_url(value: Any) -> str | None:
     if isinstance(value, str) and value.startswith("/"):
         return None  # a path on the site that created the call
-    reason = _url(("http", "https"))(value)
+    reason = schema.url(("http", "https"))(value)
     return reason and reason.replace("must be", "must be a path starting with '/' or", 1)
 
 
-def _choice(values: type[enum.StrEnum]) -> Callable[[Any], str | None]:
-    allowed = [member.value for member in values]
-
-    def validate(value: Any) -> str | None:
-        if value not in allowed:
-            return "must be one of " + ", ".join(repr(v) for v in allowed)
-        return None
-
-    return validate
-
-
-def _optional_name(value: Any) -> str | None:
-    if value is not None and (not isinstance(value, str) or not value):
-        return "must be an event name, or None for EVENTS['audio_chunk']"
-    return None
-
-
-def _name(value: Any) -> str | None:
-    if not isinstance(value, str) or not value:
-        return "must be a non-empty string"
-    return None
-
-
-def _placeholders(value: Any) -> str | None:
-    unknown = sorted(placeholders_in(value) - set(PLACEHOLDERS))
-    if unknown:
-        return f"uses {{{unknown[0]}}}; the placeholders are " + ", ".join(
-            f"{{{name}}}" for name in PLACEHOLDERS
-        )
-    return None
-
-
-def _string_template(value: Any) -> str | None:
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
-    ):
-        return "must be a dict of strings to strings, e.g. {'callId': '{callId}'}"
-    return _placeholders(value)
-
-
-def _auth_template(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        return "must be a dict (the CONNECT payload), e.g. {'callId': '{callId}'}, or None"
-    return _placeholders(value)
-
-
-def _message_fields(value: Any) -> str | None:
-    if not isinstance(value, Mapping):
-        return "must be a dict of field names"
-    known = MessageFields.field_names()
-    unknown = sorted(set(value) - set(known))
-    if unknown:
-        return f"has unknown part {unknown[0]!r}; known: " + ", ".join(known)
-    for part, name in value.items():
-        if name is None and part in ("id", "final"):
-            continue
-        if not isinstance(name, str) or not name:
-            return f"{part!r} must be a field name" + (
-                " or None" if part in ("id", "final") else ""
-            )
-    return None
-
-
-def _roles(value: Any) -> str | None:
-    if (
-        not isinstance(value, list | tuple)
-        or not value
-        or not all(isinstance(role, str) and role for role in value)
-    ):
-        return "must be a non-empty list of role names, e.g. ['user', 'customer']"
-    return None
-
-
-def _dotted_path(value: Any) -> str | None:
-    if not isinstance(value, str) or "." not in value:
-        return "must be a dotted path to a class, e.g. 'myproject.voicehub.MyProtocol'"
-    return None
-
-
-def _url(schemes: tuple[str, ...]) -> Callable[[Any], str | None]:
-    def validate(value: Any) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            return "must be a URL string or None"
-        parts = urlsplit(value)
-        if parts.scheme not in schemes or not parts.netloc:
-            return "must be an absolute URL starting with " + " or ".join(
-                f"{s}://" for s in schemes
-            )
-        if parts.query or parts.fragment:
-            return "must not have a query string or fragment"
-        return None
-
-    return validate
-
-
-SCHEMA: dict[str, dict[str, _Key] | _Key] = {
+SCHEMA: dict[str, dict[str, Key] | Key] = {
     "UPSTREAM": {
-        "URL": _Key(
+        "URL": Key(
             None,
             "VoiceHub's base URL, e.g. 'https://voicehub.dataqueue.ai'. "
             "None: the sandbox mounted on this site.",
-            _url(("http", "https")),
+            schema.url(("http", "https")),
         ),
-        "TRANSPORT": _Key(
-            "socketio", "Live socket framing: 'socketio' or 'websocket'.", _transport
+        **CONNECTION_KEYS,
+        "REQUEST_TIMEOUT": Key(
+            10.0, "Seconds to wait for create-web-call to answer.", schema.positive_number
         ),
-        "SOCKET_PATH_AS": _Key(
-            SocketPathAs.PATH.value,
-            "How webCallSocketPath is used: 'path' (the Socket.IO path on the VoiceHub host, "
-            "or a full URL), 'namespace' (a Socket.IO namespace on SOCKETIO_PATH), 'url' (a "
-            "full URL, as it is) or 'auto' (a path, then a namespace).",
-            _choice(SocketPathAs),
+        "CONNECT_TIMEOUT": Key(
+            10.0,
+            "Seconds to open the live socket and finish its handshake.",
+            schema.positive_number,
         ),
-        "SOCKETIO_PATH": _Key(
-            DEFAULT_SOCKETIO_PATH,
-            "The Socket.IO path, under URL, when webCallSocketPath is a namespace.",
-            _path,
+        "JOIN_TIMEOUT": Key(
+            10.0,
+            "Seconds to wait for 'channel.joined' after 'channel.join'.",
+            schema.positive_number,
         ),
-        "CONNECT_AUTH": _Key(
-            None,
-            "Socket.IO CONNECT auth payload, a dict whose strings may use {callId}, "
-            "{agentId} and {apiKey} (the key goes to VoiceHub only). None: no payload.",
-            _auth_template,
-        ),
-        "CONNECT_QUERY": _Key(
-            {}, "Query parameters of the socket URL (same placeholders).", _string_template
-        ),
-        "CONNECT_HEADERS": _Key(
-            {}, "HTTP headers of the socket's handshake (same placeholders).", _string_template
-        ),
-        "REQUEST_TIMEOUT": _Key(
-            10.0, "Seconds to wait for create-web-call to answer.", _positive_number
-        ),
-        "CONNECT_TIMEOUT": _Key(
-            10.0, "Seconds to open the live socket and finish its handshake.", _positive_number
-        ),
-        "JOIN_TIMEOUT": _Key(
-            10.0, "Seconds to wait for 'channel.joined' after 'channel.join'.", _positive_number
-        ),
-        "EVENTS": _Key(
-            {},
-            "Overrides of socket event names: join, joined, leave, text_message, created, "
-            "audio_chunk, audio_clear, call_ended, error, exception (voicehub/events.py).",
-            _events,
-        ),
-        "AUDIO_IN_EVENT": _Key(
-            None, "Event carrying the visitor's audio. None: EVENTS audio_chunk.", _optional_name
-        ),
-        "AUDIO_IN_FORMAT": _Key(
-            AudioShape.BINARY.value,
-            "Its payload: 'binary', 'object' ({callId, FIELD: binary}) or 'base64' "
-            "({callId, FIELD: base64 string}).",
-            _choice(AudioShape),
-        ),
-        "AUDIO_IN_FIELD": _Key("audio", "FIELD of 'object' and 'base64' payloads.", _name),
-        "INPUT_SAMPLE_RATE": _Key(16000, "Sample rate (Hz) of audio sent up.", _sample_rate),
-        "AUDIO_OUT_EVENT": _Key(
-            None, "Event carrying the agent's audio. None: EVENTS audio_chunk.", _optional_name
-        ),
-        "AUDIO_OUT_FORMAT": _Key(
-            AudioShape.BINARY.value,
-            "Its payload: 'binary', 'object' or 'base64', as for AUDIO_IN_FORMAT.",
-            _choice(AudioShape),
-        ),
-        "AUDIO_OUT_FIELD": _Key("audio", "FIELD of 'object' and 'base64' payloads.", _name),
-        "OUTPUT_SAMPLE_RATE": _Key(16000, "Sample rate (Hz) of agent audio.", _sample_rate),
-        "MESSAGE_FIELDS": _Key(
-            MessageFields().as_dict(),
-            "Where a message (EVENTS created) keeps its parts; overrides merge with these; "
-            "dotted names reach into objects; id or final None: messages have none.",
-            _message_fields,
-        ),
-        "VISITOR_ROLES": _Key(
-            ["user"], "Role values that mean the visitor; any other is the agent.", _roles
-        ),
-        "MESSAGE_UPDATES": _Key(
-            MessageUpdates.REPLACE.value,
-            "What a message id seen before carries: 'replace' (the text so far) or 'append' "
-            "(a piece to add, as in token streaming). Messages without an id get one per turn.",
-            _choice(MessageUpdates),
-        ),
-        "CALL_END": _Key(
-            CallEnd.EVENT.value,
-            "What ends a call normally: 'event' (EVENTS call_ended), 'disconnect' (VoiceHub "
-            "closing the socket) or 'either'.",
-            _choice(CallEnd),
-        ),
-        "JOIN_CONFIRMATION": _Key(
-            JoinConfirmation.EVENT.value,
-            "How channel.join is confirmed: 'event' (EVENTS joined), 'ack' (a Socket.IO "
-            "acknowledgement) or 'none'.",
-            _choice(JoinConfirmation),
-        ),
-        "PROTOCOL": _Key(
-            DEFAULT_PROTOCOL,
-            "Dotted path to the protocol class, for what settings cannot say "
-            "(voicehub/protocol.py).",
-            _dotted_path,
-        ),
+        **EVENT_KEYS,
     },
     "SANDBOX": {
-        "ENABLED": _Key(
+        "ENABLED": Key(
             None,
             "Serve the VoiceHub sandbox where mounted. None: only when DEBUG is on.",
-            _optional_bool,
+            schema.optional_boolean,
         ),
-        "PATH": _Key("/voicehub-sandbox/", "Where the sandbox is mounted on this site.", _path),
-        "WEBHOOK_URL": _Key(
+        "PATH": Key(
+            "/voicehub-sandbox/", "Where the sandbox is mounted on this site.", schema.path
+        ),
+        "WEBHOOK_URL": Key(
             None,
             "Where the mounted sandbox posts its call webhooks: a URL, or a path on the "
             "site that created the call, e.g. '/webcall/agents/echo/webhook'. None: none.",
             _webhook_url,
         ),
-        "WEBHOOK_SECRET": _Key(
-            "", "The x-webhook-secret the mounted sandbox sends with its webhooks.", _string
+        "WEBHOOK_SECRET": Key(
+            "", "The x-webhook-secret the mounted sandbox sends with its webhooks.", schema.string
         ),
     },
     "WEBHOOKS": {
-        "MAX_BODY_BYTES": _Key(
-            65536, "Largest webhook body accepted, in bytes (413 beyond).", _positive_int
+        "MAX_BODY_BYTES": Key(
+            65536, "Largest webhook body accepted, in bytes (413 beyond).", schema.positive_int
         ),
-        "ANALYSIS_TIMEOUT": _Key(
+        "ANALYSIS_TIMEOUT": Key(
             10.0,
             "Seconds to connect, and then to wait for each read, when fetching an analysis.",
-            _positive_number,
+            schema.positive_number,
         ),
-        "ANALYSIS_MAX_BYTES": _Key(
-            1048576, "Largest analysis result fetched, in bytes.", _positive_int
+        "ANALYSIS_MAX_BYTES": Key(
+            1048576, "Largest analysis result fetched, in bytes.", schema.positive_int
         ),
-        "ANALYSIS_ATTEMPTS": _Key(
+        "ANALYSIS_ATTEMPTS": Key(
             5,
             "Tries to fetch an analysis while VoiceHub times out, is unreachable or answers "
             "404, 429 or 5xx.",
-            _positive_int,
+            schema.positive_int,
         ),
-        "ANALYSIS_RETRY_DELAY": _Key(
+        "ANALYSIS_RETRY_DELAY": Key(
             2.0,
             "Seconds before the second try of an analysis fetch; each later wait doubles.",
-            _positive_number,
+            schema.positive_number,
         ),
     },
-    "RETENTION_DAYS": _Key(
+    "RETENTION_DAYS": Key(
         None,
         "expire_webcalls deletes transcripts, analyses, recordings lists and webhook events "
         "of calls older than this, and anonymises the calls. None: keep everything.",
         _optional_days,
     ),
     "MICROPHONE": {
-        "ECHO_CANCELLATION": _Key(
-            True, "Ask the browser to cancel the agent's voice from the microphone.", _bool
+        "ECHO_CANCELLATION": Key(
+            True,
+            "Ask the browser to cancel the agent's voice from the microphone.",
+            schema.boolean,
         ),
-        "NOISE_SUPPRESSION": _Key(True, "Ask the browser to suppress background noise.", _bool),
-        "AUTO_GAIN_CONTROL": _Key(True, "Ask the browser to even out the voice level.", _bool),
+        "NOISE_SUPPRESSION": Key(
+            True, "Ask the browser to suppress background noise.", schema.boolean
+        ),
+        "AUTO_GAIN_CONTROL": Key(
+            True, "Ask the browser to even out the voice level.", schema.boolean
+        ),
     },
     "LIMITS": {
-        "CALLS_PER_MINUTE_PER_CLIENT": _Key(
-            10, "New calls one client IP may start per minute (429 beyond).", _positive_int
+        "CALLS_PER_MINUTE_PER_CLIENT": Key(
+            10, "New calls one client IP may start per minute (429 beyond).", schema.positive_int
         ),
-        "CALLS_PER_MINUTE_PER_AGENT": _Key(
-            120, "New calls an agent takes per minute from everyone (429 beyond).", _positive_int
+        "CALLS_PER_MINUTE_PER_AGENT": Key(
+            120,
+            "New calls an agent takes per minute from everyone (429 beyond).",
+            schema.positive_int,
         ),
-        "CONCURRENT_CALLS_PER_AGENT": _Key(
-            20, "Calls an agent may have open at once; agents can set their own.", _positive_int
+        "CONCURRENT_CALLS_PER_AGENT": Key(
+            20,
+            "Calls an agent may have open at once; agents can set their own.",
+            schema.positive_int,
         ),
-        "CALLS_PER_DAY_PER_AGENT": _Key(
+        "CALLS_PER_DAY_PER_AGENT": Key(
             2000,
             "Calls an agent may take per UTC day; agents can set their own. Calls that "
             "never connected do not count.",
-            _positive_int,
+            schema.positive_int,
         ),
-        "UNCONNECTED_CALLS_PER_CLIENT": _Key(
+        "UNCONNECTED_CALLS_PER_CLIENT": Key(
             2,
             "Calls one client (an IPv4 address, or an IPv6 /64) may have created but not yet "
             "connected, per agent (429 beyond, until the oldest one's token expires).",
-            _positive_int,
+            schema.positive_int,
         ),
-        "CALL_MINUTES_PER_DAY_PER_AGENT": _Key(
+        "CALL_MINUTES_PER_DAY_PER_AGENT": Key(
             None,
             "Minutes of live calls an agent may use per UTC day; agents can set their own. "
             "None: no budget.",
-            _optional_positive_int,
+            schema.optional_positive_int,
         ),
-        "MAX_CALL_SECONDS": _Key(
-            900, "Longest call, in seconds, then 4408; agents can set their own.", _positive_int
+        "MAX_CALL_SECONDS": Key(
+            900,
+            "Longest call, in seconds, then 4408; agents can set their own.",
+            schema.positive_int,
         ),
-        "IDLE_SECONDS": _Key(
+        "IDLE_SECONDS": Key(
             180,
             "Seconds without a message or audible audio either way before 4408.",
-            _positive_int,
+            schema.positive_int,
         ),
-        "FRAMES_PER_SECOND": _Key(
+        "FRAMES_PER_SECOND": Key(
             100,
             "Frames a browser may send per second (bursts of twice that); 4429 beyond.",
-            _positive_int,
+            schema.positive_int,
         ),
-        "VOICE_CALLS_PER_PROCESS": _Key(
+        "VOICE_CALLS_PER_PROCESS": Key(
             75,
             "Voice calls one server process relays at once; beyond it a new voice call is "
             "refused (4429 agent_busy) rather than delaying every call's audio. Measured: "
             "see the README's Performance section. Text calls are not counted.",
-            _positive_int,
+            schema.positive_int,
         ),
     },
-    "TRUSTED_PROXIES": _Key(
+    "TRUSTED_PROXIES": Key(
         0,
         "Reverse proxies in front of Django; the client IP is read from X-Forwarded-For "
         "that many hops from the right. 0: REMOTE_ADDR.",
-        _count,
+        schema.count,
     ),
-    "SOCKET_PATH": _Key(
-        "/ws/webcall/", "Path the relay's websocket routes are served under.", _path
+    "SOCKET_PATH": Key(
+        "/ws/webcall/", "Path the relay's websocket routes are served under.", schema.path
     ),
-    "SOCKET_URL": _Key(
+    "SOCKET_URL": Key(
         None,
         "Absolute ws:// or wss:// base for relay sockets, when they are served by "
         "another host. None: the page's own host and SOCKET_PATH.",
-        _url(("ws", "wss")),
+        schema.url(("ws", "wss")),
     ),
-    "CONNECT_TOKEN_MAX_AGE": _Key(
-        60, "Seconds a visitor has to open the relay socket of a new call.", _positive_int
+    "CONNECT_TOKEN_MAX_AGE": Key(
+        60, "Seconds a visitor has to open the relay socket of a new call.", schema.positive_int
     ),
-    "RESUME_SECONDS": _Key(
+    "RESUME_SECONDS": Key(
         20,
         "Seconds a live call waits for its visitor after the socket drops without an end "
         "(a reload, another page, a network change), so the widget can take it up again; "
         "agents can set their own. 0: the call ends at once. At most 600.",
         _resume_seconds,
     ),
-    "MAX_TEXT_LENGTH": _Key(
-        2000, "Longest chat message a visitor may send, in characters.", _positive_int
+    "MAX_TEXT_LENGTH": Key(
+        2000, "Longest chat message a visitor may send, in characters.", schema.positive_int
     ),
-    "MAX_FRAME_BYTES": _Key(
+    "MAX_FRAME_BYTES": Key(
         16384,
         "Largest frame a visitor may send, in bytes; larger closes with 4413. Keep it "
         "below the ASGI server's own websocket message limit (Daphne's: 1 MiB).",
-        _positive_int,
+        schema.positive_int,
     ),
 }
 
 
-def _flat(schema: Mapping[str, dict[str, _Key] | _Key]) -> dict[str, _Key]:
-    flat: dict[str, _Key] = {}
-    for name, entry in schema.items():
+def _flat(tree: Mapping[str, dict[str, Key] | Key]) -> dict[str, Key]:
+    flat: dict[str, Key] = {}
+    for name, entry in tree.items():
         if isinstance(entry, dict):
             for sub, key in entry.items():
                 flat[f"{name}.{sub}"] = key
@@ -595,7 +343,7 @@ def _flat(schema: Mapping[str, dict[str, _Key] | _Key]) -> dict[str, _Key]:
     return flat
 
 
-DOCS: dict[str, _Key] = _flat(SCHEMA)
+DOCS: dict[str, Key] = _flat(SCHEMA)
 
 
 def _unknown(name: str, given: Mapping[str, Any], known: Mapping[str, Any]) -> list[Problem]:
@@ -647,34 +395,31 @@ def problems(raw: Any) -> list[Problem]:
 def _profile_problems(raw: Mapping[str, Any]) -> list[Problem]:
     """Upstream protocol settings that are each valid but cannot work together, and a
     PROTOCOL class that cannot be used."""
-    from webcall_widget.voicehub.protocol import protocol_class
-
-    profile = build_profile(raw)
-    found = [
-        Problem(
-            "bad-profile",
-            "UPSTREAM",
-            f"WEBCALL_WIDGET UPSTREAM: {sentence}",
-            "See 'Connecting to the real VoiceHub' in the README.",
-        )
-        for sentence in profile.contradictions()
-    ]
-    try:
-        protocol_class(profile.protocol)
-    except (ImportError, TypeError) as exc:
-        found.append(
-            Problem(
-                "bad-profile",
-                "UPSTREAM.PROTOCOL",
-                f"WEBCALL_WIDGET UPSTREAM.PROTOCOL cannot be used: {exc}.",
-                "Name a subclass of webcall_widget.voicehub.protocol.UpstreamProtocol "
-                "(usually of SettingsProtocol), or remove the setting.",
+    found = []
+    for key, sentence in profile_problems(build_profile(raw.get("UPSTREAM", {}))):
+        if key == "PROTOCOL":
+            found.append(
+                Problem(
+                    "bad-profile",
+                    "UPSTREAM.PROTOCOL",
+                    f"WEBCALL_WIDGET UPSTREAM.PROTOCOL {sentence}.",
+                    "Name a subclass of webcall_widget.voicehub.protocol.UpstreamProtocol "
+                    "(usually of SettingsProtocol), or remove the setting.",
+                )
             )
-        )
+        else:
+            found.append(
+                Problem(
+                    "bad-profile",
+                    "UPSTREAM",
+                    f"WEBCALL_WIDGET UPSTREAM: {sentence}",
+                    "See 'Connecting to the real VoiceHub' in the README.",
+                )
+            )
     return found
 
 
-def _bad(name: str, key: _Key, value: Any) -> Problem:
+def _bad(name: str, key: Key, value: Any) -> Problem:
     reason = key.validate(value)
     kind = (
         "bad-url" if name in ("UPSTREAM.URL", "SOCKET_URL", "SANDBOX.WEBHOOK_URL") else "bad-value"
@@ -707,7 +452,7 @@ def build(raw: Mapping[str, Any], *, debug: bool) -> Settings:
             request_timeout=float(v("UPSTREAM.REQUEST_TIMEOUT")),
             connect_timeout=float(v("UPSTREAM.CONNECT_TIMEOUT")),
             join_timeout=float(v("UPSTREAM.JOIN_TIMEOUT")),
-            profile=build_profile(raw),
+            profile=build_profile(raw.get("UPSTREAM", {})),
         ),
         sandbox=SandboxSettings(
             enabled=debug if sandbox_enabled is None else sandbox_enabled,
@@ -747,44 +492,6 @@ def build(raw: Mapping[str, Any], *, debug: bool) -> Settings:
         resume_seconds=v("RESUME_SECONDS"),
         max_text_length=v("MAX_TEXT_LENGTH"),
         max_frame_bytes=v("MAX_FRAME_BYTES"),
-    )
-
-
-def build_profile(raw: Mapping[str, Any]) -> UpstreamProfile:
-    """The upstream protocol profile of a valid raw ``WEBCALL_WIDGET`` dict."""
-
-    def v(key: str) -> Any:
-        return _value(raw, "UPSTREAM." + key)
-
-    events = EventNames(**dict(v("EVENTS")))
-    return UpstreamProfile(
-        transport=Transport(v("TRANSPORT")),
-        socket_path_as=SocketPathAs(v("SOCKET_PATH_AS")),
-        socketio_path=v("SOCKETIO_PATH"),
-        connect=ConnectTemplate(
-            auth=v("CONNECT_AUTH"),
-            query=dict(v("CONNECT_QUERY")),
-            headers=dict(v("CONNECT_HEADERS")),
-        ),
-        events=events,
-        audio_in=AudioDirection(
-            v("AUDIO_IN_EVENT") or events.audio_chunk,
-            AudioShape(v("AUDIO_IN_FORMAT")),
-            v("AUDIO_IN_FIELD"),
-            v("INPUT_SAMPLE_RATE"),
-        ),
-        audio_out=AudioDirection(
-            v("AUDIO_OUT_EVENT") or events.audio_chunk,
-            AudioShape(v("AUDIO_OUT_FORMAT")),
-            v("AUDIO_OUT_FIELD"),
-            v("OUTPUT_SAMPLE_RATE"),
-        ),
-        message_fields=MessageFields(**{**MessageFields().as_dict(), **v("MESSAGE_FIELDS")}),
-        visitor_roles=tuple(v("VISITOR_ROLES")),
-        message_updates=MessageUpdates(v("MESSAGE_UPDATES")),
-        call_end=CallEnd(v("CALL_END")),
-        join_confirmation=JoinConfirmation(v("JOIN_CONFIRMATION")),
-        protocol=v("PROTOCOL"),
     )
 
 

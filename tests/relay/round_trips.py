@@ -11,8 +11,8 @@ from tests.relay.test_consumer import (
     open_call,
     receive_until,
 )
+from webcall_widget.probe.speech import frames, silence, speech_like
 from webcall_widget.relay.protocol import CloseCode
-from webcall_widget.voicehub.speech import frames, silence, speech_like
 
 SPEECH_SECONDS = 1.0
 

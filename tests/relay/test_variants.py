@@ -103,8 +103,8 @@ async def test_a_visitor_role_not_in_visitor_roles_is_shown_as_the_agent(
     from tests.relay.round_trips import live
 
     _, socket = await live(async_client, open_socket, agent, "TextAudio")
-    from webcall_widget.voicehub.speech import frames as chunks
-    from webcall_widget.voicehub.speech import silence, speech_like
+    from webcall_widget.probe.speech import frames as chunks
+    from webcall_widget.probe.speech import silence, speech_like
 
     for chunk in chunks(speech_like(1.0, 16000) + silence(0.8, 16000), 16000):
         await socket.send_to(bytes_data=chunk)

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 
 import socketio
 
+from webcall_widget.conf import get_settings
 from webcall_widget.sandbox import admission
 from webcall_widget.sandbox.agent import Conversation
 from webcall_widget.sandbox.config import SandboxConfig
@@ -304,8 +305,6 @@ _mounted: Sandbox | None = None
 def mounted_sandbox() -> Sandbox:
     """The sandbox this process serves on the Django site, built from settings."""
     global _mounted
-    from webcall_widget.conf import get_settings
-
     settings = get_settings()
     config = SandboxConfig(
         audio=settings.upstream.audio,

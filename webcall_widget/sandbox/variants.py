@@ -17,6 +17,7 @@ from typing import Any
 from webcall_widget.sandbox.config import SandboxConfig
 from webcall_widget.voicehub.events import AudioFormat
 from webcall_widget.voicehub.profile import UpstreamProfile
+from webcall_widget.voicehub.profile_settings import build_profile, key_problems, profile_problems
 
 VARIANTS: Mapping[str, Mapping[str, Any]] = {
     "default": {},
@@ -89,13 +90,14 @@ def variant_settings(name: str) -> dict[str, Any]:
 
 
 def variant_profile(name: str) -> UpstreamProfile:
-    from webcall_widget.conf import build_profile, problems
-
-    raw = {"UPSTREAM": variant_settings(name)}
-    found = problems(raw)
+    upstream = variant_settings(name)
+    found = [f"{key} {reason}." for key, reason in key_problems(upstream).items()]
+    if not found:
+        profile = build_profile(upstream)
+        found = [f"{key or 'UPSTREAM'}: {sentence}" for key, sentence in profile_problems(profile)]
     if found:
-        raise ValueError(f"variant {name!r}: " + " ".join(p.message for p in found))
-    return build_profile(raw)
+        raise ValueError(f"variant {name!r}: " + " ".join(found))
+    return profile
 
 
 def variant_config(name: str, config: SandboxConfig | None = None) -> SandboxConfig:

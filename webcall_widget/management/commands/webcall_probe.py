@@ -3,7 +3,7 @@
 It creates a real call with the agent's stored key (it costs a call), opens the socket
 with the configured ``UPSTREAM`` settings (flags override any of them), joins, talks,
 records every event for up to ``--seconds``, leaves, writes the recording to ``--out``
-and prints the settings it suggests. See :mod:`webcall_widget.voicehub.probe`.
+and prints the settings it suggests. See :mod:`webcall_widget.probe.run`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from webcall_widget import conf
 from webcall_widget.models import Agent
+from webcall_widget.probe import ProbeOptions, ProbeResult, run_probe
 from webcall_widget.voicehub.events import Mode
-from webcall_widget.voicehub.probe import ProbeOptions, ProbeResult, run_probe
 from webcall_widget.voicehub.secret import Secret
 
 

@@ -12,7 +12,7 @@ been quiet a moment:
 4. says goodbye (text modes), to see how a call ends;
 
 recording everything that crosses the socket with its time, for at most ``seconds``.
-Then it leaves, closes, and :mod:`~webcall_widget.voicehub.findings` turns the recording
+Then it leaves, closes, and :mod:`~webcall_widget.probe.findings` turns the recording
 into findings and settings. Nothing it writes holds the API key: payloads are summarised
 (long strings cut, binary as a length, secret-looking fields hidden) and the key, should
 VoiceHub echo it, is cut out.
@@ -30,12 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from webcall_widget.voicehub import errors
-from webcall_widget.voicehub.address import ConnectContext
-from webcall_widget.voicehub.client import CreatedCall, create_web_call
-from webcall_widget.voicehub.codecs import summarise
-from webcall_widget.voicehub.events import CHANNELS_FOR_MODE, Mode, Transport
-from webcall_widget.voicehub.findings import (
+from webcall_widget.probe.findings import (
     Analysis,
     Observation,
     Recorded,
@@ -43,16 +38,22 @@ from webcall_widget.voicehub.findings import (
     agent_audio,
     analyse,
 )
+from webcall_widget.probe.speech import frames, silence, speech_like
+from webcall_widget.voicehub import errors
+from webcall_widget.voicehub.address import ConnectContext
+from webcall_widget.voicehub.client import CreatedCall, create_web_call
+from webcall_widget.voicehub.codecs import summarise
+from webcall_widget.voicehub.events import CHANNELS_FOR_MODE, Mode, Transport
 from webcall_widget.voicehub.profile import (
     AudioDirection,
     AudioShape,
     SocketPathAs,
     UpstreamProfile,
 )
+from webcall_widget.voicehub.profile_settings import build_profile
 from webcall_widget.voicehub.protocol import load_protocol
 from webcall_widget.voicehub.secret import Secret
 from webcall_widget.voicehub.session import UpstreamSession, open_session
-from webcall_widget.voicehub.speech import frames, silence, speech_like
 
 SPEECH_SECONDS = 2.0
 SPEECH_TAIL = 0.8  # of silence, so that the agent's voice detector hears the end
@@ -157,7 +158,7 @@ class ProbeResult:
 
 async def run_probe(options: ProbeOptions) -> ProbeResult:
     """Probe VoiceHub; never raises for what VoiceHub does (see ``result.failure``)."""
-    profile = _profile(dict(options.upstream))
+    profile = build_profile(options.upstream)
     result = ProbeResult(
         options=options,
         started=datetime.datetime.now(tz=datetime.UTC),
@@ -170,12 +171,6 @@ async def run_probe(options: ProbeOptions) -> ProbeResult:
     if result.observation.records:
         result.analysis = analyse(result.observation)
     return result
-
-
-def _profile(upstream: dict[str, Any]) -> UpstreamProfile:
-    from webcall_widget.conf import build_profile
-
-    return build_profile({"UPSTREAM": upstream})
 
 
 class _Probe:
@@ -275,7 +270,7 @@ class _Probe:
         while tries:
             changes = tries.pop(0)
             upstream = _merged(options.upstream, changes)
-            profile = _profile(upstream)
+            profile = build_profile(upstream)
             if profile.contradictions():
                 continue
             self.opened_at = self.loop.time()

@@ -1,6 +1,6 @@
 """What a probe's recording says about VoiceHub's socket, and the settings that follow.
 
-Pure functions over what :mod:`~webcall_widget.voicehub.probe` recorded: which event
+Pure functions over what :mod:`~webcall_widget.probe.run` recorded: which event
 carries agent audio and in which shape, at what sample rate; which event carries
 messages, in which fields, with which role values, streamed how; how the join was
 confirmed; how the call ended; what went unused. :func:`analyse` turns that into

@@ -13,10 +13,10 @@ from django.core.management import CommandError, call_command
 from tests import canary
 from tests.relay.round_trips import text_round_trip, voice_round_trip
 from webcall_widget.models import Call
+from webcall_widget.probe import ProbeOptions, ProbeResult, run_probe
 from webcall_widget.sandbox.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY
 from webcall_widget.sandbox.variants import VARIANTS, variant_profile
 from webcall_widget.voicehub.events import Mode
-from webcall_widget.voicehub.probe import ProbeOptions, ProbeResult, run_probe
 from webcall_widget.voicehub.secret import Secret
 
 # What a site owner must tell the probe for each variant, beyond what it finds itself:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from webcall_widget.voicehub.findings import Observation, Recorded, analyse
+from webcall_widget.probe.findings import Observation, Recorded, analyse
 from webcall_widget.voicehub.profile import UpstreamProfile
 
 
