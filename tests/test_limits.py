@@ -16,7 +16,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from webcall_widget import limits
+from webcall_widget import http, limits
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Call, CallStatus, Limit, LimitHit
 from webcall_widget.relay import tokens
@@ -220,7 +220,7 @@ def test_racing_requests_cannot_take_more_lines_than_there_are(agent_factory):
 )
 def test_client_ip_behind_trusted_proxies(trusted, forwarded, expected):
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
-    assert limits.client_ip(request, trusted) == expected
+    assert http.client_ip(request, trusted) == expected
 
 
 # who may call
@@ -398,7 +398,7 @@ def test_calls_that_connected_use_up_the_day_however_they_ended(
     ],
 )
 def test_a_client_is_an_ipv4_address_or_an_ipv6_slash_64(ip, key):
-    assert limits.client_key(ip) == key
+    assert http.client_key(ip) == key
 
 
 def test_one_ipv6_slash_64_is_one_client_for_the_rate(limited, agent, client):

@@ -25,7 +25,7 @@ from webcall_widget.models import (
     Agent,
     Call,
     CallAnalysis,
-    CallStatus,
+    CallQuerySet,
     Limit,
     LimitHit,
     TranscriptMessage,
@@ -349,8 +349,8 @@ class CallAdmin(admin.ModelAdmin):
         return bool(request.user.has_perm("webcall_widget.change_call"))
 
     @admin.action(description=_("End selected calls"), permissions=["end"])
-    def end_calls(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
-        live = list(queryset.filter(status__in=[CallStatus.CONNECTING, CallStatus.LIVE]))
+    def end_calls(self, request: HttpRequest, queryset: CallQuerySet) -> None:
+        live = list(queryset.open())
         for call in live:
             end_call(call.id)
         self.message_user(

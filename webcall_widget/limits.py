@@ -7,7 +7,7 @@
   calls; :func:`reserve_call` checks them and stores the new ``Call`` in one transaction
   with the agent's row locked, so two requests cannot both take the last slot.
 * A client is its IPv4 address, or its IPv6 /64 (one subscriber's network; a host picks
-  any address in it): :func:`client_key`.
+  any address in it): :func:`webcall_widget.http.client_key`.
 * The call-minute budget also bounds live calls: the relay asks
   :func:`budget_seconds_left` now and then, and ends its call when nothing is left.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import ipaddress
 import logging
 import math
 import time
@@ -35,14 +34,14 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from webcall_widget.conf import Settings
-from webcall_widget.models import Agent, Call, CallStatus, Limit, LimitHit
+from webcall_widget.http import client_ip, client_key
+from webcall_widget.models import OPEN_STATUSES, Agent, Call, CallStatus, Limit, LimitHit
 from webcall_widget.signals import limit_reached, send_robustly
-from webcall_widget.webhooks.events import FINAL_STATUSES
+from webcall_widget.voicehub.statuses import FINAL_STATUSES
 
 logger = logging.getLogger("webcall_widget.limits")
 
 WINDOW_SECONDS = 60
-IPV6_CLIENT_PREFIX = 64
 # A limit that refuses calls is logged and signalled once per agent in this long (the
 # daily ones once per UTC day); every refusal is counted, written to the database at
 # most this often per agent and limit.
@@ -91,37 +90,6 @@ def caps_for(agent: Agent, settings: Settings) -> AgentCaps:
     )
 
 
-def client_ip(request: HttpRequest, trusted_proxies: int) -> str | None:
-    """The visitor's IP: ``REMOTE_ADDR``, or the address the last trusted proxy saw."""
-    address = request.META.get("REMOTE_ADDR", "")
-    if trusted_proxies:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        hops = [h for h in hops if h]
-        if len(hops) >= trusted_proxies:
-            address = hops[-trusted_proxies]
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
-
-
-def client_key(ip: str | None) -> str | None:
-    """What the per-client limits count by: an IPv4 address as it is, an IPv6 address as
-    its /64 network (``2001:db8:1:2::/64``), since one subscriber is given a whole /64 and
-    can use any address in it. An IPv4-mapped IPv6 address is its IPv4 address."""
-    if not ip:
-        return None
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
-    return str(address)
-
-
 _RATE_LIMITS = {"client": Limit.CLIENT_RATE, "agent": Limit.AGENT_RATE}
 
 wall_clock = time.time
@@ -157,9 +125,6 @@ def check_rates(request: HttpRequest, agent: Agent, settings: Settings) -> None:
     key = client_key(client_ip(request, settings.trusted_proxies)) or "unknown"
     check_rate("client", key, settings.limits.calls_per_minute_per_client)
     check_rate("agent", str(agent.pk), settings.limits.calls_per_minute_per_agent)
-
-
-OPEN_STATUSES = (CallStatus.CONNECTING, CallStatus.LIVE)
 
 
 # A live relay records the end of its call within seconds of VoiceHub ending it. A call

@@ -190,6 +190,20 @@ class CallStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+# A socket took the call up and it is not over: it holds a line of its agent.
+OPEN_STATUSES = frozenset({CallStatus.CONNECTING, CallStatus.LIVE})
+# It ended, or failed: nothing more happens to it but what comes after a call (webhooks).
+OVER_STATUSES = frozenset({CallStatus.ENDED, CallStatus.FAILED})
+
+
+class CallQuerySet(models.QuerySet["Call"]):
+    def open(self) -> CallQuerySet:
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def over(self) -> CallQuerySet:
+        return self.filter(status__in=OVER_STATUSES)
+
+
 class Call(models.Model):
     """One conversation; created by the create-call endpoint, driven by the relay."""
 
@@ -295,6 +309,8 @@ class Call(models.Model):
         default=0.0,
         help_text=_("Time the call waited for its visitor to come back, all drops together."),
     )
+
+    objects = CallQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

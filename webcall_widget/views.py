@@ -1,9 +1,6 @@
 """HTTP endpoints: the widget's configuration and call creation.
 
-Errors are JSON ``{"error": {"code": ..., "message": ...}}`` with a stable ``code`` the
-widget maps to its own (translated) words and a ``message`` a visitor can be shown (the
-code's words from :func:`~webcall_widget.strings.visitor_message`, as the relay sends them);
-a malformed request adds ``detail``, in English, for the developer.
+Errors have the app's one JSON shape (:mod:`webcall_widget.http`).
 """
 
 from __future__ import annotations
@@ -13,10 +10,8 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings as django_settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.urls import reverse
@@ -27,12 +22,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from webcall_widget import access, limits, origins
 from webcall_widget.conf import Settings, get_settings
+from webcall_widget.http import client_ip, read_body, visitor_error
 from webcall_widget.models import Agent, Call, CallStatus
 from webcall_widget.redaction import hide_marked_values_in_debug
 from webcall_widget.relay import tokens
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.signals import call_created, send_robustly
-from webcall_widget.strings import visitor_message, widget_strings
+from webcall_widget.strings import widget_strings
 from webcall_widget.voicehub import client
 from webcall_widget.voicehub.errors import UpstreamUnavailable, VoiceHubError
 from webcall_widget.voicehub.events import Mode
@@ -43,24 +39,6 @@ logger = logging.getLogger("webcall_widget.views")
 MAX_BODY_BYTES = 4096
 WORKLET_STATIC = "webcall_widget/audio-worklet.js"
 WORKLET = Path(__file__).resolve().parent / "static" / WORKLET_STATIC
-
-
-def error_response(
-    status: int, code: str, message: str, *, detail: str = "", **extra: Any
-) -> JsonResponse:
-    """``extra`` are headers (``Retry_After``)."""
-    error = {"code": code, "message": message}
-    if detail:
-        error["detail"] = detail
-    response = JsonResponse({"error": error}, status=status)
-    for header, value in extra.items():
-        response[header.replace("_", "-")] = value
-    return response
-
-
-def visitor_error(status: int, code: str, detail: str = "", **extra: Any) -> JsonResponse:
-    """The error ``code`` with the words a visitor is shown for it."""
-    return error_response(status, code, visitor_message(code), detail=detail, **extra)
 
 
 def _agent_or_error(request: HttpRequest, slug: str) -> Agent | JsonResponse:
@@ -202,7 +180,7 @@ def audio_worklet(request: HttpRequest, slug: str) -> HttpResponse:
 def create_call(request: HttpRequest, slug: str) -> JsonResponse:
     if request.content_type != "application/json":
         return visitor_error(415, "invalid_request", "Send the request as application/json.")
-    body = read_body(request)
+    body = read_body(request, MAX_BODY_BYTES)
     if body is None:
         return visitor_error(
             413, "invalid_request", f"The request is over {MAX_BODY_BYTES} bytes."
@@ -235,7 +213,7 @@ def create_call(request: HttpRequest, slug: str) -> JsonResponse:
             mode=mode.value,
             upstream_url=base_url,
             origin=request.headers.get("Origin", "")[:300],
-            client_ip=limits.client_ip(request, settings.trusted_proxies),
+            client_ip=client_ip(request, settings.trusted_proxies),
             user=user if user is not None and user.is_authenticated else None,
         )
     except limits.LimitExceeded as exc:
@@ -288,22 +266,6 @@ def _call_created(request: HttpRequest, agent: Agent, call: Call) -> None:
         processing.call_appeared(call)
     except Exception:
         logger.exception("Call %s: its waiting webhook events could not be processed.", call.id)
-
-
-def read_body(request: HttpRequest, limit: int = MAX_BODY_BYTES) -> bytes | None:
-    """The body, or None if it is over ``limit`` bytes: one declared larger by its
-    Content-Length is not read at all."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        return None
-    try:
-        body = request.body  # no Content-Length: Django reads up to its own limit
-    except RequestDataTooBig:
-        return None
-    return None if len(body) > limit else body
 
 
 def _requested_mode(body: bytes, agent: Agent) -> Mode | JsonResponse:

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from webcall_widget.voicehub.statuses import VoiceHubStatus
 from webcall_widget.webhooks.errors import BadEvent
 from webcall_widget.webhooks.events import (
-    VoiceHubStatus,
     parse_body,
     parse_timestamp,
     recordings_of,

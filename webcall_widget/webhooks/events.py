@@ -47,34 +47,6 @@ class EventType(enum.StrEnum):
     ANALYSIS_RESULT_READY = "AnalysisResultReady"
 
 
-class VoiceHubStatus(enum.StrEnum):
-    STARTED = "started"
-    QUEUED = "queued"
-    IN_PROGRESS = "in-progress"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    UNANSWERED = "unanswered"
-    SCHEDULED = "scheduled"
-    BUSY = "busy"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATUSES
-
-
-# After one of these VoiceHub's side of the call is over.
-FINAL_STATUSES = frozenset(
-    {
-        VoiceHubStatus.COMPLETED,
-        VoiceHubStatus.FAILED,
-        VoiceHubStatus.CANCELLED,
-        VoiceHubStatus.UNANSWERED,
-        VoiceHubStatus.BUSY,
-    }
-)
-
-
 @dataclass(frozen=True, slots=True)
 class ParsedEvent:
     """A webhook body read as far as storing it needs."""

@@ -20,12 +20,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from webcall_widget import limits
 from webcall_widget.conf import get_settings
+from webcall_widget.http import client_ip, error_response, read_body
 from webcall_widget.models import Agent, Call
 from webcall_widget.redaction import hide_marked_values_in_debug
 from webcall_widget.signals import send_robustly, webhook_received
-from webcall_widget.views import error_response, read_body
 from webcall_widget.webhooks import processing
 from webcall_widget.webhooks.analysis import configured_upstream
 from webcall_widget.webhooks.errors import BadEvent
@@ -42,7 +41,7 @@ logger = logging.getLogger("webcall_widget.webhooks")
 def receive_webhook(request: HttpRequest, slug: str) -> JsonResponse:
     settings = get_settings()
     agent = Agent.objects.filter(slug=slug).first()
-    client = limits.client_ip(request, settings.trusted_proxies) or "an unknown address"
+    client = client_ip(request, settings.trusted_proxies) or "an unknown address"
     if agent is None:
         logger.warning("Webhook for unknown agent %r refused (from %s).", slug[:100], client)
         return error_response(404, "agent_not_found", "No agent has this slug.")
