@@ -13,11 +13,15 @@ import hypothesis
 import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.urls import path as url_path
 
 from tests.clocks import HandClock
 from tests.factories import build_agent
 from tests.servers import ServerThread
+from webcall_widget.conf import get_settings
 from webcall_widget.models import Agent
+from webcall_widget.relay.consumer import RelayConsumer
+from webcall_widget.relay.lifecycle import Registry
 from webcall_widget.sandbox import Sandbox
 from webcall_widget.sandbox.config import SANDBOX_API_KEY, SandboxConfig
 
@@ -260,6 +264,13 @@ def socket_path(response: Any) -> str:
     return urlsplit(response.json()["socket"]).path
 
 
+def another_process(consumer: type[RelayConsumer] = RelayConsumer, **options: Any) -> Any:
+    """The relay of a second process, in this one: a registry of calls of its own (so it
+    holds none of this process's calls) and the channel layer they share."""
+    route = consumer.as_asgi(calls=Registry(), **options)
+    return URLRouter([url_path(get_settings().socket_path.lstrip("/") + "<str:token>/", route)])
+
+
 @pytest.fixture
 async def open_socket() -> AsyncIterator[Callable[..., WebsocketCommunicator]]:
     """Communicators on the package's own routing; all are disconnected at teardown."""
@@ -267,12 +278,15 @@ async def open_socket() -> AsyncIterator[Callable[..., WebsocketCommunicator]]:
 
     opened: list[WebsocketCommunicator] = []
 
-    def _open(path: str, *, origin: str | None = "http://testserver") -> WebsocketCommunicator:
+    def _open(
+        path: str, *, origin: str | None = "http://testserver", application: Any = None
+    ) -> WebsocketCommunicator:
+        """``application``: the relay of another process (:func:`another_process`)."""
         headers = [(b"host", b"testserver")]
         if origin is not None:
             headers.append((b"origin", origin.encode()))
         communicator = WebsocketCommunicator(
-            URLRouter(websocket_urlpatterns), path, headers=headers
+            application or URLRouter(websocket_urlpatterns), path, headers=headers
         )
         opened.append(communicator)
         return communicator

@@ -21,6 +21,7 @@ from tests.conftest import RunningSandbox
 from tests.servers import ServerThread, post_create_call
 from webcall_widget.models import Agent, Call
 from webcall_widget.relay import lifecycle
+from webcall_widget.relay.bridge import Bridge
 from webcall_widget.sandbox import Sandbox
 from webcall_widget.sandbox.config import SandboxConfig
 
@@ -83,7 +84,9 @@ async def relayed(call_id: str, size: int) -> None:
     """Wait until the relay (in this process) has handed ``size`` bytes of agent audio to
     the browser's socket, or dropped them. The kernel's buffers on the way from the
     sandbox hold megabytes, so the sandbox having sent them says little."""
-    [bridge] = [b for b in lifecycle.live_calls() if b.call.call_id == uuid.UUID(call_id)]
+    wanted = uuid.UUID(call_id)
+    [bridge] = [b for b in lifecycle.registry.live_calls() if b.call_id == wanted]
+    assert isinstance(bridge, Bridge)  # held by the server's thread, on its own event loop
     counters = bridge.counters
     while counters.audio_bytes_out + counters.audio_bytes_dropped_out < size:  # noqa: ASYNC110
         await asyncio.sleep(0.02)

@@ -207,7 +207,7 @@ def test_ending_a_call_reaches_the_process_that_holds_it(two_processes):
                     "shell",
                     "-v0",
                     "-c",
-                    f"from webcall_widget.relay.control import end_call; end_call('{call_id}')",
+                    f"from webcall_widget.relay.mailbox import end_call; end_call('{call_id}')",
                 )
             )
             async for message in ws:

@@ -31,7 +31,7 @@ from webcall_widget.models import (
     TranscriptMessage,
 )
 from webcall_widget.redaction import use_key_safe_filter
-from webcall_widget.relay.control import end_call
+from webcall_widget.relay.mailbox import end_call
 from webcall_widget.usage import usage
 from webcall_widget.webhooks import admin as webhooks_admin
 

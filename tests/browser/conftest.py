@@ -122,7 +122,9 @@ def live_site(demo_settings: Any, transactional_db: None) -> Iterator[LiveSite]:
         # Pages closed by the test leave their calls waiting for a resume (RESUME_SECONDS):
         # end them as a server stop does, while the sandbox still answers.
         assert server.loop is not None
-        asyncio.run_coroutine_threadsafe(lifecycle.stop_all(), server.loop).result(timeout=20)
+        asyncio.run_coroutine_threadsafe(lifecycle.registry.stop_all(), server.loop).result(
+            timeout=20
+        )
     sandbox.state.reset()
 
 

@@ -247,7 +247,7 @@ def test_dropped_upstream_says_the_connection_was_lost(live_site, page):
 def test_a_server_restart_says_so_and_offers_to_start_again(widget, live_site, page):
     widget.say("before the restart")
     widget.expect_agent_reply("You said: before the restart")
-    ended = asyncio.run_coroutine_threadsafe(lifecycle.stop_all(), live_site.server.loop)
+    ended = asyncio.run_coroutine_threadsafe(lifecycle.registry.stop_all(), live_site.server.loop)
     assert ended.result(timeout=10) == 1
     widget.expect_state("error")
     expect(widget.notice).to_contain_text(str(ERRORS["restarting"]))

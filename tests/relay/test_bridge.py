@@ -18,9 +18,11 @@ from tests.relay.virtual_time import run
 from webcall_widget.conf import get_settings
 from webcall_widget.models import CallStatus
 from webcall_widget.relay import lifecycle, protocol, tokens
-from webcall_widget.relay.bridge import MAX_HELD_MESSAGES, SLOW_NOTICE_SECONDS, Bridge
+from webcall_widget.relay.bridge import Bridge
+from webcall_widget.relay.call import SLOW_NOTICE_SECONDS
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.relay.records import REASON_LENGTH, NewMessage
+from webcall_widget.relay.transcript import MAX_HELD_MESSAGES
 from webcall_widget.strings import visitor_message
 from webcall_widget.voicehub.events import Audio, CallEnded, Message, Role
 
@@ -319,7 +321,7 @@ def test_a_dropped_socket_leaves_the_call_waiting_then_it_ends_after_the_grace_p
         assert counters.suspensions == 1
         assert counters.suspended_seconds == pytest.approx(20, abs=0.1)
         assert ("leave", ("text",)) in live.upstream.sent
-        assert lifecycle.find(live.call.call_id) is None
+        assert lifecycle.registry.find(live.call.call_id) is None
 
     run(scenario())
 
@@ -391,8 +393,8 @@ def test_what_is_kept_while_the_visitor_is_away_is_bounded():
         await live.drop()
         for n in range(MAX_HELD_MESSAGES + 50):
             live.upstream.push(agent_says(f"message {n}", f"m{n}"))
-        await until(lambda: live.bridge._held_total == MAX_HELD_MESSAGES + 50)
-        assert len(live.bridge._held) == MAX_HELD_MESSAGES
+        await until(lambda: live.bridge.transcript.held_total == MAX_HELD_MESSAGES + 50)
+        assert live.bridge.transcript.held_count() == MAX_HELD_MESSAGES
         live.recorder.fail["load_transcript"] = 1  # the replay has only what was kept
         back = await live.come_back()
         replayed = back.of_type("transcript")[0]["messages"]
@@ -520,7 +522,7 @@ def test_a_server_stop_ends_a_call_whose_visitor_is_away():
     async def scenario() -> None:
         live = await Live(resume_seconds=20).start()
         await live.drop()
-        assert await lifecycle.stop_all() == 1
+        assert await lifecycle.registry.stop_all() == 1
         assert live.recorder.ended[0].reason == "relay-stopped"
         assert ("leave", ("text",)) in live.upstream.sent
 
@@ -619,12 +621,12 @@ def test_messages_still_reach_voicehub_while_its_audio_is_dropped():
 def test_agent_audio_the_browser_cannot_take_is_counted_and_told_once_a_while():
     async def scenario() -> None:
         live = await Live(mode="WebAudio").start()
-        notice = live.bridge.browser_dropped_audio(6400)
+        notice = live.bridge.dropped_audio(live.browser, 6400)
         assert notice is not None
         assert json.loads(notice)["code"] == "connection_slow"
-        assert live.bridge.browser_dropped_audio(6400) is None
+        assert live.bridge.dropped_audio(live.browser, 6400) is None
         await asyncio.sleep(SLOW_NOTICE_SECONDS)
-        assert live.bridge.browser_dropped_audio(640) is not None
+        assert live.bridge.dropped_audio(live.browser, 640) is not None
         await live.bridge.end("visitor-ended")
         assert live.bridge.counters.audio_bytes_dropped_out == 6400 * 2 + 640
 

@@ -14,9 +14,10 @@ import pytest
 from channels.db import database_sync_to_async
 from django.core import signing
 
-from tests.conftest import create_call, socket_path
+from tests.conftest import another_process, create_call, socket_path
 from webcall_widget.models import Call, CallStatus, TranscriptMessage
 from webcall_widget.relay import consumer, lifecycle, tokens
+from webcall_widget.relay.bridge import Bridge
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.sandbox.config import SANDBOX_API_KEY
 
@@ -596,7 +597,7 @@ async def resumable(sandbox, settings):
 
     apply()
     yield apply
-    await lifecycle.stop_all()
+    await lifecycle.registry.stop_all()
 
 
 async def resumable_call(async_client, open_socket, agent, mode="text"):
@@ -613,9 +614,9 @@ def resume_path(token: str) -> str:
     return f"/ws/webcall/{token}/"
 
 
-async def resume(open_socket, token, *, origin="http://testserver"):
+async def resume(open_socket, token, *, origin="http://testserver", application=None):
     """Open a socket with a resume token: the socket and its ``ready`` frame."""
-    socket = open_socket(resume_path(token), origin=origin)
+    socket = open_socket(resume_path(token), origin=origin, application=application)
     connected, _ = await socket.connect(timeout=5)
     assert connected
     return socket, await next_json(socket)
@@ -817,16 +818,15 @@ async def test_a_resumed_voice_call_joins_the_audio_channel_again(
 
 
 async def test_a_resume_reaching_a_process_without_the_call_is_forwarded_to_its_holder(
-    sandbox, resumable, agent_factory, async_client, open_socket, monkeypatch
+    sandbox, resumable, agent_factory, async_client, open_socket
 ):
-    """This process holds the call, but the consumer is made to look elsewhere: it asks
-    the call's group, and frames go both ways through the (in-memory) channel layer, as
-    they do through Redis between processes (tests/test_multiprocess.py)."""
+    """This process holds the call, and the visitor comes back through another one: it
+    asks the call's group, and frames go both ways through the (in-memory) channel layer,
+    as they do through Redis between processes (tests/test_multiprocess.py)."""
     agent = await database_sync_to_async(agent_factory)(voicehub_agent_id="loopback-agent")
     call_id, socket, token = await resumable_call(async_client, open_socket, agent, "TextAudio")
     await socket.disconnect(code=1001)
-    monkeypatch.setattr(lifecycle, "find", lambda call_id: None)
-    back, ready = await resume(open_socket, token)
+    back, ready = await resume(open_socket, token, application=another_process())
     assert ready["resumed"] is True
     assert (await next_json(back))["type"] == "transcript"
     await back.send_json_to({"type": "text", "text": "via the layer", "id": "w9"})
@@ -841,8 +841,32 @@ async def test_a_resume_reaching_a_process_without_the_call_is_forwarded_to_its_
     assert (call.end_reason, call.resumes) == ("visitor-ended", 1)
 
 
+class ForwardingSocket(consumer.RelayConsumer):
+    """The resumed socket's consumer on "the other process", kept for the test to read."""
+
+    seen: list[consumer.RelayConsumer] = []
+
+    async def __call__(self, scope, receive, send):
+        ForwardingSocket.seen.append(self)
+        await super().__call__(scope, receive, send)
+
+
+def slow_network(application, gate: asyncio.Event):
+    """``application``, with its audio writes held back until ``gate`` opens."""
+
+    async def held_back(scope, receive, send):
+        async def send_when_open(message):
+            if message.get("bytes") is not None:
+                await gate.wait()
+            await send(message)
+
+        await application(scope, receive, send_when_open)
+
+    return held_back
+
+
 async def test_agent_audio_a_forwarded_socket_drops_is_counted_by_the_call_and_told(
-    sandbox, resumable, agent_factory, async_client, open_socket, monkeypatch
+    sandbox, resumable, agent_factory, async_client, open_socket
 ):
     """A visitor resumed through another process, on a connection slower than the agent's
     audio: that socket drops the oldest audio, and the process holding the call counts it
@@ -852,25 +876,14 @@ async def test_agent_audio_a_forwarded_socket_drops_is_counted_by_the_call_and_t
     agent = await database_sync_to_async(agent_factory)(voicehub_agent_id="loopback-agent")
     call_id, socket, token = await resumable_call(async_client, open_socket, agent, "WebAudio")
     await socket.disconnect(code=1001)
-    holder = lifecycle.find(uuid.UUID(call_id))
-    assert holder is not None
-    monkeypatch.setattr(lifecycle, "find", lambda call_id: None)
-    monkeypatch.setattr(consumer, "MAX_QUEUED_AUDIO_SECONDS", 0.05)  # 1,600 bytes at 16 kHz
+    holder = lifecycle.registry.find(uuid.UUID(call_id))
+    assert isinstance(holder, Bridge)
     gate = asyncio.Event()
-    write = consumer.RelayConsumer._send
-    sockets: list[consumer.RelayConsumer] = []
-
-    async def slow_network(self, message):
-        if self not in sockets:
-            sockets.append(self)
-        if message.get("bytes") is not None:
-            await gate.wait()
-        await write(self, message)
-
-    monkeypatch.setattr(consumer.RelayConsumer, "_send", slow_network)
-    back, ready = await resume(open_socket, token)
+    ForwardingSocket.seen = []
+    other = another_process(ForwardingSocket, max_queued_audio_seconds=0.05)  # 1,600 bytes
+    back, ready = await resume(open_socket, token, application=slow_network(other, gate))
     assert ready["resumed"] is True
-    [forwarding] = sockets  # the resumed socket's consumer, on "the other process"
+    [forwarding] = ForwardingSocket.seen
     counters = holder.counters
     forwarded_before = counters.audio_bytes_out + counters.audio_bytes_dropped_out
     for n in range(20):
@@ -902,48 +915,17 @@ async def test_agent_audio_a_forwarded_socket_drops_is_counted_by_the_call_and_t
 
 
 async def test_a_call_no_process_holds_any_more_says_it_cannot_go_on(
-    sandbox, resumable, agent, async_client, open_socket, monkeypatch
+    sandbox, resumable, agent, async_client, open_socket
 ):
     """Its process was killed: nobody answers for it."""
     call_id, socket, token = await resumable_call(async_client, open_socket, agent)
     await socket.disconnect(code=1001)
-    holder = lifecycle.find(uuid.UUID(call_id))
-    assert holder is not None and holder._mailbox is not None
+    holder = lifecycle.registry.find(uuid.UUID(call_id))
+    assert isinstance(holder, Bridge) and holder._mailbox is not None
     await holder._mailbox.close()  # the holder hears nothing more, as if it were gone
-    monkeypatch.setattr(lifecycle, "find", lambda call_id: None)
-    monkeypatch.setattr(consumer, "ATTACH_TIMEOUT_SECONDS", 0.2)
-    late = open_socket(resume_path(token))
+    late = open_socket(resume_path(token), application=another_process(attach_timeout=0.2))
     await late.connect(timeout=5)
     assert (await next_json(late))["type"] == "transcript"
     assert (await next_json(late))["code"] == "resume_failed"
     assert await next_json(late) == {"type": "ended", "reason": "relay-lost"}
     assert await closed_with(late) == CloseCode.NORMAL
-
-
-def test_the_relay_writes_past_the_session_wrapper_which_never_saves_on_a_websocket():
-    from channels.sessions import InstanceSessionWrapper
-
-    from webcall_widget.relay.consumer import _past_session_saving
-
-    async def socket_send(message: dict) -> None:
-        pass
-
-    inner = InstanceSessionWrapper({"cookies": {}}, socket_send)
-    outer = InstanceSessionWrapper({"cookies": {}, "session": object()}, inner.send)
-    assert _past_session_saving(outer.send) is socket_send
-    assert _past_session_saving(socket_send) is socket_send
-
-
-def test_a_session_wrapper_that_saves_on_other_messages_is_kept():
-    from channels.sessions import InstanceSessionWrapper
-
-    from webcall_widget.relay.consumer import _past_session_saving
-
-    class SavesOnWebsocketSends(InstanceSessionWrapper):
-        save_message_types = ["http.response.start", "websocket.send"]
-
-    async def socket_send(message: dict) -> None:
-        pass
-
-    wrapper = SavesOnWebsocketSends({"cookies": {}}, socket_send)
-    assert _past_session_saving(wrapper.send) == wrapper.send

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from channels.layers import InMemoryChannelLayer
 
-from webcall_widget.relay.control import BYTES, TEXT, RemoteBrowser
+from webcall_widget.relay.mailbox import RemoteBrowser
+from webcall_widget.relay.messages import BYTES, TEXT
 
 
 async def full_channel() -> tuple[InMemoryChannelLayer, str]:

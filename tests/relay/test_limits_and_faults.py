@@ -24,7 +24,7 @@ from tests.relay.test_consumer import (
 )
 from webcall_widget.models import CallStatus
 from webcall_widget.relay import records
-from webcall_widget.relay.control import aend_call
+from webcall_widget.relay.mailbox import aend_call
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.voicehub.session import SocketIOSession
 

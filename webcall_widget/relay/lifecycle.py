@@ -10,14 +10,15 @@ ASGI servers stop in three ways, and each reaches the calls differently:
   every application instance (the consumer then ends its call) and then drops every
   connection. Daphne 4.2's canceller can fail halfway (a ``KeyError`` for a connection
   without an application), so the relay also asks the reactor to wait, before it shuts
-  down, for :func:`stop_all`.
+  down, for :meth:`Registry.stop_all` (:func:`webcall_widget.seams.twisted_reactor`).
 * Uvicorn closes every socket itself with 1012 and sends the application a
   ``websocket.disconnect`` with that code; the consumer reads it as a stop.
 * Django's autoreloader (``manage.py runserver``, ``make run``) runs the server in a daemon
   thread and leaves the process from the main thread on a change or on Ctrl+C: nothing is
   cancelled, the thread just stops existing. :func:`_end_calls_at_exit` runs first, at the
   start of the interpreter's shutdown, while the worker threads that the database needs
-  still take work, and ends every live call on its own event loop.
+  still take work, and ends every live call on its own event loop
+  (:func:`webcall_widget.seams.early_exit`).
 
 In every case the call leaves VoiceHub's channels (each costs credits), is recorded as
 ``relay-stopped``, and the browser, where it can still be told, gets ``ended`` and a close
@@ -27,96 +28,102 @@ code that says "restarting".
 from __future__ import annotations
 
 import asyncio
-import atexit
 import logging
-import sys
 import threading
 import uuid
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from webcall_widget.relay.bridge import Bridge
+from webcall_widget.seams import early_exit, twisted_reactor
+from webcall_widget.voicehub.events import Mode
 
 logger = logging.getLogger("webcall_widget.relay")
 
 # How long the exit hook waits for the calls to end (each leaves upstream, writes twice).
 EXIT_WAIT_SECONDS = 8.0
 
-_live: weakref.WeakKeyDictionary[Bridge, asyncio.AbstractEventLoop] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-_exit_hooked = False
-_reactor_hooked = False
+
+class LiveCall(Protocol):
+    """A call this process holds, as the registry sees it (a bridge)."""
+
+    @property
+    def call_id(self) -> uuid.UUID: ...
+
+    @property
+    def mode(self) -> Mode: ...
+
+    async def server_stopping(self) -> None: ...
 
 
-def register(bridge: Bridge) -> None:
-    """A call went live on the running event loop."""
-    global _exit_hooked
-    with _lock:
-        _live[bridge] = asyncio.get_running_loop()
-        if not _exit_hooked:
-            _exit_hooked = True
-            # Before concurrent.futures stops its threads (which database_sync_to_async
-            # needs); plain atexit hooks run after that.
-            register_early = getattr(threading, "_register_atexit", atexit.register)
-            register_early(_end_calls_at_exit)
-    _hook_twisted_reactor()
+class Registry:
+    """The calls one process holds, each with the event loop it runs on.
+
+    :data:`registry` is this process's; a test that plays two processes in one gives the
+    second its own, empty one.
+    """
+
+    def __init__(self) -> None:
+        self._live: weakref.WeakKeyDictionary[LiveCall, asyncio.AbstractEventLoop] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def register(self, call: LiveCall) -> None:
+        """A call started on the running event loop."""
+        with self._lock:
+            self._live[call] = asyncio.get_running_loop()
+        _hook_process_exit()
+
+    def unregister(self, call: LiveCall) -> None:
+        with self._lock:
+            self._live.pop(call, None)
+
+    def live_calls(self) -> list[LiveCall]:
+        with self._lock:
+            return list(self._live)
+
+    def voice_calls(self) -> int:
+        """Calls with audio held now (waiting ones included: they hold a line)."""
+        with self._lock:
+            return sum(1 for call in self._live if call.mode.has_audio)
+
+    def find(self, call_id: uuid.UUID) -> LiveCall | None:
+        """The live call with this id on the running event loop, if held here."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for call, owner in self._live.items():
+                if owner is loop and call.call_id == call_id:
+                    return call
+        return None
+
+    def loops(self) -> set[asyncio.AbstractEventLoop]:
+        with self._lock:
+            return set(self._live.values())
+
+    async def stop_all(self) -> int:
+        """End every live call of the running event loop as a server stop; how many."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            calls = [call for call, owner in self._live.items() if owner is loop]
+        await asyncio.gather(*(call.server_stopping() for call in calls), return_exceptions=True)
+        return len(calls)
 
 
-def _hook_twisted_reactor() -> None:
-    """Under Daphne: have its reactor end our calls before it drops the connections."""
-    global _reactor_hooked
-    reactor: Any = sys.modules.get("twisted.internet.reactor")
-    if _reactor_hooked or reactor is None or not getattr(reactor, "running", False):
-        return
-    _reactor_hooked = True
-    from twisted.internet import defer
+registry = Registry()
 
-    def before_shutdown() -> Any:
-        return defer.Deferred.fromFuture(asyncio.ensure_future(stop_all()))
-
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+_hooked = False
 
 
-def unregister(bridge: Bridge) -> None:
-    with _lock:
-        _live.pop(bridge, None)
-
-
-def live_calls() -> list[Bridge]:
-    with _lock:
-        return list(_live)
-
-
-def voice_calls() -> int:
-    """Calls with audio this process relays now (waiting ones included: they hold it)."""
-    with _lock:
-        return sum(1 for bridge in _live if bridge.mode.has_audio)
-
-
-def find(call_id: uuid.UUID) -> Bridge | None:
-    """The live call with this id on the running event loop, if this process holds it."""
-    loop = asyncio.get_running_loop()
-    with _lock:
-        for bridge, owner in _live.items():
-            if owner is loop and bridge.call.call_id == call_id:
-                return bridge
-    return None
-
-
-async def stop_all() -> int:
-    """End every live call of the running event loop as a server stop; how many."""
-    loop = asyncio.get_running_loop()
-    with _lock:
-        bridges = [bridge for bridge, owner in _live.items() if owner is loop]
-    await asyncio.gather(*(bridge.server_stopping() for bridge in bridges), return_exceptions=True)
-    return len(bridges)
+def _hook_process_exit() -> None:
+    global _hooked
+    if not _hooked:
+        _hooked = True
+        early_exit.register(_end_calls_at_exit)
+    twisted_reactor.before_shutdown(registry.stop_all)
 
 
 def _end_calls_at_exit() -> None:
-    with _lock:
-        loops = set(_live.values())
-    for loop in loops:
+    for loop in registry.loops():
         if loop.is_closed() or not loop.is_running():
             continue
         try:
@@ -124,7 +131,7 @@ def _end_calls_at_exit() -> None:
                 continue  # cannot wait for our own loop from inside it
         except RuntimeError:
             pass
-        future = asyncio.run_coroutine_threadsafe(stop_all(), loop)
+        future = asyncio.run_coroutine_threadsafe(registry.stop_all(), loop)
         try:
             ended = future.result(timeout=EXIT_WAIT_SECONDS)
         except Exception:

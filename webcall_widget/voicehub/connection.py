@@ -13,6 +13,9 @@ a frame boundary), keepalive, sending and closing. From the first frame the lane
 take (a close, a fragmented message, an oversized or malformed frame) websockets reads the
 rest of the connection, so it fails a broken one with the right close code; frames queued
 before then are still read first.
+
+It reads parts of websockets that are not public: the versions it was verified on are in
+:mod:`webcall_widget.seams.websockets_lane`.
 """
 
 from __future__ import annotations

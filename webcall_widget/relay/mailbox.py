@@ -1,20 +1,13 @@
-"""Messages to live calls from any process, through the channel layer.
+"""The call's address on the channel layer, read by the process that holds it.
 
-A call belongs to the process that holds its upstream session (its bridge). That process
-gives the call a :class:`CallMailbox`: a channel of its own, in the call's group
-(:func:`call_group`). Through the group come:
+:class:`CallMailbox` gives a bridge a channel of its own in the call's group
+(:func:`~.messages.call_group`), and turns what arrives there (:mod:`.messages`) into calls
+on the bridge: staff ending it, and sockets on other processes resuming it, each seen by
+the bridge as a :class:`RemoteBrowser`. :func:`end_call` is how the admin reaches a call,
+wherever it runs.
 
-* ``webcall.end``: staff ended the call (the admin's "End selected calls", :func:`end_call`);
-* ``webcall.attach``: a socket on another process resumes the call. The mailbox answers
-  that socket's consumer with ``webcall.attached`` (its own channel) and attaches a
-  :class:`RemoteBrowser` to the bridge, which then sends the socket's frames to the
-  consumer as ``webcall.text`` / ``webcall.bytes`` / ``webcall.close`` messages; the
-  consumer sends the visitor's frames back as ``webcall.frame`` (with the agent audio its
-  socket dropped, a slow visitor's, so that the call counts it and tells them) and its end
-  as ``webcall.detach``. When the call is already over, the answer is ``webcall.over``.
-
-Only a call whose socket is on another process sends its frames through the layer; a call
-held where its socket is never touches it after the mailbox opened.
+Only a call whose socket is on another process sends its frames through the layer; a
+call held where its socket is never touches it after the mailbox opened.
 """
 
 from __future__ import annotations
@@ -24,45 +17,24 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
-from webcall_widget.relay import protocol, tokens
-
-if TYPE_CHECKING:
-    from webcall_widget.conf import Settings
-    from webcall_widget.relay.bridge import Bridge
+from webcall_widget.relay import messages, tokens
+from webcall_widget.relay.bridge import Bridge
 
 logger = logging.getLogger("webcall_widget.relay")
-
-END = "webcall.end"
-ATTACH = "webcall.attach"  # {"reply": channel, "origin": str, "resumes": int}
-ATTACHED = "webcall.attached"  # {"owner": channel}
-OVER = "webcall.over"  # the call ended before the socket could take it up
-# {"browser": channel, "text": str | None, "bytes": bytes | None}, or {"browser", "error"},
-# or {"browser", "dropped": int}
-FRAME = "webcall.frame"
-DETACH = "webcall.detach"  # {"browser": channel}
-TEXT = "webcall.text"  # {"text": str}
-BYTES = "webcall.bytes"  # {"bytes": bytes}
-CLOSE = "webcall.close"  # {"code": int}
-
-
-def call_group(call_id: uuid.UUID | str) -> str:
-    """The channel-layer group of one call: the mailbox of the process that holds it."""
-    hex_id = call_id.hex if isinstance(call_id, uuid.UUID) else uuid.UUID(str(call_id)).hex
-    return f"webcall-call-{hex_id}"
 
 
 async def aend_call(call_id: uuid.UUID | str) -> None:
     layer = get_channel_layer()
     if layer is None:
         raise ImproperlyConfigured("Ending calls needs CHANNEL_LAYERS (channels_redis).")
-    await layer.group_send(call_group(call_id), {"type": END})
+    await layer.group_send(messages.call_group(call_id), {"type": messages.END})
 
 
 def end_call(call_id: uuid.UUID | str) -> None:
@@ -91,14 +63,17 @@ class RemoteBrowser:
         self._dropping = False
 
     async def send_text(self, frame: str) -> None:
-        await self._send({"type": TEXT, "text": frame})
+        await self._send({"type": messages.TEXT, "text": frame})
 
     async def send_bytes(self, data: bytes) -> None:
-        if not await self._send({"type": BYTES, "bytes": data}) and self._on_audio_dropped:
+        if (
+            not await self._send({"type": messages.BYTES, "bytes": data})
+            and self._on_audio_dropped
+        ):
             self._on_audio_dropped(len(data))
 
     async def close(self, code: int) -> None:
-        await self._send({"type": CLOSE, "code": int(code)})
+        await self._send({"type": messages.CLOSE, "code": int(code)})
 
     async def _send(self, message: dict[str, Any]) -> bool:
         """False when the message was dropped."""
@@ -127,17 +102,14 @@ class CallMailbox:
     (resumes on other processes, staff ending it) is lost.
     """
 
-    def __init__(self, layer: BaseChannelLayer, settings: Settings) -> None:
+    def __init__(self, layer: BaseChannelLayer) -> None:
         self.layer = layer
-        self.settings = settings
         self.channel: str | None = None
-        self._bridge: Bridge | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._remotes: dict[str, RemoteBrowser] = {}
 
     def open(self, bridge: Bridge) -> None:
-        self._bridge = bridge
         self._task = asyncio.create_task(
             self._serve(bridge), name=f"webcall-mailbox-{bridge.label}"
         )
@@ -154,7 +126,7 @@ class CallMailbox:
             await task
 
     async def _serve(self, bridge: Bridge) -> None:
-        group = call_group(bridge.call.call_id)
+        group = messages.call_group(bridge.call_id)
         try:
             self.channel = await self.layer.new_channel()
             await self.layer.group_add(group, self.channel)
@@ -189,65 +161,43 @@ class CallMailbox:
 
     async def _dispatch(self, bridge: Bridge, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        if kind == FRAME:
+        if kind == messages.FRAME:
             remote = self._remotes.get(message.get("browser", ""))
-            dropped = message.get("dropped")
-            if isinstance(dropped, int) and dropped > 0:
-                await self._dropped(bridge, remote, dropped)
-            elif remote is not None and bridge.holds(remote):
-                await self._frame(bridge, remote, message)
-        elif kind == ATTACH:
+            visitor = messages.read_visitor_message(message)
+            if remote is not None and visitor is not None:
+                await self._from_visitor(bridge, remote, visitor)
+            elif isinstance(visitor, messages.Dropped):
+                # From a socket a newer resume replaced: the audio was relayed to it.
+                bridge.count_dropped_audio(visitor.size)
+        elif kind == messages.ATTACH:
             await self._attach(bridge, message)
-        elif kind == DETACH:
+        elif kind == messages.DETACH:
             remote = self._remotes.pop(message.get("browser", ""), None)
             if remote is not None:
                 await bridge.visitor_gone(remote)
-        elif kind == END:
+        elif kind == messages.END:
             await bridge.end_by_staff()
+
+    async def _from_visitor(
+        self, bridge: Bridge, remote: RemoteBrowser, message: messages.VisitorMessage
+    ) -> None:
+        if isinstance(message, messages.Frame):
+            await bridge.take(remote, message.frame)
+        elif isinstance(message, messages.Refused):
+            await bridge.refuse(remote, message.error, reason=message.reason)
+        else:
+            notice = bridge.dropped_audio(remote, message.size)
+            if notice is not None:
+                await remote.send_text(notice)
 
     async def _attach(self, bridge: Bridge, message: dict[str, Any]) -> None:
         reply = str(message["reply"])
-        grant = tokens.Grant(bridge.call.call_id, str(message["origin"]), int(message["resumes"]))
+        grant = tokens.Grant(bridge.call_id, str(message["origin"]), int(message["resumes"]))
         remote = RemoteBrowser(self.layer, reply, bridge.label, bridge.count_dropped_audio)
         # Forget sockets that no longer hold the call.
         self._remotes = {c: r for c, r in self._remotes.items() if bridge.holds(r)}
         self._remotes[reply] = remote
-        await self.layer.send(reply, {"type": ATTACHED, "owner": self.channel})
+        await self.layer.send(reply, {"type": messages.ATTACHED, "owner": self.channel})
         if not await bridge.attach(remote, grant):
             self._remotes.pop(reply, None)
-            await self.layer.send(reply, {"type": OVER})
-
-    async def _dropped(self, bridge: Bridge, remote: RemoteBrowser | None, size: int) -> None:
-        """A socket on another process dropped agent audio the call had relayed to it (a
-        slow visitor): counted in any case, and told to the visitor if the socket still
-        holds the call."""
-        if remote is not None and bridge.holds(remote):
-            notice = bridge.browser_dropped_audio(size)
-            if notice is not None:
-                await remote.send_text(notice)
-        else:
-            bridge.count_dropped_audio(size)
-
-    async def _frame(self, bridge: Bridge, remote: RemoteBrowser, message: dict[str, Any]) -> None:
-        error = message.get("error")
-        if error is not None:  # refused by the consumer: the call decides what follows
-            close = error.get("close")
-            refused = protocol.ProtocolError(
-                str(error["code"]),
-                str(error["message"]),
-                None if close is None else protocol.CloseCode(close),
-            )
-            await bridge.refuse(remote, refused, reason=error.get("reason"))
-            return
-        try:
-            frame = protocol.parse(
-                message.get("text"),
-                message.get("bytes"),
-                mode=bridge.mode,
-                max_text_length=self.settings.max_text_length,
-                max_frame_bytes=self.settings.max_frame_bytes,
-            )
-        except protocol.ProtocolError as exc:
-            await bridge.refuse(remote, exc)
-            return
-        await bridge.take(remote, frame)
+            await self.layer.send(reply, {"type": messages.OVER})

@@ -1,0 +1,101 @@
+"""The call's ``audio`` channel upstream, and the visitor's audio on its way into it.
+
+Every joined channel costs credits, so the bridge leaves the audio channel while the
+visitor is away (:meth:`AudioChannel.leave`) and joins it again with their first audio
+frame when they are back; frames wait, a few seconds' worth, until VoiceHub confirms the
+join (:meth:`AudioChannel.confirmed`). Audio VoiceHub reads slower than it comes is
+dropped, counted, and told to the visitor now and then (``upstream_slow``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from webcall_widget.relay import protocol
+from webcall_widget.relay.records import Counters
+from webcall_widget.spacing import Spacing
+from webcall_widget.strings import visitor_message
+from webcall_widget.voicehub import errors
+from webcall_widget.voicehub.events import Channel, Joined
+from webcall_widget.voicehub.session import UpstreamSession
+
+logger = logging.getLogger("webcall_widget.relay")
+
+# Frames that wait for the audio channel's join (about 5 s of audio).
+MAX_WAITING_FRAMES = 250
+
+
+class AudioChannel:
+    """``tell`` sends a frame to the browser holding the call, if one does."""
+
+    def __init__(
+        self,
+        upstream: UpstreamSession,
+        voicehub_call_id: str,
+        label: str,
+        *,
+        joined: bool,
+        counters: Counters,
+        notices: Spacing,
+        tell: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self._upstream = upstream
+        self._call_id = voicehub_call_id
+        self._label = label
+        self.joined = joined
+        self._joining = False
+        self._waiting: deque[bytes] = deque(maxlen=MAX_WAITING_FRAMES)
+        self._counters = counters
+        self._notices = notices
+        self._tell = tell
+
+    async def send(self, pcm: bytes) -> None:
+        if not self.joined:
+            await self._wait(pcm)
+            return
+        if await self._upstream.send_audio(pcm):
+            self._counters.audio_bytes_in += len(pcm)
+            return
+        self._counters.audio_bytes_dropped_in += len(pcm)
+        if self._notices.due("upstream_slow"):
+            logger.warning(
+                "Call %s: VoiceHub reads the visitor's audio slower than it comes; "
+                "audio is dropped.",
+                self._label,
+            )
+            await self._tell(
+                protocol.error_frame("upstream_slow", visitor_message("upstream_slow"))
+            )
+
+    async def _wait(self, pcm: bytes) -> None:
+        """Audio from a visitor who came back: join the channel again, keep the frames."""
+        self._waiting.append(pcm)
+        if self._joining:
+            return
+        self._joining = True
+        logger.info("Call %s: joining the audio channel again.", self._label)
+        await self._upstream.join(self._call_id, (Channel.AUDIO.value,))
+
+    async def confirmed(self, event: Joined) -> None:
+        """VoiceHub confirmed a join; the waiting frames go if it was the audio channel's."""
+        if not self._joining or Channel.AUDIO.value not in event.channels:
+            return
+        self._joining = False
+        self.joined = True
+        while self._waiting:
+            await self.send(self._waiting.popleft())
+
+    async def leave(self) -> None:
+        member = self.joined or self._joining
+        self.joined = self._joining = False
+        self._waiting.clear()
+        if not member:
+            return
+        try:
+            async with asyncio.timeout(2):
+                await self._upstream.leave(self._call_id, (Channel.AUDIO.value,))
+        except (errors.UpstreamClosed, TimeoutError) as exc:
+            logger.info("Call %s: could not leave the audio channel (%s).", self._label, exc)

@@ -1,0 +1,177 @@
+"""A resumed call whose bridge runs on another process, as the socket's consumer sees it.
+
+:class:`RemoteCall` asks the call's group to attach the socket (:mod:`.messages`), then
+carries the visitor's frames (parsed here, once) to the mailbox that answered, and what
+the call sends back to the socket. When nobody answers within the attach timeout, the
+process that held the call is gone: the visitor is shown the call as lost, or as over
+if it ended meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from typing import Any
+
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
+
+from webcall_widget.conf import Settings
+from webcall_widget.models import OVER_STATUSES
+from webcall_widget.relay import messages, over, protocol, records, tokens
+from webcall_widget.relay.call import MAX_EARLY_FRAMES
+from webcall_widget.relay.outcomes import Browser
+from webcall_widget.voicehub.events import Mode
+
+logger = logging.getLogger("webcall_widget.relay")
+
+# How long a socket that resumes a call held by another process waits for that process.
+ATTACH_TIMEOUT_SECONDS = 5.0
+
+
+class RemoteCall:
+    def __init__(
+        self,
+        layer: BaseChannelLayer,
+        call: records.CallInfo,
+        socket: Browser,
+        settings: Settings,
+        *,
+        attach_timeout: float = ATTACH_TIMEOUT_SECONDS,
+    ) -> None:
+        self._layer = layer
+        self.call_id: uuid.UUID = call.call_id
+        self._mode = Mode(call.mode)
+        self._socket = socket
+        self._settings = settings
+        self._attach_timeout = attach_timeout
+        self._channel = ""
+        self._owner: str | None = None  # the owner's mailbox channel, once it answered
+        self._early: deque[messages.VisitorMessage] = deque(maxlen=MAX_EARLY_FRAMES)
+        self._reader: asyncio.Task[None] | None = None
+        self._dropping = False
+        self._dropped = 0  # bytes of agent audio the socket dropped, not yet told
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    async def open(self, grant: tokens.Grant) -> None:
+        """Ask the process holding the call (if any) to attach this socket."""
+        self._channel = await self._layer.new_channel()
+        self._reader = asyncio.create_task(self._read(), name=f"webcall-remote-{self.call_id}")
+        await self._layer.group_send(
+            messages.call_group(self.call_id),
+            messages.attach(self._channel, grant.origin, grant.resumes),
+        )
+
+    # from the visitor
+
+    async def take(self, frame: protocol.ClientFrame) -> None:
+        await self._to_owner(messages.Frame(frame))
+
+    async def refuse(self, error: protocol.ProtocolError, reason: str | None = None) -> None:
+        await self._to_owner(messages.Refused(error, reason))
+
+    def audio_dropped(self, size: int) -> str | None:
+        # Dropped from inside the socket's send of a BYTES message: told with it
+        # (:meth:`_from_owner`); the process holding the call tells the visitor.
+        self._dropped += size
+        return None
+
+    async def socket_closed(self, code: int | None) -> None:
+        """The call lives on where it is held: it waits for the visitor from there."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        message = {"type": messages.DETACH, "browser": self._channel}
+        try:
+            if self._owner is not None:
+                await self._layer.send(self._owner, message)
+            else:
+                await self._layer.group_send(messages.call_group(self.call_id), message)
+        except Exception:
+            logger.exception(
+                "Call %s: could not tell its process the socket closed.", self.call_id
+            )
+
+    async def _to_owner(self, message: messages.VisitorMessage) -> bool:
+        """False when the message was dropped (the owner does not keep up)."""
+        if self._owner is None:
+            self._early.append(message)  # until the owner answers
+            return True
+        return await self._send_to(self._owner, message)
+
+    async def _send_to(self, owner: str, message: messages.VisitorMessage) -> bool:
+        try:
+            await self._layer.send(owner, messages.visitor_message(self._channel, message))
+        except ChannelFull:
+            if not self._dropping:
+                self._dropping = True
+                logger.warning(
+                    "Call %s: the process holding it is not reading; frames are dropped.",
+                    self.call_id,
+                )
+            return False
+        self._dropping = False
+        return True
+
+    # from the process that holds the call
+
+    async def _read(self) -> None:
+        deadline = asyncio.get_running_loop().time() + self._attach_timeout
+        try:
+            while True:
+                if self._owner is None:
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            message = await self._layer.receive(self._channel)
+                    except TimeoutError:
+                        await self._owner_silent()
+                        return
+                else:
+                    message = await self._layer.receive(self._channel)
+                if not await self._from_owner(message):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Call %s: the resumed socket lost its channel layer.", self.call_id)
+            await self._socket.close(protocol.CloseCode.RESTARTING)
+
+    async def _from_owner(self, message: dict[str, Any]) -> bool:
+        """Handle one message; False when there will be no more."""
+        kind = message.get("type")
+        if kind == messages.BYTES:
+            await self._socket.send_bytes(message["bytes"])
+            if self._dropped and self._owner is not None:
+                dropped, self._dropped = self._dropped, 0
+                if not await self._send_to(self._owner, messages.Dropped(dropped)):
+                    self._dropped += dropped  # told with the next frame
+        elif kind == messages.TEXT:
+            await self._socket.send_text(message["text"])
+        elif kind == messages.ATTACHED:
+            owner = str(message["owner"])
+            while self._early:  # in order, with what the visitor sends meanwhile
+                await self._send_to(owner, self._early.popleft())
+            self._owner = owner
+        elif kind == messages.CLOSE:
+            await self._socket.close(int(message["code"]))
+            return False
+        elif kind == messages.OVER:  # it ended before it could be attached to this socket
+            call = await records.aload_call(self.call_id, self._settings)
+            await over.show_over(self._socket, self.call_id, call.end_reason if call else "")
+            return False
+        return True
+
+    async def _owner_silent(self) -> None:
+        call = await records.aload_call(self.call_id, self._settings)
+        if call is not None and call.status in OVER_STATUSES:
+            await over.show_over(self._socket, call.call_id, call.end_reason)
+        else:
+            await over.show_lost(self._socket, self.call_id)
