@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -98,10 +100,17 @@ def _close_executor_connections() -> Iterator[None]:
     as a test client does. On PostgreSQL an open connection holds the test database:
     dropping it at the end of the run would fail."""
     yield
-    from asgiref.sync import SyncToAsync
+    from asgiref.sync import sync_to_async
     from django.db import connections
 
-    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+    # From a thread with no event loop (Playwright keeps one running in this one), a
+    # thread-sensitive sync_to_async with no async_to_sync around it runs in that shared
+    # thread, whatever asgiref calls it.
+    closing = threading.Thread(
+        target=asyncio.run, args=(sync_to_async(connections.close_all)(),), daemon=True
+    )
+    closing.start()
+    closing.join(timeout=10)
 
 
 @pytest.fixture(autouse=True)
@@ -125,15 +134,15 @@ def _fresh_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def rate_minute(monkeypatch: pytest.MonkeyPatch) -> HandClock:
+def rate_minute() -> Iterator[HandClock]:
     """Rate windows are whole minutes of the wall clock: a test's burst of calls that
     straddled two of them would be counted in both. Each test starts mid-minute with the
     clock held; a test that wants the next minute moves it."""
     from webcall_widget import limits
 
     held = HandClock(time.time() // 60 * 60 + 30)
-    monkeypatch.setattr(limits, "wall_clock", held)
-    return held
+    with limits.rate_clock(held):
+        yield held
 
 
 class RunningSandbox:
@@ -264,11 +273,16 @@ def socket_path(response: Any) -> str:
     return urlsplit(response.json()["socket"]).path
 
 
+def relay_app(consumer: type[RelayConsumer] = RelayConsumer, **options: Any) -> Any:
+    """The relay's route alone, its consumer given ``options`` (``RelayConsumer``'s)."""
+    route = consumer.as_asgi(**options)
+    return URLRouter([url_path(get_settings().socket_path.lstrip("/") + "<str:token>/", route)])
+
+
 def another_process(consumer: type[RelayConsumer] = RelayConsumer, **options: Any) -> Any:
     """The relay of a second process, in this one: a registry of calls of its own (so it
     holds none of this process's calls) and the channel layer they share."""
-    route = consumer.as_asgi(calls=Registry(), **options)
-    return URLRouter([url_path(get_settings().socket_path.lstrip("/") + "<str:token>/", route)])
+    return relay_app(consumer, calls=Registry(), **options)
 
 
 @pytest.fixture
@@ -281,7 +295,7 @@ async def open_socket() -> AsyncIterator[Callable[..., WebsocketCommunicator]]:
     def _open(
         path: str, *, origin: str | None = "http://testserver", application: Any = None
     ) -> WebsocketCommunicator:
-        """``application``: the relay of another process (:func:`another_process`)."""
+        """``application``: another relay (:func:`relay_app`, :func:`another_process`)."""
         headers = [(b"host", b"testserver")]
         if origin is not None:
             headers.append((b"origin", origin.encode()))

@@ -9,8 +9,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests.clocks import HandClock
 from webcall_widget import cors
-from webcall_widget.cors import ORIGIN_MAP, VERSION_KEY, agent_origins
+from webcall_widget.cors import ORIGIN_MAP, VERSION_KEY, OriginMap, agent_origins
 from webcall_widget.models import Agent
 
 
@@ -105,18 +106,21 @@ def test_unknown_slugs_create_no_cache_keys(agent, client):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_unknown_slugs_on_the_event_loop_wait_for_no_thread(agent_factory, monkeypatch):
+async def test_unknown_slugs_on_the_event_loop_wait_for_no_thread(agent_factory):
     from channels.db import database_sync_to_async
 
     agent = await database_sync_to_async(agent_factory)(allowed_origins="https://a.example")
-    assert agent_origins(agent.slug) == ["https://a.example"]  # built, in a thread
+    loads = []
 
-    def no_thread(function):
-        raise AssertionError("the event loop waited for the database")
+    def counted(function):
+        loads.append(function)
+        return cors._outside_event_loop(function)
 
-    monkeypatch.setattr(cors, "_outside_event_loop", no_thread)
-    assert [agent_origins(secrets.token_hex(8)) for _ in range(200)] == [None] * 200
-    assert agent_origins(agent.slug) == ["https://a.example"]
+    origin_map = OriginMap(load=counted)
+    assert origin_map.origins_of(agent.slug) == ["https://a.example"]  # built, in a thread
+    assert [origin_map.origins_of(secrets.token_hex(8)) for _ in range(200)] == [None] * 200
+    assert origin_map.origins_of(agent.slug) == ["https://a.example"]
+    assert len(loads) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -202,9 +206,13 @@ def test_a_committed_save_publishes_a_new_version(
     assert agent_origins(agent.slug) == ["https://b.example"]
 
 
-def test_the_map_is_rebuilt_after_max_age_for_changes_no_signal_saw(agent_factory, monkeypatch):
+def test_the_map_is_rebuilt_after_max_age_for_changes_no_signal_saw(agent_factory):
     agent = agent_factory(allowed_origins="https://a.example")
-    assert agent_origins(agent.slug) == ["https://a.example"]
+    clock = HandClock(1000.0)
+    origin_map = OriginMap(clock=clock)
+    assert origin_map.origins_of(agent.slug) == ["https://a.example"]
     Agent.objects.filter(pk=agent.pk).update(allowed_origins="https://b.example")
-    monkeypatch.setattr(cors, "MAX_AGE", -1.0)
-    assert agent_origins(agent.slug) == ["https://b.example"]
+    clock.now += cors.MAX_AGE
+    assert origin_map.origins_of(agent.slug) == ["https://a.example"]  # not too old yet
+    clock.now += 1
+    assert origin_map.origins_of(agent.slug) == ["https://b.example"]

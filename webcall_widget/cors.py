@@ -81,6 +81,22 @@ def _agent_slug(path: str) -> str | None:
     return slug if isinstance(slug, str) else None
 
 
+def _outside_event_loop(function: Callable[[], T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function()
+
+    def in_thread() -> T:
+        try:
+            return function()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="webcall-cors") as pool:
+        return pool.submit(in_thread).result()
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     origins: dict[str, tuple[str, ...]]  # slug -> allowed origins
@@ -91,9 +107,22 @@ class _Snapshot:
 
 
 class OriginMap:
-    """Every agent's allowed origins, in this process; see the module's docstring."""
+    """Every agent's allowed origins, in this process; see the module's docstring.
 
-    def __init__(self) -> None:
+    ``load`` runs a function off the event loop when one is running (how the map reads the
+    database); ``clock`` and ``max_age`` say when a map is too old to trust.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_age: float = MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+        load: Callable[[Callable[[], Any]], Any] | None = None,
+    ) -> None:
+        self.max_age = max_age
+        self._clock = clock
+        self._load = load or _outside_event_loop
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._edits = 0  # local changes; a load that started before one is not kept
@@ -106,7 +135,7 @@ class OriginMap:
             snapshot is None
             or snapshot.stale
             or snapshot.version != version
-            or time.monotonic() - snapshot.built_at > MAX_AGE
+            or self._clock() - snapshot.built_at > self.max_age
         ):
             snapshot = self.load(version)
         found = snapshot.origins.get(slug)
@@ -119,8 +148,8 @@ class OriginMap:
             version = cache.get(VERSION_KEY)
         with self._lock:
             edits = self._edits
-        slugs, by_slug = _outside_event_loop(_load_all)
-        snapshot = _Snapshot(by_slug, slugs, version, time.monotonic())
+        slugs, by_slug = self._load(_load_all)
+        snapshot = _Snapshot(by_slug, slugs, version, self._clock())
         with self._lock:
             if self._edits == edits:
                 self._snapshot = snapshot
@@ -195,22 +224,6 @@ def forget_agent(instance: Agent, using: str = "default", **kwargs: Any) -> None
     """``post_delete`` receiver."""
     ORIGIN_MAP.agent_deleted(instance)
     transaction.on_commit(ORIGIN_MAP.publish, using=using)
-
-
-def _outside_event_loop(function: Callable[[], T]) -> T:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return function()
-
-    def in_thread() -> T:
-        try:
-            return function()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="webcall-cors") as pool:
-        return pool.submit(in_thread).result()
 
 
 __all__ = ["ORIGIN_MAP", "OriginMap", "agent_origins", "allow_agent_origin"]

@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -92,8 +93,19 @@ def caps_for(agent: Agent, settings: Settings) -> AgentCaps:
 
 _RATE_LIMITS = {"client": Limit.CLIENT_RATE, "agent": Limit.AGENT_RATE}
 
-wall_clock = time.time
-"""Where the rate windows read the time; tests hold it so no burst straddles two minutes."""
+_wall_clock: Callable[[], float] = time.time
+
+
+@contextlib.contextmanager
+def rate_clock(clock: Callable[[], float]) -> Iterator[None]:
+    """Rate windows read the time from ``clock`` inside the block (tests hold it, so that no
+    burst of calls straddles two minutes)."""
+    global _wall_clock
+    previous, _wall_clock = _wall_clock, clock
+    try:
+        yield
+    finally:
+        _wall_clock = previous
 
 
 def check_rate(scope: str, key: str, limit: int) -> None:
@@ -102,7 +114,7 @@ def check_rate(scope: str, key: str, limit: int) -> None:
     Raises:
         LimitExceeded: more than ``limit`` already in this minute.
     """
-    now = wall_clock()
+    now = _wall_clock()
     window = int(now // WINDOW_SECONDS)
     cache_key = f"webcall_widget:rate:{scope}:{key}:{window}"
     cache.add(cache_key, 0, WINDOW_SECONDS + 5)

@@ -137,9 +137,7 @@ async def _budgets_of_a_new_loop() -> SharedBudgets:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_the_calls_of_one_agent_read_its_budget_from_the_database_once(
-    agent_factory, monkeypatch
-):
+async def test_the_calls_of_one_agent_read_its_budget_from_the_database_once(agent_factory):
     agent = await database_sync_to_async(agent_factory)(max_call_minutes_per_day=10)
     other = await database_sync_to_async(agent_factory)()
     reads = []
@@ -148,8 +146,7 @@ async def test_the_calls_of_one_agent_read_its_budget_from_the_database_once(
         reads.append(agent_id)
         return limits.budget_seconds_left(agent_id, settings)
 
-    monkeypatch.setattr(records, "budget_seconds_left", counted)
-    recorder = records.DatabaseRecorder(get_settings())
+    recorder = records.DatabaseRecorder(get_settings(), read_budget=counted)
     calls = [make_call(agent_id=agent.pk) for _ in range(5)] + [make_call(agent_id=other.pk)]
     answers = await asyncio.gather(*(recorder.budget_seconds_left(call) for call in calls))
     assert sorted(reads) == [agent.pk, other.pk]
@@ -166,8 +163,7 @@ async def test_a_budget_read_before_midnight_is_not_used_after_it(agent_factory,
         reads.append(timezone.now())
         return 5.0
 
-    monkeypatch.setattr(records, "budget_seconds_left", counted)
-    recorder = records.DatabaseRecorder(get_settings())
+    recorder = records.DatabaseRecorder(get_settings(), read_budget=counted)
     call = make_call(agent_id=agent.pk)
     late = dt.datetime(2026, 11, 25, 23, 59, 58, tzinfo=dt.UTC)
     for now in (late, late + dt.timedelta(seconds=3)):

@@ -52,18 +52,22 @@ async def closed_with(socket) -> int:
             return output["code"]
 
 
-async def open_call(async_client, open_socket, agent, mode="text", *, origin="http://testserver"):
+async def open_call(
+    async_client, open_socket, agent, mode="text", *, origin="http://testserver", application=None
+):
     response = await create_call(async_client, agent.slug, mode)
     assert response.status_code == 201, response.content
-    socket = open_socket(socket_path(response), origin=origin)
+    socket = open_socket(socket_path(response), origin=origin, application=application)
     connected, _ = await socket.connect(timeout=5)
     assert connected
     return response.json()["call"], socket
 
 
-async def live_call(async_client, open_socket, agent, mode="text"):
+async def live_call(async_client, open_socket, agent, mode="text", *, application=None):
     """A call past ``ready`` and, where the text channel is joined, the greeting."""
-    call_id, socket = await open_call(async_client, open_socket, agent, mode)
+    call_id, socket = await open_call(
+        async_client, open_socket, agent, mode, application=application
+    )
     ready = await next_json(socket)
     assert ready["type"] == "ready", ready
     greeting = await next_json(socket)
@@ -676,16 +680,15 @@ async def test_a_call_nobody_comes_back_to_ends_after_the_grace_period(
     call_id, socket, _ = await resumable_call(async_client, open_socket, agent)
     await socket.disconnect(code=1006)
     vh_call = voicehub_call_id(sandbox)
-    started = time.monotonic()
     await sandbox.state.await_for(lambda: sandbox.state.calls[vh_call].ended)
-    assert 0.8 < time.monotonic() - started < 3
     for _ in range(50):
         call, _ = await load(call_id)
         if call.ended_at is not None:
             break
         await asyncio.sleep(0.05)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-disconnected")
-    assert call.suspensions == 1 and call.suspended_seconds == pytest.approx(1, abs=0.3)
+    # Not before the grace period (its exact length is tested on virtual time, test_bridge.py).
+    assert call.suspensions == 1 and call.suspended_seconds >= 0.99
 
 
 async def test_a_resume_token_works_once(resumable, agent, async_client, open_socket):

@@ -35,15 +35,18 @@ from webcall_widget.models import OVER_STATUSES, CallStatus
 from webcall_widget.relay import admission, over, protocol, records, tokens
 from webcall_widget.relay.admission import Refusal
 from webcall_widget.relay.bridge import Bridge
+from webcall_widget.relay.call import OpenSession
 from webcall_widget.relay.lifecycle import Registry, registry
 from webcall_widget.relay.mailbox import CallMailbox
 from webcall_widget.relay.outbox import Outbox
 from webcall_widget.relay.port import CallPort, HeldCall
 from webcall_widget.relay.protocol import CloseCode, ProtocolError
+from webcall_widget.relay.records import Recorder
 from webcall_widget.relay.remote import ATTACH_TIMEOUT_SECONDS, RemoteCall
 from webcall_widget.relay.throttle import FrameBudget
 from webcall_widget.strings import visitor_message
 from webcall_widget.voicehub.events import Mode
+from webcall_widget.voicehub.session import open_session
 
 logger = logging.getLogger("webcall_widget.relay")
 
@@ -74,13 +77,19 @@ class RelayConsumer(AsyncWebsocketConsumer):
         self,
         *,
         calls: Registry = registry,
+        open_upstream: OpenSession = open_session,
+        recorder: Recorder | None = None,
         max_queued_audio_seconds: float = MAX_QUEUED_AUDIO_SECONDS,
         attach_timeout: float = ATTACH_TIMEOUT_SECONDS,
     ) -> None:
-        """``as_asgi()`` passes these on: the calls of this process, how much agent audio
-        may wait for a slow browser, how long a resume waits for the call's process."""
+        """``as_asgi()`` passes these on: the calls of this process, how a call opens its
+        upstream session and where it records itself (a bridge's own defaults), how much
+        agent audio may wait for a slow browser, how long a resume waits for the call's
+        process."""
         super().__init__()
         self.calls = calls
+        self.open_upstream = open_upstream
+        self.recorder = recorder
         self.max_queued_audio_seconds = max_queued_audio_seconds
         self.attach_timeout = attach_timeout
 
@@ -153,6 +162,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
             grant=tokens.Grant(call.call_id, admission.origin_of(self.scope), call.resumes),
             mailbox=CallMailbox(layer) if layer is not None else None,
             calls=self.calls,
+            open_upstream=self.open_upstream,
+            recorder=self.recorder,
         )
         bridge.start()
         self.port = HeldCall(bridge, self)

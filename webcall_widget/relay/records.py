@@ -259,10 +259,20 @@ class Recorder(Protocol):
 
 
 class DatabaseRecorder:
-    """The :class:`Recorder` of a running site: the ORM, off the event loop."""
+    """The :class:`Recorder` of a running site: the ORM, off the event loop.
 
-    def __init__(self, settings: Settings) -> None:
+    ``read_budget`` is how an agent's remaining budget is read from the database
+    (:func:`webcall_widget.limits.budget_seconds_left`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        read_budget: Callable[[int, Settings], float | None] = budget_seconds_left,
+    ) -> None:
         self.settings = settings
+        self._read_budget = database_sync_to_async(read_budget)
 
     async def mark_live(self, call_id: uuid.UUID) -> None:
         await database_sync_to_async(mark_live)(call_id)
@@ -275,11 +285,10 @@ class DatabaseRecorder:
 
     async def budget_seconds_left(self, call: CallInfo) -> float | None:
         """Shared by the agent's calls in this process (:mod:`.budgets`)."""
-        read = database_sync_to_async(budget_seconds_left)
         day = timezone.now().astimezone(dt.UTC).date()  # budgets are per UTC day
         return await shared_budgets().seconds_left(
             (call.agent_id, self.settings.limits, day),
-            partial(read, call.agent_id, self.settings),
+            partial(self._read_budget, call.agent_id, self.settings),
         )
 
     async def load_transcript(self, call_id: uuid.UUID) -> list[NewMessage]:
