@@ -27,6 +27,7 @@ LAYERS: list[set[str]] = [
         "embed",
         "signals",
         "channel_layers",
+        "metrics",
     },
     {"voicehub", "http"},  # the upstream; what every HTTP endpoint does alike
     {"conf"},  # settings

@@ -304,6 +304,15 @@ class Call(models.Model):
         default=0,
         help_text=_("Times a visitor took the call up again (a reload, another page or tab)."),
     )
+    owner = models.CharField(
+        _("relay process"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "The relay process holding the live call. When it stops renewing its lease "
+            "(it was stopped or died), another process takes the call over or ends it."
+        ),
+    )
     suspended_seconds = models.FloatField(
         _("seconds without the visitor"),
         default=0.0,
@@ -320,6 +329,7 @@ class Call(models.Model):
             models.Index(fields=["agent", "status"]),
             models.Index(fields=["agent", "client_key", "created_at"]),
             models.Index(fields=["voicehub_call_id"]),
+            models.Index(fields=["status", "owner"]),
         ]
 
     def __str__(self) -> str:

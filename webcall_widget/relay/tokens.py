@@ -62,11 +62,12 @@ def read(token: str, *, max_age: int) -> uuid.UUID:
         raise TokenError("the connect token is not valid") from exc
 
 
-def claim(call_id: uuid.UUID) -> bool:
-    """Mark the call's token used; True only for the first caller."""
+def claim(call_id: uuid.UUID, owner: str = "") -> bool:
+    """Mark the call's token used, by the relay process ``owner``; True only for the
+    first caller."""
     updated = Call.objects.filter(
         pk=call_id, connected_at__isnull=True, status=CallStatus.CREATED
-    ).update(connected_at=timezone.now(), status=CallStatus.CONNECTING)
+    ).update(connected_at=timezone.now(), status=CallStatus.CONNECTING, owner=owner)
     return updated == 1
 
 
