@@ -61,6 +61,13 @@ class SandboxConfig:
     vad: VadConfig = field(default_factory=VadConfig)
     # Play a short chime when an audio call joins, so the visitor hears the line is open.
     voice_greeting: bool = True
+    # End the call when the visitor says goodbye (False: say goodbye and keep the line,
+    # as an agent that never ends calls itself).
+    hangs_up_on_goodbye: bool = True
+    # Seconds a call whose socket was lost (dropped without leaving its channels or a
+    # Socket.IO disconnect) waits for a new socket to join it and go on, before it ends.
+    # Whether a second socket may join at all is the profile's REJOIN.
+    rejoin_grace: float = 60.0
     # Socket.IO heartbeat, in whole seconds (Engine.IO's defaults).
     ping_interval: int = 25
     ping_timeout: int = 20
