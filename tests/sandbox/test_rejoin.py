@@ -129,7 +129,8 @@ async def test_a_lost_call_nobody_joins_again_ends_after_the_grace_period(
     variant_sandbox, sockets
 ):
     sandbox = variant_sandbox("default")
-    sandbox.app.config = dataclasses.replace(sandbox.app.config, rejoin_grace=0.3)
+    original = sandbox.app.config
+    sandbox.app.config = dataclasses.replace(original, rejoin_grace=0.3)
     try:
         created = await create(sandbox)
         first = await socket_for(sandbox, created)
@@ -140,7 +141,7 @@ async def test_a_lost_call_nobody_joins_again_ends_after_the_grace_period(
         assert call.ended is None
         assert await sandbox.state.await_for(lambda: call.ended, seconds=3) == "client-lost"
     finally:
-        sandbox.app.config = dataclasses.replace(sandbox.app.config, rejoin_grace=60.0)
+        sandbox.app.config = original
 
 
 async def test_a_second_socket_takes_over_a_call_whose_first_is_still_open(
