@@ -19,7 +19,7 @@ from webcall_widget.conf import get_settings
 from webcall_widget.models import CallStatus
 from webcall_widget.relay import lifecycle, protocol, tokens
 from webcall_widget.relay.bridge import Bridge
-from webcall_widget.relay.call import SLOW_NOTICE_SECONDS
+from webcall_widget.relay.drops import NOTICE_SECONDS as SLOW_NOTICE_SECONDS
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.relay.records import REASON_LENGTH, NewMessage
 from webcall_widget.relay.transcript import MAX_HELD_MESSAGES
