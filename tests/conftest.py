@@ -319,3 +319,12 @@ async def open_socket() -> AsyncIterator[Callable[..., WebsocketCommunicator]]:
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+@pytest.fixture
+def no_rejoin(settings: Any) -> None:
+    """VoiceHub does not let a second socket join a call under way (UPSTREAM.REJOIN
+    "never"): a call ends with the process that holds it, as a server stop."""
+    current = getattr(settings, "WEBCALL_WIDGET", {})
+    upstream = {**current.get("UPSTREAM", {}), "REJOIN": "never"}
+    settings.WEBCALL_WIDGET = {**current, "UPSTREAM": upstream}

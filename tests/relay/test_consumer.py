@@ -579,7 +579,7 @@ async def test_upstream_audio_clear_becomes_an_interrupt_frame(
 
 
 async def test_a_relay_cancelled_mid_call_leaves_upstream_and_records_the_end(
-    sandbox, agent, async_client, open_socket
+    sandbox, no_rejoin, agent, async_client, open_socket
 ):
     # An ASGI server stopping cancels its consumers; a receive that times out in a test
     # does the same. (The open_socket fixture must then tear down without CancelledError,
@@ -603,22 +603,11 @@ async def test_a_relay_cancelled_mid_call_leaves_upstream_and_records_the_end(
 # resuming a call: a reload, another page, a dropped connection
 
 
-@pytest.fixture
-async def resumable(sandbox, settings):
-    """Calls wait ``seconds`` for their visitor after the socket drops; those still waiting
-    at the end of the test end as a server stop would end them."""
-
-    def apply(seconds: int = 20) -> None:
-        settings.WEBCALL_WIDGET = {**settings.WEBCALL_WIDGET, "RESUME_SECONDS": seconds}
-
-    apply()
-    yield apply
-    await lifecycle.registry.stop_all()
-
-
-async def resumable_call(async_client, open_socket, agent, mode="text"):
+async def resumable_call(async_client, open_socket, agent, mode="text", *, application=None):
     """A live call (past the greeting where there is text): its id, socket and resume token."""
-    call_id, socket = await open_call(async_client, open_socket, agent, mode)
+    call_id, socket = await open_call(
+        async_client, open_socket, agent, mode, application=application
+    )
     ready = await next_json(socket)
     assert ready["type"] == "ready" and ready["resume"]["seconds"] > 0, ready
     if mode != "WebAudio":

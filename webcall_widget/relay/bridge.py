@@ -34,6 +34,7 @@ from webcall_widget.relay.outcomes import Browser
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.relay.records import CallInfo, NewMessage, Outcome, Recorder
 from webcall_widget.voicehub.events import Channel
+from webcall_widget.voicehub.profile import Rejoin
 from webcall_widget.voicehub.session import open_session
 
 logger = logging.getLogger("webcall_widget.relay")
@@ -255,8 +256,19 @@ class Bridge(RelayedCall):
             logger.exception("Call %s: could not read who holds it; ending it.", self.label)
             return True
 
+    async def server_stopping(self, *, gone: Browser | None = None) -> None:
+        """The server stops under the call. Where VoiceHub lets another socket join a call
+        under way, the call is let go, for another process (or this one, restarted) to take
+        over when the visitor comes back; otherwise it ends as a server stop."""
+        if self.settings.upstream.profile.rejoin is Rejoin.NEVER:
+            await super().server_stopping(gone=gone)
+            return
+        if gone is not None and gone is self.browser:
+            self.browser = None
+        await self.let_go()
+
     async def _server_gone(self) -> None:
-        if self.handing_over:
+        if self.handing_over or self.settings.upstream.profile.rejoin is not Rejoin.NEVER:
             await self.let_go()
         else:
             await super()._server_gone()

@@ -7,8 +7,10 @@ says it drains, a socket that reaches it is told to go elsewhere), then:
 * where VoiceHub lets a second socket join a call under way (``UPSTREAM.REJOIN`` "auto"),
   it hands every live call over: the browser is told to resume (close code 4013), lands on
   another process, which joins the call again and tells this one to let go; this process
-  leaves the upstream only then. Calls whose visitor is away are left to whichever process
-  their visitor comes back to (or to the sweepers, once this process's lease is gone);
+  leaves the upstream only then. Calls whose visitor is away, and calls nobody took within
+  a few seconds (a lone process: nobody else can), are left without a word to VoiceHub,
+  for whichever process their visitor comes back to (or the sweepers, once this process's
+  lease is gone; a restarted one sweeps too);
 * where it does not ("never"), live calls run on, up to ``DRAIN_SECONDS``, and those still
   live then end as a server stop (1012).
 
@@ -36,6 +38,9 @@ from webcall_widget.voicehub.profile import Rejoin
 logger = logging.getLogger("webcall_widget.relay")
 
 POLL_SECONDS = 0.1
+# A call handed over moves within a second or two; when none has moved for this long, no
+# other process is taking them (a lone process restarting): they are left for the next.
+HANDOVER_PATIENCE_SECONDS = 5.0
 
 
 async def drain(process: RelayProcess, *, seconds: float | None = None) -> None:
@@ -60,9 +65,17 @@ async def drain(process: RelayProcess, *, seconds: float | None = None) -> None:
         await asyncio.gather(*(bridge.hand_over() for bridge in calls), return_exceptions=True)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
+    waiting = _bridges(process, holding=rejoin)
+    patience = loop.time() + HANDOVER_PATIENCE_SECONDS
     # Calls end on tasks of their own, on a registry shared with other threads: looked at.
-    while _bridges(process, holding=rejoin) and loop.time() < deadline:  # noqa: ASYNC110
+    while waiting and loop.time() < deadline:
+        if rejoin and loop.time() > patience:
+            break  # no other process takes them (a lone process): they wait for the next
         await asyncio.sleep(POLL_SECONDS)
+        still = _bridges(process, holding=rejoin)
+        if len(still) < len(waiting):
+            patience = loop.time() + HANDOVER_PATIENCE_SECONDS
+        waiting = still
     left = _bridges(process)
     if rejoin:
         await asyncio.gather(*(bridge.let_go() for bridge in left), return_exceptions=True)

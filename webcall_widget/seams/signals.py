@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -38,6 +39,9 @@ VERIFIED = (
 )
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A second signal this soon after the first is the same stop, sent twice (Ctrl+C reaches
+# runserver's child from the terminal and from its parent); later, an operator insists.
+SAME_SIGNAL_SECONDS = 1.0
 
 Begin = Callable[[Callable[[], None]], None]
 
@@ -49,14 +53,20 @@ class _Drain:
         self.signum = signum
         self.previous = previous
         self.begin = begin
-        self.started = False
+        self.started_at: float | None = None
         self.done = False
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if self.done or self.started:
+        now = time.monotonic()
+        if self.started_at is not None and not self.done:
+            if now - self.started_at < SAME_SIGNAL_SECONDS:
+                return  # the same stop, twice (a process group's, and a parent's copy)
             self._pass_on(frame)
             return
-        self.started = True
+        if self.done:
+            self._pass_on(frame)
+            return
+        self.started_at = now
         self.begin(self._finished)
 
     def _finished(self) -> None:
