@@ -28,7 +28,8 @@ run: install ## Serve the demo site with the sandbox agent at http://127.0.0.1:8
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# TypeScript checks the widget's JavaScript as it ships; js/ holds the tool, never shipped.
+# TypeScript checks the widget's JavaScript as it ships and Prettier formats it (and its CSS);
+# js/ holds the tools, never shipped.
 JS_STAMP := js/node_modules/.installed-stamp
 
 $(JS_STAMP): js/package.json js/package-lock.json
@@ -41,10 +42,12 @@ check: install $(JS_STAMP) ## Lint, check formatting and types (Python and the w
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	cd js && npx --no-install tsc -p tsconfig.json
+	cd js && npm run --silent format:check
 
-fmt: install ## Format and fix what ruff can
+fmt: install $(JS_STAMP) ## Format and fix what ruff can; format the widget's JavaScript and CSS
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	cd js && npm run --silent format
 
 messages: install ## Update and compile the translation catalogs (needs GNU gettext)
 	command -v msgfmt >/dev/null || (apt-get update -qq && apt-get install -y -qq gettext)
