@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run check fmt messages test test-fast test-postgres bench bench-weight bench-load clean
+.PHONY: help install system-deps run check fmt messages test test-js test-fast test-postgres bench bench-weight bench-load clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -62,10 +62,15 @@ PARALLEL := -n 4 --dist loadgroup
 # fail_under in pyproject.toml.
 COVERAGE := --cov --cov-report=term-missing:skip-covered
 
-test: install system-deps check ## Run everything CI runs: checks, the suite on SQLite and on PostgreSQL, the browser tests on PostgreSQL
+test: install system-deps check test-js ## Run everything CI runs: checks, the widget's unit tests, the suite on SQLite and on PostgreSQL, the browser tests on PostgreSQL
 	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser" $(COVERAGE)
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not browser"
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest -m browser
+
+# The Connection's state machine on a fake socket and virtual time (js/test/); Node runs the
+# widget's modules as they ship.
+test-js: ## Unit-test the widget's JavaScript (node --test, Node 20.11 or later)
+	cd js && npm run --silent test
 
 test-fast: install ## The edit loop: the suite on SQLite without the browser and slow tests
 	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser and not slow"

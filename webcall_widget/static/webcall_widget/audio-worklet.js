@@ -1,6 +1,4 @@
-// django-webcall-widget: the voice call's AudioWorklet processors. Notes: docs/widget.md
-"use strict"
-
+// The audio worklet (docs/widget.md)
 const LEVEL_INTERVAL_S = 0.05
 const GAP_S = 0.25
 
@@ -13,31 +11,25 @@ class LowPass {
 		const a0 = 1 + alpha
 		this.b0 = (1 - cos) / 2 / a0
 		this.b1 = (1 - cos) / a0
-		this.b2 = this.b0
 		this.a1 = (-2 * cos) / a0
 		this.a2 = (1 - alpha) / a0
-		this.state = [0, 0, 0, 0, 0, 0, 0, 0]
+		this.state = [0, 0, 0, 0]
 	}
 
-	/** @param {Float32Array} input @param {Float32Array} output */
+	/** @param {Float32Array} input @param {Float32Array} output (may be the input) */
 	run(input, output) {
-		let [x1, x2, y1, y2, u1, u2, z1, z2] = this.state
-		const { b0, b1, b2, a1, a2 } = this
+		let [x1, x2, y1, y2] = this.state
+		const { b0, b1, a1, a2 } = this
 		for (let i = 0; i < input.length; i += 1) {
 			const x = input[i]
-			const y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
+			const y = b0 * (x + x2) + b1 * x1 - a1 * y1 - a2 * y2
 			x2 = x1
 			x1 = x
 			y2 = y1
 			y1 = y
-			const z = b0 * y + b1 * u1 + b2 * u2 - a1 * z1 - a2 * z2
-			u2 = u1
-			u1 = y
-			z2 = z1
-			z1 = z
-			output[i] = z
+			output[i] = y
 		}
-		this.state = [x1, x2, y1, y2, u1, u2, z1, z2]
+		this.state = [x1, x2, y1, y2]
 	}
 }
 
@@ -52,7 +44,9 @@ class CaptureProcessor extends AudioWorkletProcessor {
 		this.filled = 0
 		this.position = 0
 		this.previous = 0
-		this.filter = targetRate < sampleRate ? new LowPass(targetRate * 0.45, sampleRate) : null
+		const cutoff = targetRate * 0.45
+		// twice, for a steeper slope
+		this.filters = targetRate < sampleRate ? [new LowPass(cutoff, sampleRate), new LowPass(cutoff, sampleRate)] : []
 		this.filtered = new Float32Array(128)
 		this.levelSum = 0
 		this.levelCount = 0
@@ -75,10 +69,9 @@ class CaptureProcessor extends AudioWorkletProcessor {
 			this.filtered = new Float32Array(channel.length)
 		}
 		const samples = this.filtered
-		if (this.filter) {
-			this.filter.run(channel, samples)
-		} else {
-			samples.set(channel)
+		samples.set(channel)
+		for (const filter of this.filters) {
+			filter.run(samples, samples)
 		}
 		for (let i = 0; i < channel.length; i += 1) {
 			this.levelSum += channel[i] * channel[i]
@@ -121,7 +114,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
 		this.prebuffer = Math.round((sourceRate * prebufferMs) / 1000)
 		this.growBy = Math.round(sourceRate * 0.04)
 		this.maxPrebuffer = Math.round(sourceRate * 0.3)
-		/** @type {Float32Array[]} */
+		/** @type {Int16Array[]} */
 		this.chunks = []
 		this.queued = 0
 		this.offset = 0
@@ -138,11 +131,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
 	/** @param {PlaybackCommand} message */
 	onMessage(message) {
 		if (message.type === "push") {
-			const pcm = new Int16Array(message.pcm)
-			const chunk = new Float32Array(pcm.length)
-			for (let i = 0; i < pcm.length; i += 1) {
-				chunk[i] = pcm[i] / 32768
-			}
+			const chunk = new Int16Array(message.pcm)
 			if (this.dryAt !== null && currentFrame - this.dryAt < GAP_S * sampleRate) {
 				this.underruns += 1
 				this.prebuffer = Math.min(this.maxPrebuffer, this.prebuffer + this.growBy)
@@ -186,7 +175,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
 			at -= this.chunks[chunk].length
 			chunk += 1
 		}
-		return chunk < this.chunks.length ? this.chunks[chunk][at] : 0
+		return chunk < this.chunks.length ? this.chunks[chunk][at] / 32768 : 0
 	}
 
 	/** @param {unknown} _inputs @param {Float32Array[][]} outputs */

@@ -1,5 +1,4 @@
-// @ts-check
-// django-webcall-widget: the embed script (the launcher). Notes: docs/widget.md
+// The webcall widget's launcher (docs/widget.md)
 ;(() => {
 	"use strict"
 
@@ -22,7 +21,9 @@
 	const h = /** @type {WebcallKit["h"]} */ (
 		/** @param {string} tag @param {Attributes} [attributes] @param {Children} [children] */
 		(tag, attributes, children) => {
-			const element = set(document.createElement(tag), attributes)
+			const [name, ...classes] = tag.split(".")
+			const element = set(document.createElement(name), attributes)
+			element.classList.add(...classes)
 			element.append(.../** @type {(Node | string)[]} */ ((children || []).filter(Boolean)))
 			return element
 		}
@@ -33,7 +34,6 @@
 		const svg = set(document.createElementNS("http://www.w3.org/2000/svg", "svg"), {
 			viewBox: "0 0 24 24",
 			"aria-hidden": "true",
-			focusable: "false",
 		})
 		const path = set(document.createElementNS(svg.namespaceURI, "path"), {
 			d,
@@ -75,12 +75,13 @@
 			this.mounting = null
 			this.host = h("webcall-widget", { "data-agent": slug })
 			this.shadow = this.host.attachShadow({ mode: "open" })
-			this.root = h("div", { class: "root", "data-state": "idle", "data-open": "false", hidden: true })
-			this.launcher = h("button", { type: "button", class: "launcher", "aria-expanded": "false" }, [
+			this.root = h("div.root", { "data-state": "idle", "data-open": "false", hidden: true })
+			this.launcher = h("button.launcher", { type: "button", "aria-expanded": "false" }, [
 				icon("M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"),
 			])
+			const commands = /** @type {Commands} */ (/** @type {object} */ (this))
 			for (const name of COMMANDS) {
-				;/** @type {Commands} */ (/** @type {object} */ (this))[name] = (...args) =>
+				commands[name] = (...args) =>
 					this.app().then((widget) => /** @type {Commands} */ (/** @type {object} */ (widget))[name](...args))
 			}
 			this.loaded = this.load()
@@ -88,7 +89,7 @@
 		}
 
 		get state() {
-			return this.widget ? this.widget.state : "idle"
+			return this.widget?.state || "idle"
 		}
 
 		async load() {
@@ -106,7 +107,7 @@
 			let response
 			let body
 			try {
-				response = await fetch(url, { credentials: "same-origin" })
+				response = await fetch(url)
 				body = await response.json()
 			} catch (error) {
 				throw this.fail(
@@ -115,7 +116,7 @@
 				)
 			}
 			if (!response.ok) {
-				const code = body && body.error && body.error.code
+				const code = body?.error?.code
 				throw this.fail(`the agent's configuration could not be loaded (${code || response.status})`)
 			}
 			this.config = body
@@ -134,7 +135,7 @@
 			root.style.setProperty("--_agent-primary", agent.colors.primary)
 			root.style.setProperty("--_agent-on-primary", agent.colors.onPrimary)
 			if (agent.launcherLabel) {
-				launcher.append(h("bdi", { class: "launcher-label" }, [agent.launcherLabel]))
+				launcher.append(h("bdi.launcher-label", {}, [agent.launcherLabel]))
 			} else {
 				launcher.classList.add("launcher--icon-only")
 				launcher.setAttribute("aria-label", `${config.strings.ui.openChat}: ${agent.title}`)
@@ -149,9 +150,7 @@
 			let resuming = false
 			try {
 				resuming = sessionStorage.getItem(this.storageKey) !== null
-			} catch {
-				// storage refused
-			}
+			} catch {}
 			Promise.all([loaded(stylesheet), resuming && this.app()])
 				.catch(() => {})
 				.then(() => root.removeAttribute("hidden"))
@@ -165,16 +164,9 @@
 				const { assets } = shell.config
 				const stylesheet = h("link", { rel: "stylesheet", href: assets.css })
 				this.shadow.insertBefore(stylesheet, this.root)
-				api._app ||= new Promise((resolve, reject) => {
-					const element = h("script", { src: assets.app, async: true })
-					element.nonce = script.nonce
-					const failed = () => reject(new Error(`${element.src} could not be loaded`))
-					element.addEventListener("load", () => (api._mount ? resolve(api._mount) : failed()))
-					element.addEventListener("error", failed)
-					document.head.append(element)
-				})
-				const [mount] = await Promise.all([api._app, loaded(stylesheet)])
-				return (this.widget = mount(shell, { h, icon }))
+				api._app ||= Promise.all([assets.app, ...assets.modules].map((url) => import(url)))
+				const [[app]] = await Promise.all([api._app, loaded(stylesheet)])
+				return (this.widget = app.mount(shell, { h, icon }))
 			})
 			this.mounting.catch((error) => console.warn(`WebcallWidget (${this.slug}): ${error.message}`))
 			return this.mounting
