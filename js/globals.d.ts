@@ -279,6 +279,7 @@ type RichText = (h: H, text: string) => DocumentFragment
 
 /** The widget: what the visitor does and sees of one conversation. */
 interface Widget extends WebcallWidgetInstance, ConnectionListener, PanelOwner {
+	/** For the browser tests. */
 	readonly connection: Connection
 	/** The voice of a call that was resumed by a page load waits for a click (browsers start audio only then). */
 	voicePending: boolean

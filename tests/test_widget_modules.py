@@ -116,3 +116,14 @@ def test_the_version_changes_with_any_module():
     assert assets.version({**bodies, "panel": b"export const b = 3"}) != same
     assert assets.version({**bodies, "voice": b""}) != same
     assert assets.version({"widget-app": bodies["widget-app"]}) != same
+
+
+def test_modules_are_read_once_in_production(settings):
+    settings.DEBUG = False
+    assert assets.modules()[1] is assets.modules()[1]
+
+
+def test_with_debug_on_modules_are_read_at_each_request_so_an_edit_shows(settings):
+    settings.DEBUG = True
+    assert assets.modules()[1] is not assets.modules()[1]
+    assert assets.modules()[0] == assets.modules()[0]

@@ -17,7 +17,8 @@ The audio worklet is the static file for the site's own pages; for a page on ano
 origin it is :func:`audio_worklet`, under the agent's URL for the same reason.
 
 Both are sent gzipped to a browser that accepts it: a static file server would compress
-them, while Django compresses no response by default.
+them, while Django compresses no response by default. They are read once per process, or
+at each request with DEBUG on, so that an edit shows at the next reload of the page.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.templatetags.static import static
 from django.urls import reverse
@@ -56,11 +58,17 @@ def _script(path: Path) -> Script:
     return Script(body, gzip.compress(body, compresslevel=9, mtime=0))
 
 
-@functools.cache
 def modules() -> tuple[str, dict[str, Script]]:
     """The version of the app's modules, and each module by name."""
+    return _read_modules() if settings.DEBUG else _modules_once()
+
+
+def _read_modules() -> tuple[str, dict[str, Script]]:
     scripts = {name: _script(STATIC / f"{name}.js") for name in MODULES}
     return version({name: script.body for name, script in scripts.items()}), scripts
+
+
+_modules_once = functools.cache(_read_modules)
 
 
 def version(bodies: dict[str, bytes]) -> str:
@@ -72,17 +80,23 @@ def version(bodies: dict[str, bytes]) -> str:
     return digest.hexdigest()[:16]
 
 
-@functools.cache
 def worklet() -> tuple[str, Script]:
+    return _read_worklet() if settings.DEBUG else _worklet_once()
+
+
+def _read_worklet() -> tuple[str, Script]:
     script = _script(WORKLET)
     return version({WORKLET.name: script.body}), script
 
 
+_worklet_once = functools.cache(_read_worklet)
+
+
 def module_urls(slug: str) -> list[str]:
     """Every module's URL (paths on this site), the entry first."""
-    version, _ = modules()
+    current, _ = modules()
     return [
-        reverse("webcall_widget:widget-module", args=[slug, version, name]) for name in MODULES
+        reverse("webcall_widget:widget-module", args=[slug, current, name]) for name in MODULES
     ]
 
 
@@ -92,8 +106,8 @@ def worklet_url(request: HttpRequest, slug: str) -> str:
     page_origin = request.headers.get("Origin")
     if page_origin is None or origins.is_same_host(page_origin, request.get_host()):
         return static(WORKLET_STATIC)
-    version, _ = worklet()
-    return reverse("webcall_widget:audio-worklet", args=[slug]) + f"?v={version}"
+    current, _ = worklet()
+    return reverse("webcall_widget:audio-worklet", args=[slug]) + f"?v={current}"
 
 
 @require_GET
@@ -108,8 +122,8 @@ def widget_module(request: HttpRequest, slug: str, version: str, name: str) -> H
 @require_GET
 def audio_worklet(request: HttpRequest, slug: str) -> HttpResponse:
     """The audio worklet for pages on other origins (worklets are fetched in CORS mode)."""
-    version, script = worklet()
-    return _javascript(request, script, for_good=request.GET.get("v") == version)
+    current, script = worklet()
+    return _javascript(request, script, for_good=request.GET.get("v") == current)
 
 
 def _javascript(request: HttpRequest, script: Script, *, for_good: bool) -> HttpResponse:

@@ -196,7 +196,7 @@
 				return handle(slug ? shells.find((shell) => shell.slug === slug) : shells[0]) || null
 			},
 			get state() {
-				return shells[0] ? shells[0].state : "loading"
+				return shells[0]?.state || "loading"
 			},
 			on(name, listener) {
 				/** @param {Event} event */
