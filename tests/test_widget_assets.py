@@ -34,14 +34,18 @@ def config(client, slug: str) -> dict:
 
 def test_config_names_every_close_code_the_relay_sends(agent, client):
     close_codes = config(client, agent.slug)["relay"]["closeCodes"]
-    sent = {str(code.value) for code in CloseCode if code is not CloseCode.NORMAL}
-    assert set(close_codes) == sent
+    failures = set(CloseCode) - {CloseCode.NORMAL, CloseCode.MOVING}
+    assert set(close_codes) == {str(code.value) for code in failures}
     assert close_codes[str(CloseCode.RESTARTING_4XXX.value)] == "restarting"
     assert close_codes[str(CloseCode.TAKEN_OVER.value)] == "taken_over"
 
 
 def test_a_normal_close_is_not_an_error(agent, client):
     assert str(CloseCode.NORMAL.value) not in config(client, agent.slug)["relay"]["closeCodes"]
+
+
+def test_moving_to_another_process_is_not_an_error_the_widget_resumes(agent, client):
+    assert str(CloseCode.MOVING.value) not in config(client, agent.slug)["relay"]["closeCodes"]
 
 
 def test_the_socket_prefix_is_what_create_call_hands_out_before_the_token(sandbox, agent, client):
