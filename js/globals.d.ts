@@ -29,8 +29,9 @@ interface WebcallWidgetConfig {
 	createCallUrl: string
 	/** app: the entry module; modules: every module it imports, directly or not (fetched at once). */
 	assets: { launcherCss: string; css: string; app: string; modules: string[]; worklet: string }
-	/** socket: the relay's URL before a token; closeCodes: close code -> error code. */
-	relay: { socket: string; closeCodes: Record<string, string> }
+	/** socket: the relay's URL before a token; closeCodes: close code -> error code; moving: the
+	 * code of a server that stops (the call goes on elsewhere: connect again, or resume). */
+	relay: { socket: string; closeCodes: Record<string, string>; moving: number }
 }
 
 // Frames from the relay (webcall_widget/relay/protocol.py).
@@ -90,6 +91,8 @@ interface Connection {
 	retryTimer: number
 	attempt: number
 	deadline: number
+	/** Times a new call's socket was sent on by a stopping server (4013) and tried again. */
+	moves: number
 	/** Set by an `ended` frame; notice: the error frame said just before it. */
 	ended: { notice: RelayError | null } | null
 	lastError: RelayError | null

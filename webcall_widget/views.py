@@ -114,6 +114,7 @@ def _widget_config(request: HttpRequest, slug: str) -> JsonResponse:
                 # The relay's URL for a token is this prefix, the token and a slash.
                 "socket": _socket_url(request, current, "-").removesuffix("-/"),
                 "closeCodes": CLOSE_CODE_ERRORS,
+                "moving": int(CloseCode.MOVING),
             },
         }
     )

@@ -269,6 +269,41 @@ for (const [code, reason] of [
 	})
 }
 
+test("a new call's socket sent on by a stopping server (4013) connects again to the same URL", async () => {
+	const { connection, sockets, calls } = setup()
+	await connection.create("text")
+	const first = sockets[0]
+	first.open()
+	first.closed(4013)
+	tick(250)
+	assert.equal(sockets.length, 2)
+	assert.equal(sockets[1].url, first.url)
+	sockets[1].open()
+	sockets[1].receive(READY)
+	assert.equal(connection.phase, "live")
+	assert.ok(!calls.some(([name]) => name === "onFailed"))
+})
+
+test("a live call sent on by a stopping server (4013) resumes at once, without a word", async () => {
+	const { socket, sockets, connection, calls } = await live()
+	socket.closed(4013)
+	tick(0)
+	assert.equal(connection.phase, "reconnecting")
+	assert.equal(sockets.length, 2)
+	assert.ok(!calls.some(([name]) => name === "onFailed"))
+})
+
+test("a new call sent on again and again fails as dropped after five tries", async () => {
+	const { connection, sockets, calls } = setup()
+	await connection.create("text")
+	for (let n = 0; n < 6; n += 1) {
+		sockets.at(-1).closed(4013)
+		tick(2000)
+	}
+	assert.equal(sockets.length, 6)
+	assert.deepEqual(calls.at(-1).slice(0, 2), ["onFailed", "dropped"])
+})
+
 test("an ended frame then a normal close ends the call, with the error said just before as its notice", async () => {
 	const { socket, sockets, calls } = await live()
 	const error = { type: "error", code: "agent_hung_up", message: "The agent ended the call." }

@@ -10,6 +10,7 @@ export const config = {
 	createCallUrl: CREATE_CALL_URL,
 	relay: {
 		socket: RELAY,
+		moving: 4013,
 		closeCodes: {
 			1012: "restarting",
 			4012: "restarting",

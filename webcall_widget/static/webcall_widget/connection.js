@@ -4,7 +4,7 @@ const PONG_TIMEOUT_MS = 10000
 const CONNECT_TIMEOUT_MS = 8000
 const RECONNECT_DELAYS_MS = [0, 500, 1000, 2000, 4000]
 const EARLY_FRAMES = 100
-const CONNECTING = 0 // WebSocket readyState
+const CONNECTING = 0
 const OPEN = 1
 
 /** @type {ConnectionFactory} */
@@ -25,6 +25,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 	retryTimer: 0,
 	attempt: 0,
 	deadline: 0,
+	moves: 0,
 	ended: null,
 	lastError: null,
 	previousFrame: null,
@@ -40,6 +41,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 	async create(mode) {
 		const controller = (this.pending = new AbortController())
 		this.phase = "calling"
+		this.moves = 0
 		let response
 		let body
 		try {
@@ -60,7 +62,11 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 			this.phase = "idle"
 			const error = body?.error || {}
 			const code = error.code || (response.status === 429 ? "rate_limited" : "network")
-			return { code, message: error.message, retryAfter: response.headers.get("Retry-After") }
+			return {
+				code,
+				message: error.message,
+				retryAfter: response.headers.get("Retry-After"),
+			}
 		}
 		this.call = body.call
 		this.connect(body.socket)
@@ -240,6 +246,10 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		}
 		this.socket = null
 		this.stopPinging()
+		if (code === this.config.relay.moving && this.phase === "calling" && this.moves++ < 5) {
+			this.retryTimer = setTimeout(() => this.connect(socket.url), 250 * this.moves)
+			return
+		}
 		if (code === 1000 && this.ended) {
 			this.finish()
 			this.listener.onEnded(this.ended.notice)

@@ -70,7 +70,7 @@ export const mount = (shell, kit) => {
 			if (voice) {
 				const code = await voice.start()
 				if (voice !== this.voice) {
-					voice.close() // ended meanwhile
+					voice.close()
 					return
 				}
 				if (code && !this.textInstead(voice, code)) {
