@@ -129,12 +129,13 @@ class RelayConsumer(AsyncWebsocketConsumer):
             self.process, self.settings, self.channel_layer, self.open_upstream, self.recorder
         )
         await self._serve_process(relaying)
-        token = self.scope["url_route"]["kwargs"].get("token", "")
-        refusal: Refusal | CallPort | None
         if self.process.draining:
             # Stopping: the widget connects again, and a load balancer sends it elsewhere.
-            refusal = CloseCode.MOVING, ""
-        elif tokens.is_resume_token(token):
+            await self.close(CloseCode.MOVING)
+            return
+        token = self.scope["url_route"]["kwargs"].get("token", "")
+        refusal: Refusal | CallPort | None
+        if tokens.is_resume_token(token):
             refusal = await resume.resume(
                 self,
                 self.scope,
@@ -147,8 +148,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
             refusal = await self._start(token, relaying)
         if isinstance(refusal, tuple):
             code, error = refusal
-            if error:
-                await self.send_text(protocol.error_frame(error, visitor_message(error)))
+            await self.send_text(protocol.error_frame(error, visitor_message(error)))
             await self.close(code)
             return
         if refusal is not None:
