@@ -54,48 +54,59 @@ async def staff_client(async_client, django_user_model):
 # what the relay's calls count
 
 
-def test_a_started_call_is_counted_by_mode():
-    before = value("webcall_calls_started_total", mode="WebAudio")
-    metrics.call_started(Mode.WEB_AUDIO)
-    assert value("webcall_calls_started_total", mode="WebAudio") == before + 1
-
-
-def test_an_ended_call_is_counted_by_mode_and_reason():
-    labels = {"mode": "text", "reason": "idle-timeout"}
-    before = value("webcall_calls_ended_total", **labels)
-    metrics.call_ended("text", "idle-timeout")
-    assert value("webcall_calls_ended_total", **labels) == before + 1
-
-
-def test_an_end_reason_in_voicehub_s_own_words_is_counted_as_other():
-    labels = {"mode": "text", "reason": "other"}
-    before = value("webcall_calls_ended_total", **labels)
-    metrics.call_ended("text", "The customer said goodbye at 12:03 (call 8f2e)")
-    assert value("webcall_calls_ended_total", **labels) == before + 1
-
-
-def test_an_unknown_error_code_is_counted_as_other():
-    before = value("webcall_upstream_errors_total", code="other")
-    metrics.upstream_error("E_VH_INTERNAL_4711")
-    assert value("webcall_upstream_errors_total", code="other") == before + 1
-
-
-def test_a_refusal_is_counted_by_its_error_code():
-    before = value("webcall_refusals_total", code="agent_busy")
-    metrics.refused("agent_busy")
-    assert value("webcall_refusals_total", code="agent_busy") == before + 1
-
-
-def test_dropped_audio_is_counted_in_bytes_by_direction():
-    before = value("webcall_audio_dropped_bytes_total", direction="to_visitor")
-    metrics.audio_dropped("to_visitor", 640)
-    assert value("webcall_audio_dropped_bytes_total", direction="to_visitor") == before + 640
-
-
-def test_a_move_between_processes_is_counted_by_how():
-    before = value("webcall_calls_moved_total", how="adopted")
-    metrics.moved("adopted")
-    assert value("webcall_calls_moved_total", how="adopted") == before + 1
+@pytest.mark.parametrize(
+    ("count", "series", "labels", "added"),
+    [
+        (lambda: metrics.call_started(Mode.WEB_AUDIO), "calls_started", {"mode": "WebAudio"}, 1),
+        (
+            lambda: metrics.call_ended("text", "idle-timeout"),
+            "calls_ended",
+            {"mode": "text", "reason": "idle-timeout"},
+            1,
+        ),
+        (
+            lambda: metrics.call_ended("text", "The customer said goodbye at 12:03 (call 8f2e)"),
+            "calls_ended",
+            {"mode": "text", "reason": "other"},
+            1,
+        ),
+        (lambda: metrics.refused("agent_busy"), "refusals", {"code": "agent_busy"}, 1),
+        (
+            lambda: metrics.upstream_error("upstream_lost"),
+            "upstream_errors",
+            {"code": "upstream_lost"},
+            1,
+        ),
+        (
+            lambda: metrics.upstream_error("E_VH_INTERNAL_4711"),
+            "upstream_errors",
+            {"code": "other"},
+            1,
+        ),
+        (
+            lambda: metrics.audio_dropped("to_visitor", 640),
+            "audio_dropped_bytes",
+            {"direction": "to_visitor"},
+            640,
+        ),
+        (lambda: metrics.moved("adopted"), "calls_moved", {"how": "adopted"}, 1),
+    ],
+    ids=[
+        "a started call, by mode",
+        "an ended call, by mode and reason",
+        "an end reason in VoiceHub's own words, as other",
+        "a refusal, by its error code",
+        "an upstream error, by its code",
+        "an upstream error code the app does not know, as other",
+        "dropped audio, in bytes by direction",
+        "a move between processes, by how",
+    ],
+)
+def test_each_event_is_counted_in_its_series(count, series, labels, added):
+    name = f"webcall_{series}_total"
+    before = value(name, **labels)
+    count()
+    assert value(name, **labels) == before + added
 
 
 def test_frame_latency_is_told_apart_below_a_millisecond():
