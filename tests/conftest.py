@@ -23,7 +23,7 @@ from tests.servers import ServerThread
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Agent
 from webcall_widget.relay.consumer import RelayConsumer
-from webcall_widget.relay.lifecycle import Registry
+from webcall_widget.relay.process import RelayProcess
 from webcall_widget.sandbox import Sandbox
 from webcall_widget.sandbox.config import SANDBOX_API_KEY, SandboxConfig
 
@@ -282,7 +282,7 @@ def relay_app(consumer: type[RelayConsumer] = RelayConsumer, **options: Any) -> 
 def another_process(consumer: type[RelayConsumer] = RelayConsumer, **options: Any) -> Any:
     """The relay of a second process, in this one: a registry of calls of its own (so it
     holds none of this process's calls) and the channel layer they share."""
-    return relay_app(consumer, calls=Registry(), **options)
+    return relay_app(consumer, process=RelayProcess(), **options)
 
 
 @pytest.fixture
@@ -319,3 +319,12 @@ async def open_socket() -> AsyncIterator[Callable[..., WebsocketCommunicator]]:
             errors.append(exc)
     if errors:
         raise errors[0]
+
+
+@pytest.fixture
+def no_rejoin(settings: Any) -> None:
+    """VoiceHub does not let a second socket join a call under way (UPSTREAM.REJOIN
+    "never"): a call ends with the process that holds it, as a server stop."""
+    current = getattr(settings, "WEBCALL_WIDGET", {})
+    upstream = {**current.get("UPSTREAM", {}), "REJOIN": "never"}
+    settings.WEBCALL_WIDGET = {**current, "UPSTREAM": upstream}

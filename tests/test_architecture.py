@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
         "signals",
         "channel_layers",
         "metrics",
+        "leases",
     },
     {"voicehub", "http"},  # the upstream; what every HTTP endpoint does alike
     {"conf"},  # settings
@@ -166,4 +167,4 @@ def test_only_the_relays_edges_speak_channels():
             # channels.db: database_sync_to_async, which records uses
             if module.startswith("channels") and module != "channels.db":
                 speaking.add(path.stem)
-    assert speaking == {"consumer", "mailbox", "remote"}
+    assert speaking == {"consumer", "mailbox", "remote", "adoption"}

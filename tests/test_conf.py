@@ -6,6 +6,7 @@ from django.test import override_settings
 
 from webcall_widget.conf import DOCS, build, get_settings, problems
 from webcall_widget.voicehub.events import Transport
+from webcall_widget.voicehub.profile import Rejoin
 
 
 def test_defaults_build_without_problems():
@@ -217,6 +218,12 @@ def test_audio_events_follow_events_audio_chunk_unless_set():
     assert (profile.audio_in.event, profile.audio_out.event) == ("media", "media")
 
 
+def test_a_call_under_way_is_joined_again_unless_rejoin_is_never():
+    assert build({}, debug=False).upstream.profile.rejoin is Rejoin.AUTO
+    never = build({"UPSTREAM": {"REJOIN": "never"}}, debug=False).upstream.profile
+    assert never.rejoin is Rejoin.NEVER
+
+
 def test_message_fields_merge_with_the_defaults():
     raw = {"UPSTREAM": {"MESSAGE_FIELDS": {"text": "content", "id": None}}}
     fields = build(raw, debug=False).upstream.profile.message_fields
@@ -236,6 +243,7 @@ def test_message_fields_merge_with_the_defaults():
         ("MESSAGE_UPDATES", "merge", "must be one of 'replace', 'append'"),
         ("CALL_END", "hangup", "must be one of 'event', 'disconnect', 'either'"),
         ("JOIN_CONFIRMATION", True, "must be one of 'event', 'ack', 'none'"),
+        ("REJOIN", "sometimes", "must be one of 'auto', 'never'"),
     ],
 )
 def test_bad_protocol_settings_say_what_is_allowed(key, value, says):

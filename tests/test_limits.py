@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 
@@ -16,7 +17,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from webcall_widget import http, limits
+from webcall_widget import http, leases, limits
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Call, CallStatus, Limit, LimitHit
 from webcall_widget.relay import tokens
@@ -140,6 +141,27 @@ def test_a_call_left_live_by_a_dead_process_frees_its_line_once_voicehub_reporte
     )
     assert post(client, agent.slug).status_code == 429  # its relay may still record the end
     Call.objects.update(voicehub_status_at=reported - dt.timedelta(seconds=5))
+    assert post(client, agent.slug).status_code == 201
+
+
+def test_a_call_whose_relay_process_renews_its_lease_keeps_its_line(
+    sandbox, agent_factory, client
+):
+    agent = agent_factory(max_concurrent_calls=1, max_call_seconds=3600)
+    post(client, agent.slug)
+    leases.renew("relay-a", draining=False, at=time.time())
+    Call.objects.update(status=CallStatus.LIVE, owner="relay-a")
+    assert post(client, agent.slug).status_code == 429
+
+
+def test_a_call_whose_relay_process_lease_lapsed_frees_its_line_at_once(
+    sandbox, agent_factory, client
+):
+    agent = agent_factory(max_concurrent_calls=1, max_call_seconds=3600)
+    post(client, agent.slug)
+    leases.renew("relay-a", draining=False, at=time.time())
+    Call.objects.update(status=CallStatus.LIVE, owner="relay-a")
+    leases.drop("relay-a")  # it died, or stopped, without ending the call
     assert post(client, agent.slug).status_code == 201
 
 

@@ -23,3 +23,18 @@ class WebcallWidgetConfig(AppConfig):
         check_request_enabled.connect(cors.allow_agent_origin, dispatch_uid="webcall_widget.cors")
         post_save.connect(cors.remember_agent, sender=Agent, dispatch_uid="webcall_widget.cors")
         post_delete.connect(cors.forget_agent, sender=Agent, dispatch_uid="webcall_widget.cors")
+        _stop_gracefully_under_runserver()
+
+
+def _stop_gracefully_under_runserver() -> None:
+    """Under ``runserver``'s autoreloader the server runs in a thread of a child process:
+    the child's main thread gets the stop signals (and drains the relay, see
+    :mod:`webcall_widget.relay.stopping`), and the parent passes them on to it. Other
+    servers are set up when their first socket arrives, in their own main thread."""
+    from webcall_widget.relay import process, stopping
+    from webcall_widget.seams import autoreloader
+
+    if autoreloader.is_reloader_parent():
+        autoreloader.forward_stops()
+    elif autoreloader.is_reloader_child() and stopping.can_install():
+        stopping.install(process.current)

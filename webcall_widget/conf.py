@@ -124,6 +124,7 @@ class Settings:
     socket_url: str | None
     connect_token_max_age: int
     resume_seconds: int
+    drain_seconds: float
     max_text_length: int
     max_frame_bytes: int
     health: HealthSettings
@@ -351,6 +352,14 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "agents can set their own. 0: the call ends at once. At most 600.",
         _resume_seconds,
     ),
+    "DRAIN_SECONDS": Key(
+        25,
+        "Seconds a process asked to stop (SIGTERM, SIGINT) waits for its live calls to move "
+        "to other processes, or, where VoiceHub refuses a second socket for a call "
+        "(UPSTREAM.REJOIN 'never'), to end on their own, before it ends what is left with "
+        "1012. Keep it below the stop timeout of systemd (90 s) or Kubernetes (30 s).",
+        schema.positive_number,
+    ),
     "MAX_TEXT_LENGTH": Key(
         2000, "Longest chat message a visitor may send, in characters.", schema.positive_int
     ),
@@ -543,6 +552,7 @@ def build(raw: Mapping[str, Any], *, debug: bool) -> Settings:
         socket_url=v("SOCKET_URL").rstrip("/") if v("SOCKET_URL") else None,
         connect_token_max_age=v("CONNECT_TOKEN_MAX_AGE"),
         resume_seconds=v("RESUME_SECONDS"),
+        drain_seconds=float(v("DRAIN_SECONDS")),
         max_text_length=v("MAX_TEXT_LENGTH"),
         max_frame_bytes=v("MAX_FRAME_BYTES"),
         health=HealthSettings(

@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest
 from django.utils import timezone
 
+from webcall_widget import leases
 from webcall_widget.conf import Settings
 from webcall_widget.http import client_ip, client_key
 from webcall_widget.models import OPEN_STATUSES, Agent, Call, CallStatus, Limit, LimitHit
@@ -170,16 +171,27 @@ def active_calls(agent: Agent, settings: Settings, caps: AgentCaps) -> int:
     """Calls that may still be using the agent.
 
     A created call counts until its connect token expires; a connected one until it
-    ends, until it is older than the longest call allows, or until VoiceHub reported it
-    over a while ago (a process that died mid-call cannot hold a slot forever).
+    ends, until it is older than the longest call allows, until VoiceHub reported it
+    over a while ago, or as soon as the relay process holding it stopped renewing its
+    lease (:mod:`webcall_widget.leases`): a process that died mid-call holds no line.
     """
     since = timezone.now()
     token_age, longest = _open_windows(settings, caps)
-    return Call.objects.filter(
-        Q(status=CallStatus.CREATED, created_at__gte=since - token_age)
-        | (Q(status__in=OPEN_STATUSES, created_at__gte=since - longest) & ~_over_upstream(since)),
-        agent=agent,
-    ).count()
+    held = (
+        Call.objects.filter(
+            Q(status=CallStatus.CREATED, created_at__gte=since - token_age)
+            | (
+                Q(status__in=OPEN_STATUSES, created_at__gte=since - longest)
+                & ~_over_upstream(since)
+            ),
+            agent=agent,
+        )
+        .values("owner")
+        .annotate(calls=Count("pk"))
+    )
+    by_owner = {row["owner"]: row["calls"] for row in held}  # "": not connected yet
+    lost = leases.gone(by_owner)
+    return sum(count for owner, count in by_owner.items() if owner not in lost)
 
 
 def expire_stale_calls(settings: Settings) -> dict[str, int]:

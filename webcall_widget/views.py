@@ -127,11 +127,11 @@ def _widget_config(request: HttpRequest, slug: str) -> JsonResponse:
 def _close_code_errors() -> dict[str, str]:
     """What each close code the relay sends means to the widget: the error code whose text it
     shows (``RESTARTING_4XXX`` is Daphne's spelling of ``RESTARTING``). A normal close is not
-    an error, so it is not listed."""
+    an error, nor is ``MOVING`` (the widget resumes, elsewhere), so neither is listed."""
     return {
         str(code.value): code.name.lower().removesuffix("_4xxx")
         for code in CloseCode
-        if code is not CloseCode.NORMAL
+        if code not in (CloseCode.NORMAL, CloseCode.MOVING)
     }
 
 

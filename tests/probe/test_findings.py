@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import base64
 
-from webcall_widget.probe.findings import Observation, Recorded, analyse
-from webcall_widget.voicehub.profile import UpstreamProfile
+import pytest
+
+from webcall_widget.probe.findings import (
+    ANSWERED,
+    REFUSED,
+    SILENT,
+    UNKNOWN,
+    Observation,
+    Recorded,
+    RejoinTry,
+    TextTry,
+    analyse,
+    answer_to,
+)
+from webcall_widget.voicehub.profile import CallEnd, UpstreamProfile
 
 
 def observe(*records: Recorded, sent_text: str | None = None, **configured) -> Observation:
@@ -105,3 +118,124 @@ def test_unused_events_and_errors_are_listed():
     findings = analyse(observe(*records)).findings
     assert "error events: 'bad audio' x1" in findings
     assert "events the relay will not use: `metrics` x1" in findings
+
+
+def closed_by_voicehub(t: float) -> Recorded:
+    return Recorded(t, "closed", "server disconnected the socket", {"by_upstream": True})
+
+
+def test_an_unknown_event_just_before_voicehub_closes_is_the_end_event():
+    records = [
+        joined(),
+        Recorded(1.0, "in", "created", {"id": "1", "role": "agent", "text": "Bye"}),
+        Recorded(1.2, "in", "session.over", {"why": "done"}),
+        closed_by_voicehub(1.3),
+    ]
+    result = analyse(observe(*records))
+    assert result.changes == {"EVENTS": {"call_ended": "session.over"}}
+    assert "the agent ended the call with event `session.over`, then the socket closed" in (
+        result.findings
+    )
+
+
+def test_a_call_that_never_ended_suggests_either_and_says_what_was_not_learnt():
+    observation = observe(joined(), Recorded(1.0, "in", "created", {"text": "Hi"}))
+    observation.left_at, observation.completed = 2.0, True
+    result = analyse(observation)
+    assert result.changes == {"CALL_END": "either"}
+    assert "the call did not end by itself during the probe" in result.findings
+    assert any(item.startswith("how VoiceHub ends a call") for item in result.unlearnt)
+
+
+def test_calls_that_end_by_disconnecting_need_no_change_when_the_end_was_not_seen():
+    observation = observe(joined(), CALL_END="disconnect")
+    observation.profile = UpstreamProfile(call_end=CallEnd.DISCONNECT)
+    observation.left_at, observation.completed = 2.0, True
+    assert analyse(observation).changes == {}
+
+
+def test_text_answered_under_another_name_sets_its_event():
+    refusal = {"message": "Unknown event text.message"}
+    records = [
+        joined(),
+        Recorded(1.1, "in", "error", refusal),
+        Recorded(1.3, "in", "created", {"id": "2", "role": "agent", "text": "You said: hi"}),
+    ]
+    observation = observe(*records)
+    observation.texts = [
+        TextTry("text.message", 1.0, UNKNOWN),
+        TextTry("chat.message", 1.2, ANSWERED),
+    ]
+    result = analyse(observation)
+    assert result.changes == {"EVENTS": {"text_message": "chat.message"}}
+    assert any(
+        f.startswith("typed text was answered when sent as event `chat.message`")
+        for f in (result.findings)
+    )
+
+
+def test_text_no_name_was_answered_under_is_left_to_the_reader():
+    observation = observe(joined(), Recorded(1.1, "in", "error", {"message": "unknown event x"}))
+    observation.texts = [TextTry("text.message", 1.0, UNKNOWN), TextTry("chat", 1.2, UNKNOWN)]
+    result = analyse(observation)
+    assert "EVENTS" not in result.changes
+    assert any("EVENTS text_message" in item for item in result.unlearnt)
+
+
+def test_the_error_naming_an_event_tells_unknown_from_refused():
+    profile = UpstreamProfile()
+    records = [Recorded(1.0, "in", "error", {"message": "unknown event 'audio.chunk'"})]
+    assert answer_to(records, 0.5, "audio.chunk", profile) == UNKNOWN
+    records = [Recorded(1.0, "in", "error", {"message": "media.in payload: no field"})]
+    assert answer_to(records, 0.5, "media.in", profile) == REFUSED
+    assert answer_to(records, 1.5, "media.in", profile) == SILENT
+    records.append(Recorded(1.1, "in", "created", {"text": "heard you"}))
+    assert answer_to(records, 0.5, "media.in", profile) == ANSWERED
+
+
+def rejoined(outcome: str, answered: bool | None = None, detail: str = "") -> Observation:
+    observation = observe(joined(), Recorded(2.0, "dropped", "dropped", None), joined(2.1))
+    observation.rejoin = RejoinTry(2.0, outcome, answered, detail)
+    return observation
+
+
+def test_a_rejoin_the_agent_answered_after_works_as_is():
+    result = analyse(rejoined("rejoined", answered=True))
+    assert "REJOIN" not in result.changes
+    assert any(f.startswith("rejoin works") for f in result.findings)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "answered", "says"),
+    [
+        ("refused", None, "VoiceHub refused a new socket for the call under way (no)"),
+        ("rejoined", False, "the agent did not answer on it"),
+        ("no-socket", None, "did not open"),
+        ("unanswered", None, "nothing confirmed"),
+    ],
+)
+def test_a_rejoin_that_fails_suggests_never(outcome, answered, says):
+    result = analyse(rejoined(outcome, answered, detail="no"))
+    assert result.changes == {"REJOIN": "never"}
+    assert any(says in f for f in result.findings)
+
+
+def test_the_end_after_a_refused_rejoin_is_not_taken_for_the_agents():
+    observation = rejoined("refused", detail="no")
+    observation.records += [
+        Recorded(2.2, "in", "call.ended", {"reason": "rejoin-refused"}),
+        closed_by_voicehub(2.3),
+    ]
+    result = analyse(observation)
+    assert result.changes == {"REJOIN": "never", "CALL_END": "either"}
+    assert "the call ended when VoiceHub refused the rejoin, before the agent ended it" in (
+        result.findings
+    )
+
+
+def test_a_rejoin_not_tried_is_said():
+    observation = observe(joined())
+    observation.rejoin_skipped = "--no-rejoin"
+    result = analyse(observation)
+    assert "rejoin not tried: --no-rejoin" in result.findings
+    assert any("REJOIN" in item for item in result.unlearnt)

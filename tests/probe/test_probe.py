@@ -11,26 +11,22 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests import canary
-from tests.relay.round_trips import text_round_trip, voice_round_trip
-from webcall_widget.models import Call
-from webcall_widget.probe import ProbeOptions, ProbeResult, run_probe
+from tests.relay.round_trips import live, text_round_trip, voice_round_trip
+from tests.relay.test_consumer import receive_until
+from webcall_widget.models import Call, CallStatus
+from webcall_widget.probe import LIMITS, ProbeOptions, ProbeResult, run_probe
 from webcall_widget.sandbox.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY
 from webcall_widget.sandbox.variants import VARIANTS, variant_profile
 from webcall_widget.voicehub.events import Mode
 from webcall_widget.voicehub.secret import Secret
 
 # What a site owner must tell the probe for each variant, beyond what it finds itself:
-# credentials it does not guess (the key is never tried unasked), and visitor audio whose
-# event or shape differs from the agent's (it can only see that it was not heard).
+# the credentials it does not guess (the key is never tried unasked, nor a CONNECT
+# payload beyond the call's id).
 FLAGS: dict[str, dict[str, Any]] = {
     "auth-key-headers": {"CONNECT_HEADERS": VARIANTS["auth-key-headers"]["CONNECT_HEADERS"]},
     "auth-query-websocket": dict(VARIANTS["auth-query-websocket"]),
-    "audio-names": {"AUDIO_IN_EVENT": "audio.input"},
-    "everything": {
-        "CONNECT_AUTH": VARIANTS["everything"]["CONNECT_AUTH"],
-        "AUDIO_IN_EVENT": "media.in",
-        "AUDIO_IN_FORMAT": "base64",
-    },
+    "everything": {"CONNECT_AUTH": VARIANTS["everything"]["CONNECT_AUTH"]},
 }
 
 
@@ -129,6 +125,107 @@ async def test_the_probe_stops_after_its_seconds(variant_sandbox):
     assert result.notes == ["stopped after 1s (--seconds)"]
 
 
+# learning what the configured settings do not say
+
+
+async def test_visitor_audio_is_tried_under_the_mirror_of_the_agents_event(variant_sandbox):
+    sandbox = variant_sandbox("audio-in-out", upstream={})
+    result = await probe(sandbox, {})
+    assert result.analysis is not None
+    assert result.analysis.changes == {
+        "AUDIO_OUT_EVENT": "audio.out",
+        "AUDIO_IN_EVENT": "audio.in",
+    }
+    assert (
+        "the agent reacted to our audio sent as event 'audio.in', binary, 16000 Hz (before "
+        "that: event 'audio.chunk', binary, 16000 Hz: VoiceHub answered that it does not "
+        "know the event)"
+    ) in result.analysis.findings
+
+
+async def test_events_voicehub_does_not_know_are_tried_under_the_names_it_suggests(
+    variant_sandbox,
+):
+    sandbox = variant_sandbox("renamed-events", upstream={})
+    result = await probe(sandbox, {}, mode=Mode.TEXT)
+    assert result.analysis is not None
+    assert result.analysis.changes == {
+        "EVENTS": {
+            "created": "transcript",
+            "text_message": "chat.message",
+            "call_ended": "call.finished",
+        }
+    }
+    assert [(t.name, t.answer) for t in result.observation.texts] == [
+        ("text.message", "unknown"),
+        ("chat.message", "answered"),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_call_the_agent_never_ended_is_said_and_its_later_close_ends_it_normally(
+    variant_sandbox, settings, agent, async_client, open_socket
+):
+    sandbox = variant_sandbox("agent-never-hangs-up", upstream={})
+    result = await probe(sandbox, {}, mode=Mode.TEXT)
+    assert result.analysis is not None
+    assert result.analysis.changes == {"CALL_END": "either"}
+    assert "the call did not end by itself during the probe" in result.analysis.findings
+    settings.WEBCALL_WIDGET = {"UPSTREAM": {**result.analysis.suggested, "URL": sandbox.url}}
+    sandbox.faults.drop_on_text = "that is all"  # VoiceHub closes the socket, no event
+    call_id, socket = await live(async_client, open_socket, agent, "text")
+    await socket.send_json_to({"type": "text", "text": "that is all"})
+    frames = await receive_until(socket, lambda f: f["type"] == "ended")
+    assert frames[-1] == {"type": "ended", "reason": "upstream-ended"}
+    call = await Call.objects.aget(pk=call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "upstream-ended")
+
+
+async def test_rejoin_works_where_a_new_socket_may_go_on_with_the_call(variant_sandbox):
+    sandbox = variant_sandbox("default")
+    result = await probe(sandbox, {}, mode=Mode.TEXT)
+    assert result.analysis is not None
+    assert "REJOIN" not in result.analysis.changes
+    assert (
+        "rejoin works: a new socket joined the call under way after the first was dropped, "
+        "and the agent answered on it"
+    ) in result.analysis.findings
+    (call,) = sandbox.state.calls.values()
+    assert call.rejoins == 1 and "Are you still there?" in call.said
+
+
+async def test_a_refused_rejoin_suggests_never(variant_sandbox):
+    sandbox = variant_sandbox("no-rejoin", upstream={})
+    result = await probe(sandbox, {}, mode=Mode.TEXT)
+    assert result.analysis is not None
+    assert result.analysis.changes == {"REJOIN": "never", "CALL_END": "either"}
+    (refused,) = [f for f in result.analysis.findings if f.startswith("VoiceHub refused")]
+    assert "is under way on another connection and cannot be joined again" in refused
+    assert refused.endswith("calls cannot move to another process (REJOIN 'never')")
+
+
+@pytest.mark.parametrize("mode", [Mode.WEB_AUDIO])
+async def test_a_voice_only_rejoin_is_checked_by_speaking(variant_sandbox, mode):
+    sandbox = variant_sandbox("default")
+    result = await probe(sandbox, {}, mode=mode)
+    assert result.observation.rejoin is not None
+    assert (result.observation.rejoin.outcome, result.observation.rejoin.answered) == (
+        "rejoined",
+        True,
+    )
+    (vh_call,) = sandbox.state.calls
+    assert sandbox.state.calls[vh_call].rejoins == 1
+
+
+async def test_the_probe_can_be_told_not_to_drop_its_socket(variant_sandbox):
+    sandbox = variant_sandbox("default")
+    result = await probe(sandbox, {}, mode=Mode.TEXT, rejoin=False)
+    assert result.analysis is not None
+    assert "rejoin not tried: --no-rejoin" in result.analysis.findings
+    (call,) = sandbox.state.calls.values()
+    assert call.rejoins == 0
+
+
 # the command
 
 
@@ -182,6 +279,29 @@ def test_the_command_never_shows_the_key(variant_sandbox, probed_agent, tmp_path
     for text in (printed, written):
         assert SANDBOX_API_KEY not in text
         canary.scan("probe output", text)
+
+
+def test_the_command_says_what_it_could_not_learn_instead_of_your_settings_fit(
+    variant_sandbox, probed_agent, tmp_path
+):
+    variant_sandbox("agent-never-hangs-up", upstream={})
+    printed = run_command("probed", "--mode", "text", "--out", str(tmp_path / "p.json"))
+    assert "Your settings fit" not in printed
+    assert "'CALL_END': 'either'" in printed
+    not_learnt = printed.split("Not learnt in this run:\n")[1]
+    assert not_learnt.startswith("  - how VoiceHub ends a call")
+    assert "What no probe can learn (see docs/probe-limits.md):" in printed
+    assert all(f"  - {limit}" in printed for limit in LIMITS)
+
+
+def test_the_command_skips_the_rejoin_when_asked(variant_sandbox, probed_agent, tmp_path):
+    sandbox = variant_sandbox("default")
+    out = tmp_path / "p.json"
+    printed = run_command("probed", "--mode", "text", "--no-rejoin", "--out", str(out))
+    assert "rejoin not tried: --no-rejoin" in printed
+    assert any("REJOIN" in item for item in json.loads(out.read_text())["unlearnt"])
+    (call,) = sandbox.state.calls.values()
+    assert call.rejoins == 0
 
 
 def test_a_refused_call_says_what_to_check(variant_sandbox, agent_factory, tmp_path):

@@ -84,6 +84,18 @@ class FakeUpstream:
         self.sent.append(("join", channels))
         self.push(Joined(channels))
 
+    async def join_confirmed(
+        self, call_id: str, channels: tuple[str, ...], *, seconds: float, under_way: bool = False
+    ) -> list[UpstreamEvent]:
+        """As the real session: join, and the events that came before the confirmation."""
+        self.sent.append(("rejoin" if under_way else "join", channels))
+        self.push(Joined(channels))
+        held: list[UpstreamEvent] = []
+        async with asyncio.timeout(seconds):
+            while not isinstance(event := await self.recv(), Joined):
+                held.append(event)
+        return held
+
     async def leave(self, call_id: str, channels: tuple[str, ...]) -> None:
         self.sent.append(("leave", channels))
 
@@ -134,7 +146,9 @@ class FakeRecorder:
         self._maybe_fail("add_messages")
         self.messages.extend(messages)
 
-    async def finish(self, call_id: uuid.UUID, outcome: Outcome, counters: Counters) -> None:
+    async def finish(
+        self, call_id: uuid.UUID, outcome: Outcome, counters: Counters, *, owner: str = ""
+    ) -> None:
         self._maybe_fail("finish")
         self.ended.append(outcome)
         self.counters.append(counters)
@@ -144,6 +158,12 @@ class FakeRecorder:
         if self.budget_spent_at is None:
             return None
         return self.budget_spent_at - asyncio.get_running_loop().time()
+
+    owner: str = ""  # who owns the call now, as the database would say
+
+    async def owner_of(self, call_id: uuid.UUID) -> str:
+        self._maybe_fail("owner_of")
+        return self.owner
 
     async def load_transcript(self, call_id: uuid.UUID) -> list[NewMessage]:
         await asyncio.sleep(self.read_seconds)

@@ -19,7 +19,7 @@ from webcall_widget.conf import get_settings
 from webcall_widget.models import CallStatus
 from webcall_widget.relay import lifecycle, protocol, tokens
 from webcall_widget.relay.bridge import Bridge
-from webcall_widget.relay.call import SLOW_NOTICE_SECONDS
+from webcall_widget.relay.drops import NOTICE_SECONDS as SLOW_NOTICE_SECONDS
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.relay.records import REASON_LENGTH, NewMessage
 from webcall_widget.relay.transcript import MAX_HELD_MESSAGES
@@ -267,7 +267,7 @@ def test_a_browser_that_cannot_be_written_to_is_still_closed():
     run(scenario())
 
 
-def test_a_server_stop_tells_the_browser_the_assistant_is_restarting():
+def test_a_server_stop_tells_the_browser_the_assistant_is_restarting(no_rejoin):
     async def scenario() -> None:
         live = await Live().start()
         await live.bridge.server_stopping()
@@ -276,6 +276,38 @@ def test_a_server_stop_tells_the_browser_the_assistant_is_restarting():
         assert live.browser.of_type("ended")[0]["reason"] == "relay-stopped"
         assert live.recorder.ended[0].reason == "relay-stopped"
         assert ("leave", ("text",)) in live.upstream.sent
+
+    run(scenario())
+
+
+def test_where_voicehub_allows_rejoining_a_server_stop_lets_the_call_go():
+    """Another process (or this one, restarted) takes it over when the visitor is back."""
+
+    async def scenario() -> None:
+        live = await Live().start()
+        await live.type("said before the stop")
+        await live.bridge.server_stopping()
+        assert live.browser.closed_with == CloseCode.MOVING
+        assert live.browser.of_type("ended") == []
+        assert live.recorder.ended == []  # still live: not ended here
+        assert [m.text for m in live.recorder.messages] == ["said before the stop"]
+        assert not any(sent[0] == "leave" for sent in live.upstream.sent)
+        assert live.upstream.aborted
+        assert lifecycle.registry.find(live.call.call_id) is None
+
+    run(scenario())
+
+
+def test_an_event_loop_shutting_down_lets_a_call_go_where_voicehub_allows_rejoining():
+    async def scenario() -> None:
+        live = await Live(resume_seconds=20).start()
+        await live.drop()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        assert live.recorder.ended == []
+        assert not any(sent[0] == "leave" for sent in live.upstream.sent)
 
     run(scenario())
 
@@ -518,7 +550,7 @@ def test_the_resume_token_is_renewed_while_a_browser_holds_the_call():
     run(scenario())
 
 
-def test_a_server_stop_ends_a_call_whose_visitor_is_away():
+def test_a_server_stop_ends_a_call_whose_visitor_is_away(no_rejoin):
     async def scenario() -> None:
         live = await Live(resume_seconds=20).start()
         await live.drop()
@@ -529,7 +561,7 @@ def test_a_server_stop_ends_a_call_whose_visitor_is_away():
     run(scenario())
 
 
-def test_a_bridge_cancelled_from_outside_still_ends_the_call():
+def test_a_bridge_cancelled_from_outside_still_ends_the_call(no_rejoin):
     """An event loop that shuts down cancels every task: the call must still end."""
 
     async def scenario() -> None:
@@ -560,7 +592,7 @@ def test_stored_messages_are_replayed_once_each():
     run(scenario())
 
 
-def test_an_event_loop_shutting_down_still_ends_a_call_whose_visitor_is_away():
+def test_an_event_loop_shutting_down_still_ends_a_call_whose_visitor_is_away(no_rejoin):
     """As asyncio.run does on its way out: every task is cancelled at once."""
 
     async def scenario() -> None:

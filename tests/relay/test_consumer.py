@@ -14,10 +14,11 @@ import pytest
 from channels.db import database_sync_to_async
 from django.core import signing
 
-from tests.conftest import another_process, create_call, socket_path
+from tests.conftest import another_process, create_call, relay_app, socket_path
 from webcall_widget.models import Call, CallStatus, TranscriptMessage
 from webcall_widget.relay import consumer, lifecycle, tokens
 from webcall_widget.relay.bridge import Bridge
+from webcall_widget.relay.process import RelayProcess, current
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.sandbox.config import SANDBOX_API_KEY
 
@@ -490,8 +491,19 @@ async def test_no_task_is_left_running_after_the_call(sandbox, agent, async_clie
     await socket.send_json_to({"type": "text", "text": "hi"})
     await receive_until(socket, lambda f: f.get("final") and f["role"] == "agent")
     await socket.disconnect()
-    leftovers = [t for t in asyncio.all_tasks() - before if not t.done()]
-    assert leftovers == [t for t in leftovers if t is asyncio.current_task()]
+    assert tasks_left(before) == []
+
+
+def tasks_left(before: set[asyncio.Task]) -> list[asyncio.Task]:
+    """Tasks started since ``before`` and still running, but this one and the process's own
+    housekeeping (its lease and sweeper outlive every call)."""
+    return [
+        task
+        for task in asyncio.all_tasks() - before
+        if not task.done()
+        and task is not asyncio.current_task()
+        and task.get_name() != f"webcall-process-{current.id}"
+    ]
 
 
 async def test_api_key_appears_in_no_frame_and_no_log_record(
@@ -567,7 +579,7 @@ async def test_upstream_audio_clear_becomes_an_interrupt_frame(
 
 
 async def test_a_relay_cancelled_mid_call_leaves_upstream_and_records_the_end(
-    sandbox, agent, async_client, open_socket
+    sandbox, no_rejoin, agent, async_client, open_socket
 ):
     # An ASGI server stopping cancels its consumers; a receive that times out in a test
     # does the same. (The open_socket fixture must then tear down without CancelledError,
@@ -591,22 +603,11 @@ async def test_a_relay_cancelled_mid_call_leaves_upstream_and_records_the_end(
 # resuming a call: a reload, another page, a dropped connection
 
 
-@pytest.fixture
-async def resumable(sandbox, settings):
-    """Calls wait ``seconds`` for their visitor after the socket drops; those still waiting
-    at the end of the test end as a server stop would end them."""
-
-    def apply(seconds: int = 20) -> None:
-        settings.WEBCALL_WIDGET = {**settings.WEBCALL_WIDGET, "RESUME_SECONDS": seconds}
-
-    apply()
-    yield apply
-    await lifecycle.registry.stop_all()
-
-
-async def resumable_call(async_client, open_socket, agent, mode="text"):
+async def resumable_call(async_client, open_socket, agent, mode="text", *, application=None):
     """A live call (past the greeting where there is text): its id, socket and resume token."""
-    call_id, socket = await open_call(async_client, open_socket, agent, mode)
+    call_id, socket = await open_call(
+        async_client, open_socket, agent, mode, application=application
+    )
     ready = await next_json(socket)
     assert ready["type"] == "ready" and ready["resume"]["seconds"] > 0, ready
     if mode != "WebAudio":
@@ -917,18 +918,52 @@ async def test_agent_audio_a_forwarded_socket_drops_is_counted_by_the_call_and_t
     assert call.audio_bytes_dropped_out == forwarding._outbox.dropped_bytes == forwarded() - heard
 
 
-async def test_a_call_no_process_holds_any_more_says_it_cannot_go_on(
+async def gone_silent(call_id: str) -> Bridge:
+    """The process holding the call stops answering, as a killed one would: its bridge
+    lets go of the call without a word to VoiceHub or the database."""
+    holder = lifecycle.registry.find(uuid.UUID(call_id))
+    assert isinstance(holder, Bridge)
+    await holder.let_go()
+    return holder
+
+
+async def test_a_call_whose_process_went_silent_is_taken_over_and_goes_on(
     sandbox, resumable, agent, async_client, open_socket
 ):
-    """Its process was killed: nobody answers for it."""
+    call_id, socket, token = await resumable_call(async_client, open_socket, agent)
+    await socket.send_json_to({"type": "text", "text": "before", "id": "w1"})
+    await receive_until(socket, lambda f: f.get("text") == "You said: before")
+    await socket.disconnect(code=1006)
+    await gone_silent(call_id)
+    other = RelayProcess()
+    back, ready = await resume(
+        open_socket, token, application=relay_app(process=other, attach_timeout=0.2)
+    )
+    assert ready["resumed"] is True
+    replay = await next_json(back)
+    assert [m["text"] for m in replay["messages"]][-2:] == ["before", "You said: before"]
+    await back.send_json_to({"type": "text", "text": "after", "id": "w2"})
+    await receive_until(back, lambda f: f.get("text") == "You said: after")
+    await hang_up(back)
+    call, transcript = await load(call_id)
+    assert (call.end_reason, call.owner) == ("visitor-ended", other.id)
+    texts = [text for _, text, final in transcript if final]
+    assert texts.count("You said: before") == 1 and texts[-1] == "You said: after"
+
+
+async def test_a_call_whose_process_went_silent_ends_lost_where_voicehub_refuses_rejoins(
+    sandbox, resumable, settings, agent, async_client, open_socket
+):
+    upstream = {**settings.WEBCALL_WIDGET["UPSTREAM"], "REJOIN": "never"}
+    settings.WEBCALL_WIDGET = {**settings.WEBCALL_WIDGET, "UPSTREAM": upstream}
     call_id, socket, token = await resumable_call(async_client, open_socket, agent)
     await socket.disconnect(code=1001)
-    holder = lifecycle.registry.find(uuid.UUID(call_id))
-    assert isinstance(holder, Bridge) and holder._mailbox is not None
-    await holder._mailbox.close()  # the holder hears nothing more, as if it were gone
+    await gone_silent(call_id)
     late = open_socket(resume_path(token), application=another_process(attach_timeout=0.2))
     await late.connect(timeout=5)
     assert (await next_json(late))["type"] == "transcript"
     assert (await next_json(late))["code"] == "resume_failed"
     assert await next_json(late) == {"type": "ended", "reason": "relay-lost"}
     assert await closed_with(late) == CloseCode.NORMAL
+    call, _ = await load(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.FAILED, "relay-lost")

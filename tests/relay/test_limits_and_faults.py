@@ -20,6 +20,7 @@ from tests.relay.test_consumer import (
     open_call,
     receive_until,
     refusal,
+    tasks_left,
     voicehub_call_id,
 )
 from webcall_widget.conf import get_settings
@@ -313,8 +314,7 @@ async def test_visitor_tab_closing_mid_reply_ends_both_sides_and_keeps_the_trans
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-disconnected")
     assert ("user", "a long question with many words in it", True) in transcript
     assert any(role == "agent" and not final for role, _, final in transcript)  # the partial
-    leftovers = [t for t in asyncio.all_tasks() - before if not t.done()]
-    assert leftovers == [t for t in leftovers if t is asyncio.current_task()]
+    assert tasks_left(before) == []
 
 
 async def test_a_call_ended_by_a_limit_leaves_its_channels_upstream(

@@ -28,6 +28,11 @@ def test_webhooks_are_configured_from_the_command_line():
     assert build_config(parse_args([])).webhook_url is None
 
 
+def test_the_rejoin_grace_comes_from_the_command_line():
+    assert build_config(parse_args(["--rejoin-grace", "5"])).rejoin_grace == 5.0
+    assert build_config(parse_args([])).rejoin_grace == 60.0
+
+
 def test_standalone_sandbox_creates_calls_over_http():
     process = subprocess.Popen(
         [sys.executable, "-m", "webcall_widget.sandbox", "--port", "0", "--api-key", "own-key"],

@@ -8,6 +8,7 @@ settings, :mod:`.speech` makes the audio it speaks.
 
 from __future__ import annotations
 
+from webcall_widget.probe.findings import LIMITS
 from webcall_widget.probe.run import ProbeOptions, ProbeResult, run_probe
 
-__all__ = ["ProbeOptions", "ProbeResult", "run_probe"]
+__all__ = ["LIMITS", "ProbeOptions", "ProbeResult", "run_probe"]

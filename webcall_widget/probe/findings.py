@@ -3,8 +3,10 @@
 Pure functions over what :mod:`~webcall_widget.probe.run` recorded: which event
 carries agent audio and in which shape, at what sample rate; which event carries
 messages, in which fields, with which role values, streamed how; how the join was
-confirmed; how the call ended; what went unused. :func:`analyse` turns that into
-sentences and into the ``WEBCALL_WIDGET["UPSTREAM"]`` settings to use.
+confirmed; which names VoiceHub took for the visitor's text and audio; how the call
+ended; whether a new socket could join it again; what went unused. :func:`analyse`
+turns that into sentences, the ``WEBCALL_WIDGET["UPSTREAM"]`` settings to use, and what
+the run could not learn.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from webcall_widget.probe.guesses import unknown_event_named
 from webcall_widget.voicehub.codecs import looks_like_base64_audio
 from webcall_widget.voicehub.profile import (
     AudioDirection,
@@ -23,8 +26,10 @@ from webcall_widget.voicehub.profile import (
     JoinConfirmation,
     MessageFields,
     MessageUpdates,
+    Rejoin,
     UpstreamProfile,
 )
+from webcall_widget.voicehub.profile_settings import build_profile
 from webcall_widget.voicehub.rate import RateMeter
 
 TEXT_FIELDS = ("text", "content", "message", "transcript", "delta", "body", "utterance")
@@ -34,6 +39,23 @@ FINAL_FIELDS = ("final", "isFinal", "is_final", "done", "complete", "completed")
 AGENT_ROLES = frozenset({"agent", "assistant", "bot", "ai", "model", "system"})
 END_WORDS = ("end", "hangup", "hang_up", "finish", "terminate", "close")
 END_EVENT_WITHIN = 3.0  # seconds before the socket closed
+
+# What no run of the probe can learn, whatever VoiceHub does: printed with every report
+# (docs/probe-limits.md says the same at more length).
+LIMITS = (
+    "an event name VoiceHub ignores without an error: other names for typed text are "
+    "tried only when VoiceHub answers with an error naming the event, and visitor audio "
+    "only under the names and shapes the agent's own audio suggests",
+    "the barge-in event (EVENTS audio_clear): the probe does not talk over the agent",
+    "INPUT_SAMPLE_RATE: an agent may react to speech sent at the wrong rate",
+    "how VoiceHub ends a call the agent did not end during the probe (its own time "
+    "limits): CALL_END 'either' takes a closed socket as the end",
+    "credentials it was not given: the API key is never sent unless a CONNECT_ setting "
+    "asks for it",
+    "rejoin is tried once, after a dropped socket (a crash); a second socket joining "
+    "while the first is still open (a handover), and how long VoiceHub keeps a dropped "
+    "call, are not",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +69,48 @@ class Recorded:
     data: Any = None
 
 
+# How VoiceHub answered something the probe sent: the agent reacted ("answered"), an
+# error said VoiceHub does not know the event ("unknown"), an error named the event
+# otherwise, as for a payload it cannot read ("refused"), or nothing came ("silent").
+ANSWERED, UNKNOWN, REFUSED, SILENT = "answered", "unknown", "refused", "silent"
+
+
 @dataclass(frozen=True, slots=True)
 class SpeechTry:
-    """Speech-like audio the probe sent in one up-direction shape, and whether the agent
-    reacted to it (a message or its audio, after it started)."""
+    """Speech-like audio the probe sent in one up-direction shape, and how VoiceHub
+    answered (the agent reacting: a message or its audio, after it started)."""
 
     started: float
     ended: float
     direction: AudioDirection
-    heard: bool
+    answer: str
+
+    @property
+    def heard(self) -> bool:
+        return self.answer == ANSWERED
+
+
+@dataclass(frozen=True, slots=True)
+class TextTry:
+    """The probe's text sent as event ``name`` at ``sent``, and how VoiceHub answered."""
+
+    name: str
+    sent: float
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejoinTry:
+    """The probe dropped its socket mid-call at ``dropped``, opened another and joined the
+    call again. ``outcome``: "rejoined", "refused" (an error, an end or a close instead
+    of a confirmation), "no-socket" (the second socket did not open), "unanswered"
+    (nothing confirmed the join). ``answered``: whether the agent then answered on the
+    new socket (None: not asked). ``detail``: what VoiceHub said or what failed."""
+
+    dropped: float
+    outcome: str
+    answered: bool | None = None
+    detail: str = ""
 
 
 @dataclass
@@ -68,7 +123,11 @@ class Observation:
     records: list[Recorded] = field(default_factory=list)
     sent_text: str | None = None
     speech: list[SpeechTry] = field(default_factory=list)
+    texts: list[TextTry] = field(default_factory=list)  # each name the text was sent as
+    rejoin: RejoinTry | None = None
+    rejoin_skipped: str = ""  # why the rejoin was not tried
     left_at: float | None = None  # when the probe left (None: it did not get to)
+    completed: bool = False  # every step ran (the probe did not fail halfway)
 
 
 @dataclass
@@ -76,6 +135,8 @@ class Analysis:
     findings: list[str] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)  # of UPSTREAM settings
     suggested: dict[str, Any] = field(default_factory=dict)  # the UPSTREAM settings to use
+    # What this run could not learn, each a sentence with what to do about it.
+    unlearnt: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +235,32 @@ def _is_error_like(record: Recorded, profile: UpstreamProfile) -> bool:
     return "error" in name or "exception" in name
 
 
+def error_message(record: Recorded) -> str:
+    data = record.data
+    message = data.get("message") if isinstance(data, Mapping) else None
+    return str(message if message else data)
+
+
+def answer_to(
+    records: Iterable[Recorded], since: float, event: str, profile: UpstreamProfile
+) -> str:
+    """How VoiceHub answered our ``event`` sent at ``since``, from what came after it:
+    ANSWERED (something other than an error), UNKNOWN or REFUSED (an error naming it),
+    SILENT. An answer of the agent wins over errors."""
+    answer = SILENT
+    for record in records:
+        if record.t < since or record.direction != "in":
+            continue
+        if not _is_error_like(record, profile):
+            return ANSWERED
+        message = error_message(record)
+        if unknown_event_named(message) == event:
+            answer = UNKNOWN
+        elif event in message and answer == SILENT:
+            answer = REFUSED
+    return answer
+
+
 def messages(records: Iterable[Recorded], profile: UpstreamProfile) -> MessagesSeen | None:
     """The event that carried messages (a text field, not an error), and its fields."""
     candidates: dict[str, list[Mapping[str, Any]]] = {}
@@ -227,10 +314,12 @@ def analyse(observation: Observation) -> Analysis:
     _audio_out(observation, result, changes)
     _audio_in(observation, result, changes)
     _messages(observation, result, changes)
+    _text_in(observation, result, changes)
     _end(observation, result, changes)
-    _leftovers(observation, result)
+    _rejoin(observation, result, changes)
     result.changes = changes
     result.suggested = _merged(observation.configured, changes)
+    _leftovers(observation, result, build_profile(result.suggested))
     return result
 
 
@@ -319,17 +408,28 @@ def _audio_in(observation: Observation, result: Analysis, changes: dict[str, Any
         return
     configured = observation.profile.audio_in
     heard = next((attempt for attempt in observation.speech if attempt.heard), None)
+    before = observation.speech[: observation.speech.index(heard)] if heard else []
     if heard is None:
-        tried = "; ".join(attempt.direction.describe() for attempt in observation.speech)
-        result.findings.append(
-            f"the agent did not react to our speech-like audio (sent as {tried}): VoiceHub "
-            "may want another AUDIO_IN_EVENT, AUDIO_IN_FORMAT or INPUT_SAMPLE_RATE; try one "
-            "with --set, e.g. --set AUDIO_IN_EVENT=audio.input"
+        tried = "; ".join(
+            f"{attempt.direction.describe()} ({_said(attempt.answer)})"
+            for attempt in observation.speech
+        )
+        result.findings.append(f"the agent did not react to our speech-like audio: {tried}")
+        result.unlearnt.append(
+            "how VoiceHub wants the visitor's audio: set AUDIO_IN_EVENT, AUDIO_IN_FORMAT, "
+            "AUDIO_IN_FIELD or INPUT_SAMPLE_RATE with --set and probe again (ask Dataqueue "
+            "for the event that carries it)"
         )
         return
     result.findings.append(
         f"the agent reacted to our audio sent as {heard.direction.describe()}"
-        + ("" if heard is observation.speech[0] else " (not as first sent)")
+        + (
+            ""
+            if not before
+            else " (before that: "
+            + "; ".join(f"{a.direction.describe()}: {_said(a.answer)}" for a in before)
+            + ")"
+        )
     )
     if heard.direction.event != configured.event:
         changes["AUDIO_IN_EVENT"] = heard.direction.event
@@ -339,6 +439,39 @@ def _audio_in(observation: Observation, result: Analysis, changes: dict[str, Any
         configured.field
     ):
         changes["AUDIO_IN_FIELD"] = heard.direction.field
+
+
+def _said(answer: str) -> str:
+    return {
+        ANSWERED: "answered",
+        UNKNOWN: "VoiceHub answered that it does not know the event",
+        REFUSED: "VoiceHub answered with an error naming the event",
+        SILENT: "no reaction",
+    }[answer]
+
+
+def _text_in(observation: Observation, result: Analysis, changes: dict[str, Any]) -> None:
+    """Which name VoiceHub took the visitor's typed text as, when the configured one was
+    refused and others were tried."""
+    tries = observation.texts
+    if len(tries) < 2 and not any(t.answer in (UNKNOWN, REFUSED) for t in tries):
+        return
+    answered = next((t for t in tries if t.answer == ANSWERED), None)
+    before = tries[: tries.index(answered)] if answered else tries
+    refused = ", ".join(f"`{t.name}` ({_said(t.answer)})" for t in before)
+    if answered is None:
+        result.findings.append(f"VoiceHub took typed text under none of these names: {refused}")
+        result.unlearnt.append(
+            "the event that carries the visitor's typed text: set EVENTS text_message with "
+            """--set 'EVENTS={"text_message": "..."}' and probe again (ask Dataqueue for it)"""
+        )
+        return
+    if answered is tries[0]:
+        return
+    result.findings.append(
+        f"typed text was answered when sent as event `{answered.name}`, not before: {refused}"
+    )
+    changes["EVENTS"] = {**changes.get("EVENTS", {}), "text_message": answered.name}
 
 
 def _messages(observation: Observation, result: Analysis, changes: dict[str, Any]) -> None:
@@ -456,20 +589,38 @@ def _end(observation: Observation, result: Analysis, changes: dict[str, Any]) ->
     ended_by_us = (
         observation.left_at is not None and closed is not None and closed.t >= observation.left_at
     )
+    rejoin = observation.rejoin
+    if (
+        closed is not None
+        and rejoin is not None
+        and rejoin.outcome == "refused"
+        and closed.t >= rejoin.dropped
+    ):
+        result.findings.append(
+            "the call ended when VoiceHub refused the rejoin, before the agent ended it"
+        )
+        _end_unseen(observation, result, changes)
+        return
     if closed is None or ended_by_us:
         result.findings.append("the call did not end by itself during the probe")
+        if observation.completed:
+            _end_unseen(observation, result, changes)
         return
     before = [
         r
         for r in records
-        if r.direction == "in" and closed.t - END_EVENT_WITHIN <= r.t <= closed.t
+        if r.direction == "in"
+        and closed.t - END_EVENT_WITHIN <= r.t <= closed.t
+        and not _is_error_like(r, profile)
     ]
-    end_event = next(
-        (r for r in reversed(before) if r.event == profile.events.call_ended),
-        None,
-    ) or next(
-        (r for r in reversed(before) if any(word in r.event.lower() for word in END_WORDS)),
-        None,
+    unused = _unused_names(observation, profile)
+    end_event = (
+        next((r for r in reversed(before) if r.event == profile.events.call_ended), None)
+        or next(
+            (r for r in reversed(before) if any(word in r.event.lower() for word in END_WORDS)),
+            None,
+        )
+        or next((r for r in reversed(before) if r.event in unused), None)
     )
     hung_up = isinstance(closed.data, Mapping) and bool(closed.data.get("by_upstream"))
     if end_event is not None:
@@ -488,14 +639,85 @@ def _end(observation: Observation, result: Analysis, changes: dict[str, Any]) ->
         result.findings.append(f"the socket failed: {closed.event}")
 
 
-def _leftovers(observation: Observation, result: Analysis) -> None:
+def _end_unseen(observation: Observation, result: Analysis, changes: dict[str, Any]) -> None:
+    """The probe did not see how VoiceHub ends a call: with CALL_END "either", a call it
+    ends by closing the socket ends normally rather than as a lost connection."""
+    profile = observation.profile
+    if profile.call_end is CallEnd.DISCONNECT:
+        taken = "CALL_END 'disconnect' takes a closed socket as the end"
+    else:
+        taken = (
+            f"CALL_END 'either' takes `{profile.events.call_ended}` or a closed socket as the end"
+        )
+    result.unlearnt.append(
+        "how VoiceHub ends a call, as the agent did not end it during the probe: " + taken
+    )
+    if profile.call_end is CallEnd.EVENT:
+        changes["CALL_END"] = CallEnd.EITHER.value
+
+
+def _unused_names(observation: Observation, profile: UpstreamProfile) -> set[str]:
+    """Events VoiceHub sent that nothing else explains (not audio, messages, the join's
+    confirmation, an error, or one of the configured names)."""
+    seen_audio = agent_audio(observation.records)
+    seen_messages = messages(observation.records, profile)
+    names = profile.events
+    explained = {
+        names.joined,
+        names.audio_clear,
+        names.created,
+        seen_audio.event if seen_audio else "",
+        seen_messages.event if seen_messages else "",
+    }
+    return {
+        r.event
+        for r in observation.records
+        if r.direction == "in" and r.event not in explained and not _is_error_like(r, profile)
+    }
+
+
+def _rejoin(observation: Observation, result: Analysis, changes: dict[str, Any]) -> None:
+    configured = observation.profile.rejoin
+    rejoin = observation.rejoin
+    if rejoin is None:
+        if observation.rejoin_skipped:
+            result.findings.append(f"rejoin not tried: {observation.rejoin_skipped}")
+            result.unlearnt.append(
+                "whether VoiceHub lets a new socket join a call under way (REJOIN): probe "
+                "again without --no-rejoin, with --seconds long enough"
+            )
+        return
+    works = rejoin.outcome == "rejoined" and rejoin.answered is not False
+    if works:
+        result.findings.append(
+            "rejoin works: a new socket joined the call under way after the first was "
+            "dropped, and the agent "
+            + ("answered on it" if rejoin.answered else "kept the call (not asked to answer)")
+        )
+        if configured is not Rejoin.AUTO:
+            changes["REJOIN"] = Rejoin.AUTO.value
+        return
+    if rejoin.outcome == "rejoined":
+        why = "a new socket joined the call under way, but the agent did not answer on it"
+    elif rejoin.outcome == "refused":
+        why = f"VoiceHub refused a new socket for the call under way ({rejoin.detail})"
+    elif rejoin.outcome == "no-socket":
+        why = f"a second socket for the call under way did not open ({rejoin.detail})"
+    else:
+        why = f"nothing confirmed a second socket's join of the call under way ({rejoin.detail})"
+    result.findings.append(why + ": calls cannot move to another process (REJOIN 'never')")
+    if configured is not Rejoin.NEVER:
+        changes["REJOIN"] = Rejoin.NEVER.value
+
+
+def _leftovers(observation: Observation, result: Analysis, suggested: UpstreamProfile) -> None:
     profile = observation.profile
     seen_audio = agent_audio(observation.records)
     seen_messages = messages(observation.records, profile)
     used = {
-        profile.events.joined,
-        profile.events.call_ended,
-        profile.events.audio_clear,
+        suggested.events.joined,
+        suggested.events.call_ended,
+        suggested.events.audio_clear,
         seen_audio.event if seen_audio else "",
         seen_messages.event if seen_messages else "",
     }
@@ -505,8 +727,7 @@ def _leftovers(observation: Observation, result: Analysis) -> None:
         if record.direction != "in" or record.event in used:
             continue
         if _is_error_like(record, profile):
-            message = record.data.get("message") if isinstance(record.data, Mapping) else None
-            errors[str(message if message else record.data)[:120]] += 1
+            errors[error_message(record)[:120]] += 1
         else:
             unused[record.event] += 1
     if errors:

@@ -6,10 +6,15 @@ that fails, unless told not to guess), joins, then, each step ending when the ag
 been quiet a moment:
 
 1. waits for the greeting;
-2. sends a text (text modes);
-3. sends a few seconds of speech-like audio (voice modes), and, if the agent does not
-   react, sends it again in the shape the agent's own audio came in;
-4. says goodbye (text modes), to see how a call ends;
+2. sends a text (text modes); when VoiceHub answers that it does not know the event,
+   sends it again under the names its other events suggest
+   (:func:`~webcall_widget.probe.guesses.text_event_names`), until one is answered;
+3. sends a few seconds of speech-like audio (voice modes), and, while the agent does not
+   react, again under the names and in the shapes the agent's own audio suggests
+   (:func:`~webcall_widget.probe.guesses.audio_in_tries`);
+4. drops its socket without leaving, as a relay process that died would, opens another,
+   joins the call again and checks that the agent still answers (``UPSTREAM.REJOIN``);
+5. says goodbye (text modes), to see how a call ends;
 
 recording everything that crosses the socket with its time, for at most ``seconds``.
 Then it leaves, closes, and :mod:`~webcall_widget.probe.findings` turns the recording
@@ -31,13 +36,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webcall_widget.probe.findings import (
+    ANSWERED,
+    REFUSED,
+    SILENT,
+    UNKNOWN,
     Analysis,
     Observation,
     Recorded,
+    RejoinTry,
     SpeechTry,
+    TextTry,
     agent_audio,
     analyse,
+    answer_to,
 )
+from webcall_widget.probe.guesses import audio_in_tries, text_event_names
 from webcall_widget.probe.speech import frames, silence, speech_like
 from webcall_widget.voicehub import errors
 from webcall_widget.voicehub.address import ConnectContext
@@ -46,7 +59,6 @@ from webcall_widget.voicehub.codecs import summarise
 from webcall_widget.voicehub.events import CHANNELS_FOR_MODE, Mode, Transport
 from webcall_widget.voicehub.profile import (
     AudioDirection,
-    AudioShape,
     SocketPathAs,
     UpstreamProfile,
 )
@@ -62,6 +74,7 @@ GREETING_SECONDS = 4.0  # longest wait for the greeting to end
 REPLY_SECONDS = 6.0  # longest wait for a reply to end
 BYE_SECONDS = 4.0  # longest wait for the agent to end the call after goodbye
 GUESS_CONNECT_SECONDS = 4.0  # for each way of opening the socket tried
+DROPPED = "the probe dropped its socket mid-call, without leaving, as a relay that died would"
 
 
 class ProbeFailed(Exception):
@@ -85,10 +98,14 @@ class ProbeOptions:
     api_key: Secret
     mode: Mode
     upstream: Mapping[str, Any]  # UPSTREAM settings to start from, flags applied (valid)
-    seconds: float = 20.0
+    seconds: float = 30.0
     text: str = "Hello! This is a connection test."
     bye: str = "Goodbye"
-    guess: bool = True  # try other ways to open the socket when the configured one fails
+    rejoin_text: str = "Are you still there?"
+    # try other ways to open the socket, and other event names and audio shapes, when
+    # the configured ones fail
+    guess: bool = True
+    rejoin: bool = True  # drop the socket mid-call and join again from another
     fixed: frozenset[str] = frozenset()  # UPSTREAM keys set by flags: never guessed
     request_timeout: float = 10.0
     connect_timeout: float = 10.0
@@ -138,6 +155,7 @@ class ProbeResult:
             ],
             "notes": self.notes,
             "findings": analysis.findings if analysis else [],
+            "unlearnt": analysis.unlearnt if analysis else [],
             "suggested": {"UPSTREAM": analysis.suggested} if analysis else None,
             "failure": (
                 {
@@ -181,7 +199,9 @@ class _Probe:
         self.loop = asyncio.get_running_loop()
         self.opened_at = 0.0
         self.deadline = 0.0
+        self.created: CreatedCall | None = None
         self.session: UpstreamSession | None = None
+        self.reader: asyncio.Task[None] | None = None
         self.closed = False
         self._changed = asyncio.Event()
 
@@ -211,13 +231,44 @@ class _Probe:
             wait = min(until, max(started, self.last_heard()) + self.options.quiet) - now
             if wait <= 0:
                 return
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._changed.wait()
+            await self._next_change(wait)
+
+    async def _next_change(self, longest: float) -> None:
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.01, longest)):
+                await self._changed.wait()
+
+    async def answer(self, since: float, event: str, longest: float) -> str:
+        """How VoiceHub answered ``event`` sent at ``since``, waiting at most ``longest``
+        seconds for something other than silence (see :func:`answer_to`)."""
+        until = self.now() + longest
+        while True:
+            found = answer_to(self.observation.records, since, event, self.observation.profile)
+            if found != SILENT or self.closed or self.now() >= until or self.time_left() <= 0:
+                return found
+            await self._next_change(until - self.now())
 
     def time_left(self) -> float:
         return self.deadline - self.loop.time()
+
+    def going(self) -> bool:
+        """Whether there is time, and a socket, for another step."""
+        return self.time_left() > 0 and not self.closed and self.session is not None
+
+    def learnt(self) -> UpstreamProfile:
+        """The profile as the recording so far suggests it."""
+        return build_profile(analyse(self.observation).suggested)
+
+    def start_reading(self, session: UpstreamSession) -> None:
+        self.reader = asyncio.create_task(self.read(session), name="webcall-probe-reader")
+
+    async def stop_reading(self) -> None:
+        reader, self.reader = self.reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
     # the steps
 
@@ -225,24 +276,25 @@ class _Probe:
         options = self.options
         created = await self.create()
         session = await self.connect(created)
-        reader = asyncio.create_task(self.read(session), name="webcall-probe-reader")
+        self.start_reading(session)
         try:
             await self.join(session, created.call_id)
             await self.quiet(GREETING_SECONDS)
-            if options.mode.has_text and self.time_left() > 0 and not self.closed:
-                await session.send_text(created.call_id, options.text)
+            if options.mode.has_text and self.going():
                 self.observation.sent_text = options.text
-                await self.quiet(REPLY_SECONDS)
-            if options.mode.has_audio and self.time_left() > 0 and not self.closed:
-                await self.speak(session)
-            if options.mode.has_text and options.bye and self.time_left() > 0 and not self.closed:
-                await session.send_text(created.call_id, options.bye)
+                await self.talk(options.text)
+            if options.mode.has_audio and self.going():
+                await self.speak()
+            await self.rejoin()
+            if options.mode.has_text and options.bye and self.going():
+                await self.send_text(options.bye)
                 await self.quiet(BYE_SECONDS)
             await self.quiet(max(0.0, self.time_left()))
             if self.time_left() <= 0 and not self.closed:
                 self.result.notes.append(f"stopped after {options.seconds:g}s (--seconds)")
+            self.observation.completed = True
         finally:
-            await self.finish(session, created.call_id, reader)
+            await self.finish()
 
     async def create(self) -> CreatedCall:
         options = self.options
@@ -257,7 +309,7 @@ class _Probe:
             )
         except errors.VoiceHubError as exc:
             raise ProbeFailed("create", str(exc), _create_hints(exc, options)) from None
-        self.result.created = created
+        self.result.created = self.created = created
         return created
 
     async def connect(self, created: CreatedCall) -> UpstreamSession:
@@ -308,12 +360,6 @@ class _Probe:
             _socket_hints(options),
         )
 
-    async def read(self, session: UpstreamSession) -> None:
-        """Keep reading (the tap records); the session answers heartbeats meanwhile."""
-        with contextlib.suppress(errors.UpstreamClosed):
-            while True:
-                await session.recv()
-
     async def join(self, session: UpstreamSession, call_id: str) -> None:
         options = self.options
         profile = self.observation.profile
@@ -356,39 +402,88 @@ class _Probe:
         closed = [r.event for r in self.observation.records if r.direction == "closed"]
         return closed[-1] if closed else "?"
 
-    async def speak(self, session: UpstreamSession) -> None:
-        profile = self.observation.profile
-        directions = [profile.audio_in]
-        index = 0
-        while index < len(directions) and self.time_left() > 0 and not self.closed:
-            direction = directions[index]
-            if index:  # a second try: speak in the shape the agent's audio came in
-                session.protocol = load_protocol(dataclasses.replace(profile, audio_in=direction))
-            heard = await self.say(session, direction)
-            if heard:
+    # the visitor's text
+
+    async def send_text(self, text: str, name: str | None = None) -> float:
+        """Send ``text`` as the profile learnt so far says, or as event ``name``; when."""
+        assert self.session is not None and self.created is not None
+        profile = self.learnt()
+        if name is not None:
+            profile = dataclasses.replace(
+                profile, events=dataclasses.replace(profile.events, text_message=name)
+            )
+        self.session.protocol = load_protocol(profile)
+        sent = self.now()
+        await self.session.send_text(self.created.call_id, text)
+        return sent
+
+    async def talk(self, text: str) -> None:
+        """Send ``text``; while VoiceHub answers that it does not know the event, send it
+        again under the names VoiceHub's own events suggest."""
+        name = self.learnt().events.text_message
+        answer = await self.say_text(text, name)
+        if answer != UNKNOWN or not self._may_guess_text():
+            return
+        heard = [r.event for r in self.observation.records if r.direction == "in"]
+        tried = [attempt.name for attempt in self.observation.texts]
+        for candidate in text_event_names(tried, heard):
+            if not self.going() or await self.say_text(text, candidate) == ANSWERED:
                 return
-            mirrored = self._mirrored(profile)
-            if index == 0 and mirrored is not None and mirrored != direction:
-                directions.append(mirrored)
-            index += 1
 
-    def _mirrored(self, profile: UpstreamProfile) -> AudioDirection | None:
-        """The visitor's audio in the shape the agent's came in, except where flags say."""
+    def _may_guess_text(self) -> bool:
+        events = self.options.upstream.get("EVENTS")
+        fixed = "EVENTS" in self.options.fixed and isinstance(events, Mapping)
+        return self.options.guess and not (fixed and "text_message" in (events or {}))
+
+    async def say_text(self, text: str, name: str) -> str:
+        sent = await self.send_text(text, name)
+        answer = await self.answer(sent, name, REPLY_SECONDS)
+        self.observation.texts.append(TextTry(name, sent, answer))
+        if answer == ANSWERED:
+            await self.quiet(REPLY_SECONDS)
+        return answer
+
+    # the visitor's audio
+
+    async def speak(self) -> None:
+        """Speak as configured; while the agent does not react, again under the names
+        and in the shapes its own audio suggests."""
+        direction: AudioDirection | None = self.learnt().audio_in
+        while direction is not None and self.going():
+            if await self.say(direction) == ANSWERED or not self.options.guess:
+                return
+            direction = next(iter(self._audio_tries()), None)
+
+    def _audio_tries(self) -> list[AudioDirection]:
+        profile = self.observation.profile
+        configured = profile.audio_in
         seen = agent_audio(self.observation.records)
-        if seen is None:
-            return None
-        fixed, configured = self.options.fixed, profile.audio_in
-        shape = configured.shape if "AUDIO_IN_FORMAT" in fixed else seen.shape
-        field = seen.field if seen.shape is not AudioShape.BINARY else configured.field
-        return AudioDirection(
-            configured.event if "AUDIO_IN_EVENT" in fixed else seen.event,
-            shape,
-            configured.field if "AUDIO_IN_FIELD" in fixed else field,
-            configured.rate,
+        agent = (
+            AudioDirection(seen.event, seen.shape, seen.field or configured.field, configured.rate)
+            if seen is not None
+            else None
         )
+        tries = audio_in_tries(
+            [(attempt.direction, attempt.answer) for attempt in self.observation.speech],
+            agent,
+            transport=profile.transport,
+            heard=[r.event for r in self.observation.records if r.direction == "in"],
+        )
+        fixed = self.options.fixed
+        return [
+            d
+            for d in tries
+            if ("AUDIO_IN_EVENT" not in fixed or d.event == configured.event)
+            and ("AUDIO_IN_FORMAT" not in fixed or d.shape is configured.shape)
+            and ("AUDIO_IN_FIELD" not in fixed or d.field == configured.field)
+        ]
 
-    async def say(self, session: UpstreamSession, direction: AudioDirection) -> bool:
-        """Send speech-like audio; whether the agent reacted."""
+    async def say(self, direction: AudioDirection, *, record: bool = True) -> str:
+        """Send speech-like audio as ``direction``; how VoiceHub answered. Sending stops
+        as soon as an error names the event: VoiceHub will not read the rest either."""
+        session = self.session
+        assert session is not None
+        session.protocol = load_protocol(dataclasses.replace(self.learnt(), audio_in=direction))
         rate = direction.rate
         chunks = frames(speech_like(SPEECH_SECONDS, rate) + silence(SPEECH_TAIL, rate), rate)
         started = self.now()
@@ -397,8 +492,14 @@ class _Probe:
             direction.event,
             {"speech": f"{len(chunks)} frames of 20 ms, as {direction.describe()}"},
         )
+        profile = self.observation.profile
         for number, chunk in enumerate(chunks):
             if self.closed:
+                break
+            if answer_to(self.observation.records, started, direction.event, profile) in (
+                UNKNOWN,
+                REFUSED,
+            ):
                 break
             # A burst outruns a VoiceHub that reads slowly, and the session drops audio
             # then: the probe is not real time, so it waits for the buffer to drain (a
@@ -410,52 +511,92 @@ class _Probe:
                 if delay > 0:
                     await asyncio.sleep(delay)
         ended = self.now()
-        until = ended + REACTION_SECONDS
-        heard = False
-        while self.now() < until and not self.closed and self.time_left() > 0:
-            if self._reacted(started):
-                heard = True
-                break
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.01, until - self.now())):
-                    await self._changed.wait()
-        heard = heard or self._reacted(started)
-        self.observation.speech.append(SpeechTry(started, ended, direction, heard))
-        if heard:
+        answer = await self.answer(started, direction.event, REACTION_SECONDS)
+        if record:
+            self.observation.speech.append(SpeechTry(started, ended, direction, answer))
+        if answer == ANSWERED:
             await self.quiet(REPLY_SECONDS)
-        return heard
+        return answer
 
-    def _reacted(self, since: float) -> bool:
-        """Whether something other than an error came after ``since``."""
-        profile = self.observation.profile
-        for record in self.observation.records:
-            if record.t < since or record.direction != "in":
-                continue
-            name = record.event.lower()
-            if record.event in (profile.events.error, profile.events.exception):
-                continue
-            if "error" in name or "exception" in name:
-                continue
-            return True
-        return False
+    # joining again from another socket
 
-    async def finish(
-        self, session: UpstreamSession, call_id: str, reader: asyncio.Task[None]
-    ) -> None:
+    async def rejoin(self) -> None:
+        """Drop the socket mid-call, open another, join the call again, and see whether
+        the agent still answers: what a relay that takes over a call does."""
+        observation = self.observation
+        if not self.options.rejoin:
+            observation.rejoin_skipped = "--no-rejoin"
+            return
+        if not self.going():
+            observation.rejoin_skipped = (
+                "the call ended before" if self.closed else "out of time (--seconds)"
+            )
+            return
+        assert self.session is not None and self.created is not None
+        old, self.session = self.session, None
+        await self.stop_reading()
+        await old.abort()
+        dropped = self.now()
+        self.tap("dropped", DROPPED, None)
+        profile = self.learnt()
+        call_id = self.created.call_id
+        try:
+            session = await open_session(
+                base_url=self.options.base_url,
+                socket_path=self.created.socket_path,
+                connect_timeout=self.options.connect_timeout,
+                profile=profile,
+                context=ConnectContext(call_id, self.options.agent_id, self.options.api_key),
+                tap=self.tap,
+                log=False,
+            )
+        except errors.UpstreamConnectFailed as exc:
+            observation.rejoin = RejoinTry(dropped, "no-socket", detail=str(exc))
+            self.closed = True  # no socket any more: the call ends when VoiceHub sees so
+            return
+        self.session = session
+        channels = tuple(c.value for c in CHANNELS_FOR_MODE[self.options.mode])
+        try:
+            await session.join_confirmed(
+                call_id, channels, seconds=self.options.join_timeout, under_way=True
+            )
+        except errors.UpstreamRejoinRefused as exc:
+            observation.rejoin = RejoinTry(dropped, "refused", detail=exc.answer)
+        except (errors.UpstreamJoinTimeout, errors.UpstreamClosed) as exc:
+            observation.rejoin = RejoinTry(dropped, "unanswered", detail=str(exc))
+        self.start_reading(session)
+        if observation.rejoin is not None:
+            await self.quiet(BYE_SECONDS)  # to record how the call ends, if it does
+            return
+        if self.options.mode.has_text:
+            sent = await self.send_text(self.options.rejoin_text)
+            answered = await self.answer(sent, profile.events.text_message, REPLY_SECONDS)
+            if answered == ANSWERED:
+                await self.quiet(REPLY_SECONDS)
+        else:
+            answered = await self.say(profile.audio_in, record=False)
+        observation.rejoin = RejoinTry(dropped, "rejoined", answered=answered == ANSWERED)
+
+    async def read(self, session: UpstreamSession) -> None:
+        """Keep reading (the tap records); the session answers heartbeats meanwhile."""
+        with contextlib.suppress(errors.UpstreamClosed):
+            while True:
+                await session.recv()
+
+    async def finish(self) -> None:
         """Leave (each joined channel costs credits) and close, whatever happened."""
-        if not self.closed:
+        session = self.session
+        if session is not None and not self.closed and self.created is not None:
             self.observation.left_at = self.now()
             channels = tuple(c.value for c in CHANNELS_FOR_MODE[self.options.mode])
             with contextlib.suppress(errors.UpstreamClosed, TimeoutError):
                 async with asyncio.timeout(2):
-                    await session.leave(call_id, channels)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(3):
-                await session.close()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+                    await session.leave(self.created.call_id, channels)
+        if session is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(3):
+                    await session.close()
+        await self.stop_reading()
 
 
 def _ways_to_connect(options: ProbeOptions, profile: UpstreamProfile) -> list[dict[str, Any]]:

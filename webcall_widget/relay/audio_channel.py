@@ -4,7 +4,7 @@ Every joined channel costs credits, so the bridge leaves the audio channel while
 visitor is away (:meth:`AudioChannel.leave`) and joins it again with their first audio
 frame when they are back; frames wait, a few seconds' worth, until VoiceHub confirms the
 join (:meth:`AudioChannel.confirmed`). Audio VoiceHub reads slower than it comes is
-dropped, counted, and told to the visitor now and then (``upstream_slow``).
+dropped (:mod:`.drops`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from webcall_widget.relay import protocol
-from webcall_widget.relay.records import Counters
-from webcall_widget.spacing import Spacing
-from webcall_widget.strings import visitor_message
+from webcall_widget.relay.drops import Drops
 from webcall_widget.voicehub import errors
 from webcall_widget.voicehub.events import Channel, Joined
 from webcall_widget.voicehub.session import UpstreamSession
@@ -38,8 +35,7 @@ class AudioChannel:
         label: str,
         *,
         joined: bool,
-        counters: Counters,
-        notices: Spacing,
+        drops: Drops,
         tell: Callable[[str], Awaitable[None]],
     ) -> None:
         self._upstream = upstream
@@ -48,8 +44,7 @@ class AudioChannel:
         self.joined = joined
         self._joining = False
         self._waiting: deque[bytes] = deque(maxlen=MAX_WAITING_FRAMES)
-        self._counters = counters
-        self._notices = notices
+        self._drops = drops
         self._tell = tell
 
     async def send(self, pcm: bytes) -> None:
@@ -57,18 +52,11 @@ class AudioChannel:
             await self._wait(pcm)
             return
         if await self._upstream.send_audio(pcm):
-            self._counters.audio_bytes_in += len(pcm)
+            self._drops.counters.audio_bytes_in += len(pcm)
             return
-        self._counters.audio_bytes_dropped_in += len(pcm)
-        if self._notices.due("upstream_slow"):
-            logger.warning(
-                "Call %s: VoiceHub reads the visitor's audio slower than it comes; "
-                "audio is dropped.",
-                self._label,
-            )
-            await self._tell(
-                protocol.error_frame("upstream_slow", visitor_message("upstream_slow"))
-            )
+        notice = self._drops.to_voicehub(len(pcm))
+        if notice is not None:
+            await self._tell(notice)
 
     async def _wait(self, pcm: bytes) -> None:
         """Audio from a visitor who came back: join the channel again, keep the frames."""

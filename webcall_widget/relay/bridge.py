@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from webcall_widget import metrics
 from webcall_widget.conf import Settings
 from webcall_widget.models import CallStatus
 from webcall_widget.relay import outcomes, protocol, tokens
@@ -30,10 +31,17 @@ from webcall_widget.relay.call import (
 from webcall_widget.relay.deadlines import VISITOR_GONE
 from webcall_widget.relay.lifecycle import Registry, registry
 from webcall_widget.relay.outcomes import Browser
+from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.relay.records import CallInfo, NewMessage, Outcome, Recorder
+from webcall_widget.voicehub.events import Channel
+from webcall_widget.voicehub.profile import Rejoin
 from webcall_widget.voicehub.session import open_session
 
 logger = logging.getLogger("webcall_widget.relay")
+
+# How long a process that takes a call over waits for the one it takes it from (which is
+# stopping) to write what it holds and let go, before it replays the conversation.
+RELEASE_WAIT_SECONDS = 2.0
 
 
 class Bridge(RelayedCall):
@@ -42,7 +50,7 @@ class Bridge(RelayedCall):
     def __init__(
         self,
         call: CallInfo,
-        browser: Browser,
+        browser: Browser | None,
         settings: Settings,
         *,
         open_upstream: OpenSession = open_session,
@@ -50,7 +58,11 @@ class Bridge(RelayedCall):
         grant: tokens.Grant | None = None,
         mailbox: Mailbox | None = None,
         calls: Registry = registry,
+        adopting: bool = False,
+        previous_alive: bool = False,
     ) -> None:
+        """``adopting``: taken over from another process (:mod:`.adoption`), which is still
+        alive and stopping when ``previous_alive``."""
         super().__init__(
             call,
             browser,
@@ -59,7 +71,10 @@ class Bridge(RelayedCall):
             recorder=recorder,
             mailbox=mailbox,
             calls=calls,
+            adopting=adopting,
         )
+        self._previous_alive = previous_alive
+        self.handing_over = False  # this process stops: another one is to take the call
         self._grant = grant
         self._attaching: Browser | None = None  # a resumed socket getting the replay
         self._attach_abandoned = False
@@ -84,6 +99,12 @@ class Bridge(RelayedCall):
             return None
         assert self._grant is not None
         return self._grant.token(self.call.resume_seconds)
+
+    async def _renew_token(self) -> None:
+        """A new resume token for the socket holding the call, before its last one expires."""
+        token = self._resume_token()
+        if token is not None:
+            await self._tell(protocol.resume_frame(token))
 
     def _holder(self) -> Browser | None:
         return self.browser or self._attaching
@@ -137,32 +158,127 @@ class Bridge(RelayedCall):
         being sent, ``browser`` is told as it would have been otherwise.
         """
         async with self._attach_lock:
-            if self.over() or not self._ready:
+            if self.over() or not self._ready or self.handing_over:
                 return False
             old, self.browser = self.browser, None  # from here on, messages are held
-            self._attaching, self._attach_abandoned = browser, False
-            self._leaving()
-            self._watch.visitor_back()
             self._grant = grant
-            try:
-                if old is not None:
-                    await self._step("tell the socket it was taken over", outcomes.taken_over(old))
-                if not await self._replay_to(browser):
-                    return True
-                self.transcript.release_held()
-                self.browser = browser
-            finally:
-                self._attaching = None
+            if old is not None:
+                await self._step("tell the socket it was taken over", outcomes.taken_over(old))
+            await self._take_up(browser)
             logger.info("Call %s: the visitor is back (resume %d).", self.label, grant.resumes)
-            self._watch.renew_token_from_now()
-            if self._attach_abandoned:  # its socket closed while it got the replay
-                await self._suspend()
             return True
+
+    async def _take_up(self, browser: Browser) -> None:
+        """``browser`` holds the call from now on, once it has the conversation so far."""
+        self._attaching, self._attach_abandoned = browser, False
+        self._leaving()
+        self._watch.visitor_back()
+        try:
+            if not await self._replay_to(browser):
+                return
+            self.transcript.release_held()
+            self.browser = browser
+        finally:
+            self._attaching = None
+        self._watch.renew_token_from_now()
+        if self._attach_abandoned:  # its socket closed while it got the replay
+            await self._suspend()
+
+    # moving between processes
+
+    def _channels(self) -> tuple[str, ...]:
+        if self.adopting and self.browser is None:  # audio joins with the visitor's audio
+            return (Channel.TEXT.value,)
+        return super()._channels()
+
+    async def _went_live(self) -> None:
+        if not self.adopting:
+            await super()._went_live()
+            return
+        if self._mailbox is not None:
+            wait = RELEASE_WAIT_SECONDS if self._previous_alive else 0.0
+            await self._step("release the previous owner", self._mailbox.supersede(wait))
+        browser, self.browser = self.browser, None
+        if browser is None:
+            await self._suspend()
+        else:
+            await self._take_up(browser)
+
+    async def hand_over(self) -> None:
+        """This process stops: the browser holding the call is sent to resume on another
+        process, which takes the call over and then has this one let go (:meth:`let_go`).
+        Until then the call goes on here (what is said is written), without a browser."""
+        if self.over() or self.handing_over:
+            return
+        self.handing_over = True
+        browser, self.browser = self.browser, None
+        if browser is not None:
+            await self._step("send the browser on", browser.close(CloseCode.MOVING))
+        metrics.moved("handed_over")
+
+    async def let_go(self) -> None:
+        """Another process took the call over (or will, this one stopping): stop relaying
+        it without ending it. What was said is written; VoiceHub is not told (the new
+        socket keeps the call); a browser still here is sent to resume."""
+        if self.over():
+            return
+        await self._stop_task()
+        self._finished = True
+        self._watch.stop()
+        try:
+            upstream, self.upstream = self.upstream, None
+            if upstream is not None:
+                await self._step("drop the upstream socket", upstream.abort())
+            await self._step("write the transcript", self.transcript.close())
+            browser = self._holder()
+            if browser is not None:
+                await self._step("send the browser on", browser.close(CloseCode.MOVING))
+            if self._mailbox is not None:
+                await self._step("close its mailbox", self._mailbox.close())
+            metrics.moved("released")
+            logger.info("Call %s: let go; another relay process holds it.", self.label)
+        finally:
+            self._calls.unregister(self)
+
+    async def _finish(self, outcome: Outcome) -> None:
+        """As every call ends, unless another process took it over meanwhile (this one was
+        taken for gone, but was only slow): then it lets go, and ends nothing there."""
+        if not self.over() and self.call.owner and not await self._still_owner():
+            await self.let_go()
+            return
+        await super()._finish(outcome)
+
+    async def _still_owner(self) -> bool:
+        try:
+            async with asyncio.timeout(FINISH_STEP_SECONDS):
+                return await self.recorder.owner_of(self.call_id) in ("", self.call.owner)
+        except Exception:
+            logger.exception("Call %s: could not read who holds it; ending it.", self.label)
+            return True
+
+    async def server_stopping(self, *, gone: Browser | None = None) -> None:
+        """The server stops under the call. Where VoiceHub lets another socket join a call
+        under way, the call is let go, for another process (or this one, restarted) to take
+        over when the visitor comes back; otherwise it ends as a server stop."""
+        if self.settings.upstream.profile.rejoin is Rejoin.NEVER:
+            await super().server_stopping(gone=gone)
+            return
+        if gone is not None and gone is self.browser:
+            self.browser = None
+        await self.let_go()
+
+    async def _server_gone(self) -> None:
+        if self.handing_over or self.settings.upstream.profile.rejoin is not Rejoin.NEVER:
+            await self.let_go()
+        else:
+            await super()._server_gone()
 
     async def _replay_to(self, browser: Browser) -> bool:
         """``ready``, the conversation so far, and what came while it was sent; False when
         the call ended meanwhile (and ``browser`` was told)."""
         stored = await self._stored_transcript()
+        if self.adopting:
+            self.transcript.seen(stored)
         if self.over():
             return False
         await browser.send_text(self._ready_frame(resumed=True))

@@ -1,23 +1,21 @@
 """One call relayed between a browser socket and VoiceHub.
 
-A :class:`RelayedCall` owns the upstream session and exactly one task, which opens the
-session, joins the mode's channels, tells the browser ``ready``, and then pumps upstream
-events to the browser until either side ends the call or one of its deadlines comes
-(:mod:`.watch`). Browser frames arrive through :meth:`RelayedCall.take` from the socket's
-own task and go straight upstream; what is said goes through :mod:`.transcript`, the
-visitor's audio through :mod:`.audio_channel`.
+A :class:`RelayedCall` owns the upstream session and one task, which opens the session,
+joins the mode's channels, tells the browser ``ready``, and then pumps upstream events to
+the browser until either side ends the call or one of its deadlines comes (:mod:`.watch`).
+Browser frames arrive through :meth:`RelayedCall.take` and go straight upstream; what is
+said goes through :mod:`.transcript`, the visitor's audio through :mod:`.audio_channel`.
 
 Every way a call can end goes through :meth:`RelayedCall._finish`, exactly once: it leaves
-the channels (when VoiceHub did not end the call itself) and closes the upstream session,
-writes the rest of the transcript, records the end on the ``Call``, and then, when a
-browser holds the call, tells it why and closes its socket with the matching code, and
-closes the call's mailbox. Each of those steps runs even when an earlier one failed; a
-failure is logged once, with the call's id.
+the channels (unless VoiceHub ended the call) and closes the upstream session, writes the
+rest of the transcript, records the end, tells the browser why and closes its socket, and
+closes the call's mailbox. Each step runs even when one before it failed; a failure is
+logged once, with the call's id. A call another process took over is let go instead
+(:meth:`RelayedCall.let_go`): nothing recorded, nothing left upstream.
 
-What happens when the visitor's socket goes and comes back is the :class:`~.bridge.Bridge`'s.
-The call reads time from its event loop only, so tests run it on a loop whose clock they
-control; with a :class:`~webcall_widget.relay.records.Recorder` and fake sockets, it needs
-no I/O at all. Nothing in here imports Channels.
+What happens when the visitor's socket goes and comes back is :class:`~.bridge.Bridge`'s.
+Time comes from the event loop only, so tests run a call on a loop whose clock they
+control, with fakes for the sockets and the database. Nothing in here imports Channels.
 """
 
 from __future__ import annotations
@@ -27,13 +25,15 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
+from webcall_widget import metrics
 from webcall_widget.conf import Settings
 from webcall_widget.models import CallStatus
-from webcall_widget.relay import outcomes, protocol
+from webcall_widget.relay import joining, outcomes, protocol
 from webcall_widget.relay.audio_channel import AudioChannel
+from webcall_widget.relay.drops import Drops
 from webcall_widget.relay.lifecycle import Registry, registry
 from webcall_widget.relay.outcomes import Browser
 from webcall_widget.relay.records import (
@@ -48,7 +48,6 @@ from webcall_widget.relay.records import (
 )
 from webcall_widget.relay.transcript import Transcript
 from webcall_widget.relay.watch import Watch
-from webcall_widget.spacing import Spacing
 from webcall_widget.strings import ERRORS, visitor_message
 from webcall_widget.voicehub import errors
 from webcall_widget.voicehub.events import (
@@ -56,6 +55,7 @@ from webcall_widget.voicehub.events import (
     Audio,
     AudioClear,
     CallEnded,
+    Channel,
     Joined,
     Message,
     Mode,
@@ -71,9 +71,6 @@ logger = logging.getLogger("webcall_widget.relay")
 MAX_EARLY_FRAMES = 250
 # No single step of ending a call (a database write, leaving upstream) may hold it longer.
 FINISH_STEP_SECONDS = 10.0
-# A visitor is told that audio is being dropped (their connection or VoiceHub's is slow)
-# at most this often.
-SLOW_NOTICE_SECONDS = 10.0
 
 
 class Mailbox(Protocol):
@@ -83,25 +80,31 @@ class Mailbox(Protocol):
 
     def open(self, call: Any) -> None: ...
 
+    async def supersede(self, wait: float) -> None: ...
+
     async def close(self) -> None: ...
 
 
-OpenSession = Callable[..., Awaitable[UpstreamSession]]
+OpenSession = joining.OpenSession
 
 
 class RelayedCall:
     def __init__(
         self,
         call: CallInfo,
-        browser: Browser,
+        browser: Browser | None,
         settings: Settings,
         *,
         open_upstream: OpenSession = open_session,
         recorder: Recorder | None = None,
         mailbox: Mailbox | None = None,
         calls: Registry = registry,
+        adopting: bool = False,
     ) -> None:
+        """``adopting``: the call is under way, taken over from another process; its
+        upstream socket joins it again."""
         self.call = call
+        self.adopting = adopting
         self.mode = Mode(call.mode)
         # The socket that holds the call; None while the call waits for its visitor.
         self.browser: Browser | None = browser
@@ -122,9 +125,9 @@ class RelayedCall:
             self.label,
             idle_seconds=call.idle_seconds,
             read_budget=lambda: self.recorder.budget_seconds_left(self.call),
-            renew_token=self._send_fresh_token,
+            renew_token=self._renew_token,
         )
-        self._notices = Spacing(SLOW_NOTICE_SECONDS, self._loop.time)
+        self.drops = Drops(self.counters, self.label, self._loop.time)
         self._finished = False
         self._stopping = False  # this bridge cancelled its own task
         self.outcome: Outcome | None = None
@@ -137,6 +140,10 @@ class RelayedCall:
     @property
     def call_id(self) -> uuid.UUID:
         return self.call.call_id
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
 
     def over(self) -> bool:
         """Whether the call has ended (or is ending)."""
@@ -156,15 +163,20 @@ class RelayedCall:
         try:
             await self._connect()
             outcome = await self._live()
+        except errors.UpstreamRejoinRefused as exc:
+            outcome = outcomes.relay_lost(str(exc))
+            metrics.moved("rejoin_refused")
+            logger.warning("Call %s: could not take it over: %s", self.label, exc)
         except errors.VoiceHubError as exc:
             outcome = outcomes.upstream_failed(exc)
+            metrics.upstream_error(exc.code)
             logger.warning("Call %s: upstream failed: %s", self.label, exc)
         except asyncio.CancelledError:
             if not self._stopping:
                 # Not cancelled by this bridge: its event loop is shutting down (a server
                 # that stops without a word to its application, with no socket to tell,
                 # as with a call waiting for its visitor). It must still end cleanly.
-                await self._finish(outcomes.server_stopped())
+                await self._server_gone()
             raise
         except Exception:
             logger.exception("Call %s: the relay failed unexpectedly.", self.label)
@@ -172,57 +184,50 @@ class RelayedCall:
         await self._finish(outcome)
 
     async def _connect(self) -> None:
-        upstream_settings = self.settings.upstream
-        self.upstream = upstream = await self._open_upstream(
-            base_url=self.call.upstream_url,
-            socket_path=self.call.upstream_socket_path,
-            profile=upstream_settings.profile,
-            context=self.call.connect,
+        channels = self._channels()
+        upstream, held = await joining.open_and_join(
+            self.call,
+            self.settings.upstream,
+            channels,
+            open_upstream=self._open_upstream,
             report=self.counters.upstream,
-            connect_timeout=upstream_settings.connect_timeout,
+            under_way=self.adopting,
         )
-        channels = tuple(c.value for c in CHANNELS_FOR_MODE[self.mode])
-        await upstream.join(self.call.voicehub_call_id, channels)
-        held: list[UpstreamEvent] = []
-        try:
-            async with asyncio.timeout(upstream_settings.join_timeout):
-                while True:
-                    event = await upstream.recv()
-                    if isinstance(event, Joined):
-                        break
-                    if isinstance(event, UpstreamError):
-                        raise errors.UpstreamConnectFailed(
-                            f"upstream refused channel.join: {event.message}"
-                        )
-                    held.append(event)
-        except TimeoutError as exc:
-            raise errors.UpstreamJoinTimeout(
-                f"channel.join not confirmed within {upstream_settings.join_timeout:g}s"
-            ) from exc
-        await self.recorder.mark_live(self.call.call_id)
+        self.upstream = upstream
+        if not self.adopting:
+            await self.recorder.mark_live(self.call.call_id)
         self.audio = AudioChannel(
             upstream,
             self.call.voicehub_call_id,
             self.label,
-            joined=self.mode.has_audio,
-            counters=self.counters,
-            notices=self._notices,
+            joined=Channel.AUDIO.value in channels,
+            drops=self.drops,
             tell=self._tell,
         )
-        if self.browser is not None:
-            await self.browser.send_text(self._ready_frame(resumed=False))
         self._ready = True
         self.transcript.writer.start()
         logger.info("Call %s is live (%s).", self.label, self.mode.value)
+        await self._went_live()
         for event in held:
             await self._forward(event)
         while self._early:
             await self._send_upstream(self._early.popleft())
 
+    def _channels(self) -> tuple[str, ...]:
+        """The channels to join: the mode's (a subclass may join fewer)."""
+        return tuple(c.value for c in CHANNELS_FOR_MODE[self.mode])
+
+    async def _went_live(self) -> None:
+        """The upstream joined: the browser may start."""
+        metrics.call_started(self.mode.value)
+        if self.browser is not None:
+            await self.browser.send_text(self._ready_frame(resumed=False))
+
     async def _live(self) -> Outcome:
         """Pump upstream events until the call ends, or until one of its deadlines comes."""
         expired = self._watch.start(
-            self.call.max_call_seconds, renew_token=self.browser is not None
+            max(0.0, self.call.max_call_seconds - self.call.live_for),
+            renew_token=self.browser is not None,
         )
         pump = asyncio.create_task(self._pump(), name=f"webcall-pump-{self.label}")
         try:
@@ -359,27 +364,21 @@ class RelayedCall:
         await self._show(self.transcript.typed_message(frame.text, message_id))
 
     def dropped_audio(self, browser: Browser, size: int) -> str | None:
-        """``browser``'s socket dropped ``size`` bytes of agent audio relayed to it (it
-        reads slower than the agent speaks): counted, whichever socket it was. Returns the
-        frame that tells the visitor, now and then, when ``browser`` holds the call."""
-        self.count_dropped_audio(size)
-        if not self.holds(browser) or not self._notices.due("connection_slow"):
-            return None
-        logger.info(
-            "Call %s: the visitor's connection is slow; agent audio is dropped.", self.label
-        )
-        return protocol.error_frame("connection_slow", visitor_message("connection_slow"))
+        """``browser``'s socket dropped ``size`` bytes of agent audio relayed to it: counted,
+        whichever socket it was; the frame that tells the visitor, now and then, when
+        ``browser`` holds the call (:mod:`.drops`)."""
+        if self.holds(browser):
+            return self.drops.to_visitor_told(size)
+        self.drops.to_visitor(size)
+        return None
 
-    def count_dropped_audio(self, size: int) -> None:
-        """``size`` bytes of agent audio relayed to a browser did not reach it."""
-        self.counters.audio_bytes_out -= size
-        self.counters.audio_bytes_dropped_out += size
-
-    # what the browser is told of itself
+    # what the browser is told of itself (resume tokens are the Bridge's)
 
     def _resume_token(self) -> str | None:
-        """The token with which the visitor can take the call up again (None: they cannot)."""
         return None
+
+    async def _renew_token(self) -> None:
+        pass
 
     def _ready_frame(self, *, resumed: bool) -> str:
         return protocol.ready_frame(
@@ -390,12 +389,6 @@ class RelayedCall:
             resume_seconds=self.call.resume_seconds,
             resumed=resumed,
         )
-
-    async def _send_fresh_token(self) -> None:
-        """A new resume token for the socket holding the call, before its last one expires."""
-        token = self._resume_token()
-        if token is not None:
-            await self._tell(protocol.resume_frame(token))
 
     # ending
 
@@ -463,9 +456,14 @@ class RelayedCall:
                 await self._step("tell the browser", outcomes.tell_browser(browser, outcome))
             if self._mailbox is not None:
                 await self._step("close its mailbox", self._mailbox.close())
+            metrics.call_ended(self.mode.value, outcome.reason)
             logger.info("Call %s ended: %s.", self.label, outcome.reason)
         finally:
             self._calls.unregister(self)
+
+    async def _server_gone(self) -> None:
+        """The event loop is shutting down under the call."""
+        await self._finish(outcomes.server_stopped())
 
     def _leaving(self) -> None:
         """The call ends now (a subclass settles its accounts)."""
@@ -484,11 +482,15 @@ class RelayedCall:
     async def _record_end(self, outcome: Outcome) -> None:
         """Record the end; one more try after a failure (a database restarting, a lock)."""
         try:
-            await self.recorder.finish(self.call.call_id, outcome, self.counters)
+            await self.recorder.finish(
+                self.call.call_id, outcome, self.counters, owner=self.call.owner
+            )
         except Exception:
             logger.warning("Call %s: recording its end failed; trying once more.", self.label)
             await asyncio.sleep(0.5)
-            await self.recorder.finish(self.call.call_id, outcome, self.counters)
+            await self.recorder.finish(
+                self.call.call_id, outcome, self.counters, owner=self.call.owner
+            )
 
 
 def message_frame(message: NewMessage) -> str:

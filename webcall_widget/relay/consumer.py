@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from typing import Any
 
@@ -30,19 +31,18 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
+from webcall_widget import metrics
 from webcall_widget.conf import get_settings
-from webcall_widget.models import OVER_STATUSES, CallStatus
-from webcall_widget.relay import admission, over, protocol, records, tokens
+from webcall_widget.models import CallStatus
+from webcall_widget.relay import admission, adoption, protocol, records, resume, stopping, tokens
 from webcall_widget.relay.admission import Refusal
-from webcall_widget.relay.bridge import Bridge
 from webcall_widget.relay.call import OpenSession
-from webcall_widget.relay.lifecycle import Registry, registry
-from webcall_widget.relay.mailbox import CallMailbox
 from webcall_widget.relay.outbox import Outbox
 from webcall_widget.relay.port import CallPort, HeldCall
+from webcall_widget.relay.process import RelayProcess, current
 from webcall_widget.relay.protocol import CloseCode, ProtocolError
 from webcall_widget.relay.records import Recorder
-from webcall_widget.relay.remote import ATTACH_TIMEOUT_SECONDS, RemoteCall
+from webcall_widget.relay.remote import ATTACH_TIMEOUT_SECONDS
 from webcall_widget.relay.throttle import FrameBudget
 from webcall_widget.strings import visitor_message
 from webcall_widget.voicehub.events import Mode
@@ -56,7 +56,6 @@ MAX_QUEUED_AUDIO_SECONDS = 1.0
 CLOSE_FLUSH_SECONDS = 2.0
 
 aclaim = database_sync_to_async(tokens.claim)
-aclaim_resume = database_sync_to_async(tokens.claim_resume)
 afinish = database_sync_to_async(records.finish)
 
 _BUSY = records.Outcome(
@@ -76,18 +75,18 @@ class RelayConsumer(AsyncWebsocketConsumer):
     def __init__(
         self,
         *,
-        calls: Registry = registry,
+        process: RelayProcess = current,
         open_upstream: OpenSession = open_session,
         recorder: Recorder | None = None,
         max_queued_audio_seconds: float = MAX_QUEUED_AUDIO_SECONDS,
         attach_timeout: float = ATTACH_TIMEOUT_SECONDS,
     ) -> None:
-        """``as_asgi()`` passes these on: the calls of this process, how a call opens its
-        upstream session and where it records itself (a bridge's own defaults), how much
-        agent audio may wait for a slow browser, how long a resume waits for the call's
-        process."""
+        """``as_asgi()`` passes these on: the relay process (this one; a test plays
+        another), how a call opens its upstream session and where it records itself (a
+        bridge's own defaults), how much agent audio may wait for a slow browser, how long
+        a resume waits for the call's process."""
         super().__init__()
-        self.calls = calls
+        self.process = process
         self.open_upstream = open_upstream
         self.recorder = recorder
         self.max_queued_audio_seconds = max_queued_audio_seconds
@@ -126,20 +125,50 @@ class RelayConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         self.settings = get_settings()
+        relaying = adoption.Relaying(
+            self.process, self.settings, self.channel_layer, self.open_upstream, self.recorder
+        )
+        await self._serve_process(relaying)
         token = self.scope["url_route"]["kwargs"].get("token", "")
-        if tokens.is_resume_token(token):
-            refusal = await self._resume(token)
+        refusal: Refusal | CallPort | None
+        if self.process.draining:
+            # Stopping: the widget connects again, and a load balancer sends it elsewhere.
+            refusal = CloseCode.MOVING, ""
+        elif tokens.is_resume_token(token):
+            refusal = await resume.resume(
+                self,
+                self.scope,
+                token,
+                relaying,
+                attach_timeout=self.attach_timeout,
+                switch=self._switch,
+            )
         else:
-            refusal = await self._start(token)
-        if refusal is not None:
+            refusal = await self._start(token, relaying)
+        if isinstance(refusal, tuple):
             code, error = refusal
-            await self.send_text(protocol.error_frame(error, visitor_message(error)))
+            if error:
+                await self.send_text(protocol.error_frame(error, visitor_message(error)))
             await self.close(code)
             return
+        if refusal is not None:
+            self.port = refusal
         rate = self.settings.limits.frames_per_second
         self.budget = FrameBudget(rate=rate, burst=2 * rate)
 
-    async def _start(self, token: str) -> Refusal | None:
+    async def _serve_process(self, relaying: adoption.Relaying) -> None:
+        """The process's lease and sweeper run, and a stop signal drains it first."""
+        process = self.process
+        process.sweep_with(lambda _: adoption.sweep(relaying))
+        await process.start()
+        if stopping.can_install() and process is current:
+            stopping.install(process)
+
+    def _switch(self, port: CallPort) -> None:
+        """The call this socket resumed was taken over here (its process did not answer)."""
+        self.port = port
+
+    async def _start(self, token: str, relaying: adoption.Relaying) -> Refusal | CallPort:
         """A new call: start its bridge."""
         try:
             call_id = tokens.read(token, max_age=self.settings.connect_token_max_age)
@@ -149,73 +178,17 @@ class RelayConsumer(AsyncWebsocketConsumer):
         call = await admission.load(self.scope, call_id, self.settings)
         if not isinstance(call, records.CallInfo):
             return call
-        if not await aclaim(call_id):
+        if not await aclaim(call_id, self.process.id):
             return CloseCode.TOKEN_USED, "token_used"
-        if Mode(call.mode).has_audio and admission.at_capacity(self.calls, self.settings):
+        call = dataclasses.replace(call, owner=self.process.id)
+        if Mode(call.mode).has_audio and admission.at_capacity(self.process.calls, self.settings):
             await afinish(call.call_id, _BUSY, records.Counters())
+            metrics.refused("agent_busy")
             return CloseCode.RATE_LIMITED, "agent_busy"
-        layer = self.channel_layer
-        bridge = Bridge(
-            call,
-            self,
-            self.settings,
-            grant=tokens.Grant(call.call_id, admission.origin_of(self.scope), call.resumes),
-            mailbox=CallMailbox(layer) if layer is not None else None,
-            calls=self.calls,
-            open_upstream=self.open_upstream,
-            recorder=self.recorder,
-        )
+        grant = tokens.Grant(call.call_id, admission.origin_of(self.scope), call.resumes)
+        bridge = relaying.bridge(call, self, grant)
         bridge.start()
-        self.port = HeldCall(bridge, self)
-        return None
-
-    async def _resume(self, token: str) -> Refusal | None:
-        """A visitor coming back to a call with its resume token."""
-        try:
-            grant = tokens.read_resume(token)
-        except tokens.TokenError as exc:
-            logger.debug("A socket with a bad resume token was refused: %s.", exc)
-            return CloseCode.BAD_TOKEN, "bad_token"
-        call = await admission.load(self.scope, grant.call_id, self.settings)
-        if not isinstance(call, records.CallInfo):
-            return call
-        origin = admission.origin_of(self.scope)
-        if origin != grant.origin:
-            logger.warning(
-                "Call %s: a resume from origin %s refused (the call is %s's).",
-                call.call_id,
-                origin or "(none)",
-                grant.origin or "(none)",
-            )
-            return CloseCode.ORIGIN_NOT_ALLOWED, "origin_not_allowed"
-        if call.status in OVER_STATUSES:
-            await over.show_over(self, call.call_id, call.end_reason)
-            return None
-        claimed = await aclaim_resume(grant)
-        if claimed is None:
-            again = await records.aload_call(grant.call_id, self.settings)
-            if again is not None and again.status in OVER_STATUSES:
-                await over.show_over(self, again.call_id, again.end_reason)
-                return None
-            return CloseCode.TOKEN_USED, "token_used"
-        held = self.calls.find(call.call_id)
-        if isinstance(held, Bridge):
-            if await held.attach(self, claimed):
-                self.port = HeldCall(held, self)
-            else:
-                outcome = held.outcome
-                await over.show_over(
-                    self, call.call_id, outcome.reason if outcome else "relay-lost"
-                )
-        elif self.channel_layer is None:
-            await over.show_lost(self, call.call_id)
-        else:
-            remote = RemoteCall(
-                self.channel_layer, call, self, self.settings, attach_timeout=self.attach_timeout
-            )
-            self.port = remote
-            await remote.open(claimed)
-        return None
+        return HeldCall(bridge, self)
 
     # frames
 

@@ -108,8 +108,14 @@ class CallMailbox:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._remotes: dict[str, RemoteBrowser] = {}
+        self._joined = asyncio.Event()  # the group, with this mailbox's channel
+        self._released = asyncio.Event()
+        self._owner = ""  # the process holding the call: this one
+        self._group = ""
 
     def open(self, bridge: Bridge) -> None:
+        self._owner = bridge.call.owner
+        self._group = messages.call_group(bridge.call_id)
         self._task = asyncio.create_task(
             self._serve(bridge), name=f"webcall-mailbox-{bridge.label}"
         )
@@ -130,6 +136,7 @@ class CallMailbox:
         try:
             self.channel = await self.layer.new_channel()
             await self.layer.group_add(group, self.channel)
+            self._joined.set()
         except Exception:
             logger.exception(
                 "Call %s: could not join the channel layer; the call cannot be resumed on "
@@ -168,7 +175,7 @@ class CallMailbox:
                 await self._from_visitor(bridge, remote, visitor)
             elif isinstance(visitor, messages.Dropped):
                 # From a socket a newer resume replaced: the audio was relayed to it.
-                bridge.count_dropped_audio(visitor.size)
+                bridge.drops.to_visitor(visitor.size)
         elif kind == messages.ATTACH:
             await self._attach(bridge, message)
         elif kind == messages.DETACH:
@@ -177,6 +184,23 @@ class CallMailbox:
                 await bridge.visitor_gone(remote)
         elif kind == messages.END:
             await bridge.end_by_staff()
+        elif kind == messages.RELEASE and message.get("owner") != self._owner:
+            await bridge.let_go()
+            await self.layer.send(str(message["reply"]), {"type": messages.RELEASED})
+        elif kind == messages.RELEASED:
+            self._released.set()
+
+    async def supersede(self, wait: float) -> None:
+        """The call was taken over by this process: the one that held it lets go (and is
+        waited for, up to ``wait`` seconds, to write what it holds)."""
+        async with asyncio.timeout(5):
+            await self._joined.wait()
+        release = {"type": messages.RELEASE, "owner": self._owner, "reply": self.channel}
+        await self.layer.group_send(self._group, release)
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._released.wait()
 
     async def _from_visitor(
         self, bridge: Bridge, remote: RemoteBrowser, message: messages.VisitorMessage
@@ -193,7 +217,7 @@ class CallMailbox:
     async def _attach(self, bridge: Bridge, message: dict[str, Any]) -> None:
         reply = str(message["reply"])
         grant = tokens.Grant(bridge.call_id, str(message["origin"]), int(message["resumes"]))
-        remote = RemoteBrowser(self.layer, reply, bridge.label, bridge.count_dropped_audio)
+        remote = RemoteBrowser(self.layer, reply, bridge.label, bridge.drops.to_visitor)
         # Forget sockets that no longer hold the call.
         self._remotes = {c: r for c, r in self._remotes.items() if bridge.holds(r)}
         self._remotes[reply] = remote

@@ -8,7 +8,9 @@ reads a channel of the call's own (its mailbox, :mod:`.mailbox`), in the call's 
 * a browser socket on another process that resumes the call (:mod:`.remote`):
   :data:`ATTACH`, then its frames (:class:`Frame`, parsed once, where they arrived),
   refusals (:class:`Refused`), the agent audio its socket dropped (:class:`Dropped`), and
-  its end (:data:`DETACH`).
+  its end (:data:`DETACH`);
+* a process that took the call over (:mod:`.adoption`): :data:`RELEASE`, answered by the
+  process that held it with :data:`RELEASED` once it let go.
 
 The mailbox answers such a socket on the socket's own channel: :data:`ATTACHED` (with the
 mailbox's channel), then what to send to the browser (:data:`TEXT`, :data:`BYTES`,
@@ -36,6 +38,9 @@ END = "webcall.end"
 ATTACH = "webcall.attach"  # {"reply": channel, "origin": str, "resumes": int}
 FRAME = "webcall.frame"  # {"browser": channel, ...}: see VisitorMessage
 DETACH = "webcall.detach"  # {"browser": channel}
+# Another process took the call over: the one that held it lets go, and says so.
+RELEASE = "webcall.release"  # {"owner": the new owner, "reply": its mailbox channel}
+RELEASED = "webcall.released"
 # to a browser socket on another process
 ATTACHED = "webcall.attached"  # {"owner": channel}
 OVER = "webcall.over"

@@ -65,6 +65,18 @@ def server_stopped() -> Outcome:
     )
 
 
+def relay_lost(detail: str) -> Outcome:
+    """The call could not move to this process: its own is gone, and VoiceHub would not let
+    another socket join it."""
+    return Outcome(
+        CallStatus.FAILED,
+        "relay-lost",
+        "resume_failed",
+        detail,
+        visitor_message=str(ERRORS["resume_failed"]),
+    )
+
+
 def limit_reached(reason: str) -> Outcome:
     """One of the call's deadlines came (:mod:`.deadlines`)."""
     if reason == VISITOR_GONE:  # the grace period for a resume is over

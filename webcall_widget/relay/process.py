@@ -1,8 +1,8 @@
 """This relay process, as the other processes and a load balancer see it.
 
 Every process that relays calls has an id (host, pid and a random part) and renews a
-**lease** in the shared cache: one write every :data:`RENEW_SECONDS`, valid for
-:data:`LEASE_SECONDS`, whatever the number of calls. Each live call records its owner
+**lease** in the shared cache (:mod:`webcall_widget.leases`): one write every
+:data:`RENEW_SECONDS`, whatever the number of calls. Each live call records its owner
 (``Call.owner``). A call whose owner's lease has lapsed is nobody's: it stops counting
 against its agent's caps at once (:func:`webcall_widget.limits.active_calls`), and the
 **sweeper** that runs in every relay process (no cron needed) takes it over where
@@ -14,7 +14,7 @@ lease says so, its readiness answers no, it takes no new call, and it hands its 
 the other processes before it exits.
 
 The housekeeping task (lease, then sweep) starts with the first socket or health check
-that reaches the process, on the event loop that serves it.
+that reaches the process (:meth:`RelayProcess.start`), on the event loop that serves it.
 """
 
 from __future__ import annotations
@@ -26,44 +26,23 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
 
+from webcall_widget import leases
 from webcall_widget.relay.lifecycle import Registry, registry
 
 logger = logging.getLogger("webcall_widget.relay")
 
-# A process that stops renewing its lease is taken for gone this long after its last
-# renewal: the longest a dead process's calls hold their agent's lines.
-LEASE_SECONDS = 15.0
 RENEW_SECONDS = 5.0
-LEASE_PREFIX = "webcall_widget:relay-lease:"
 
 Sweep = Callable[["RelayProcess"], Awaitable[Any]]
 
 
-def lease_key(process_id: str) -> str:
-    return LEASE_PREFIX + process_id
-
-
 def _new_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def leases(owners: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The live leases among ``owners`` (synchronous: the cache's own I/O); a process
-    missing from the answer is gone."""
-    keys = {lease_key(owner): owner for owner in owners if owner}
-    if not keys:
-        return {}
-    found = cache.get_many(list(keys))
-    return {keys[key]: value for key, value in found.items() if isinstance(value, dict)}
-
-
-aleases = sync_to_async(leases, thread_sensitive=False)
 
 
 class RelayProcess:
@@ -76,7 +55,7 @@ class RelayProcess:
         calls: Registry | None = None,
         process_id: str | None = None,
         renew_seconds: float = RENEW_SECONDS,
-        lease_seconds: float = LEASE_SECONDS,
+        lease_seconds: float = leases.LEASE_SECONDS,
     ) -> None:
         self.id = process_id or _new_id()
         self.calls = calls if calls is not None else Registry()
@@ -87,16 +66,37 @@ class RelayProcess:
         self._task: asyncio.Task[None] | None = None
         self._sweep: Sweep | None = None
 
-    def ensure_running(self, sweep: Sweep | None = None) -> None:
-        """Start the housekeeping on the running event loop, unless it runs already."""
-        if sweep is not None:
-            self._sweep = sweep
-        task = self._task
-        if task is not None and not task.done() and not task.get_loop().is_closed():
+    def sweep_with(self, sweep: Sweep) -> None:
+        """What the housekeeping does after each renewal of the lease."""
+        self._sweep = sweep
+
+    def ensure_running(self) -> None:
+        """Start the housekeeping on the running event loop, unless it runs already (its
+        first act is to write the lease)."""
+        if not self._running():
+            self._task = asyncio.get_running_loop().create_task(
+                self._housekeep(first_after=0.0), name=f"webcall-process-{self.id}"
+            )
+
+    async def start(self) -> None:
+        """As :meth:`ensure_running`, with the lease written when this returns (the first
+        socket of a process pays one cache write before it claims a call)."""
+        if self._running():
             return
-        self._task = asyncio.get_running_loop().create_task(
-            self._housekeep(), name=f"webcall-process-{self.id}"
-        )
+        await self.renew()
+        if not self._running():
+            self._task = asyncio.get_running_loop().create_task(
+                self._housekeep(first_after=self.renew_seconds), name=f"webcall-process-{self.id}"
+            )
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop that serves this process (its housekeeping's), once one does."""
+        return self._task.get_loop() if self._task is not None else None
+
+    def _running(self) -> bool:
+        task = self._task
+        return task is not None and not task.done() and not task.get_loop().is_closed()
 
     async def stop_housekeeping(self) -> None:
         task, self._task = self._task, None
@@ -105,7 +105,8 @@ class RelayProcess:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _housekeep(self) -> None:
+    async def _housekeep(self, *, first_after: float = 0.0) -> None:
+        await asyncio.sleep(first_after)
         while True:
             try:
                 await self.renew()
@@ -119,15 +120,14 @@ class RelayProcess:
 
     async def renew(self) -> None:
         """Tell the other processes this one is alive (and whether it drains)."""
-        lease = {"at": time.time(), "draining": self.draining}
-        await sync_to_async(cache.set, thread_sensitive=False)(
-            lease_key(self.id), lease, self.lease_seconds
+        await sync_to_async(leases.renew, thread_sensitive=False)(
+            self.id, draining=self.draining, at=time.time(), seconds=self.lease_seconds
         )
 
     async def release(self) -> None:
-        """This process is gone: its lease lapses now, not in :data:`LEASE_SECONDS`."""
+        """This process is gone: its lease lapses now, not when it would expire."""
         with contextlib.suppress(Exception):
-            await sync_to_async(cache.delete, thread_sensitive=False)(lease_key(self.id))
+            await sync_to_async(leases.drop, thread_sensitive=False)(self.id)
 
     def describe(self) -> dict[str, Any]:
         """What a health check may show: no call ids, no keys."""

@@ -75,6 +75,9 @@ class CallInfo:
     resumes: int = 0  # Call.resumes: the count a resume token must name
     end_reason: str = ""
     connect: ConnectContext | None = None  # what the upstream socket's templates may use
+    owner: str = ""  # the relay process holding it (Call.owner)
+    origin: str = ""  # the page that created it
+    live_for: float = 0.0  # seconds it had been live when it was read
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,9 @@ def load_call(call_id: uuid.UUID, settings: Settings) -> CallInfo | None:
         ),
         resumes=call.resumes,
         end_reason=call.end_reason,
+        owner=call.owner,
+        origin=call.origin,
+        live_for=(timezone.now() - call.live_at).total_seconds() if call.live_at else 0.0,
         connect=ConnectContext(
             call_id=call.voicehub_call_id,
             agent_id=agent.voicehub_agent_id,
@@ -155,6 +161,11 @@ def load_transcript(call_id: uuid.UUID) -> list[NewMessage]:
             "role", "text", "upstream_id", "final"
         )
     ]
+
+
+def owner_of(call_id: uuid.UUID) -> str:
+    """The relay process that holds the call now ("" when none or no such call)."""
+    return Call.objects.filter(pk=call_id).values_list("owner", flat=True).first() or ""
 
 
 def mark_live(call_id: uuid.UUID) -> None:
@@ -187,10 +198,12 @@ def add_messages(call_id: uuid.UUID, messages: list[NewMessage]) -> None:
         _announce(message_received, call_id, lambda call: [{"message": m} for m in final])
 
 
-def finish(call_id: uuid.UUID, outcome: Outcome, counters: Counters) -> None:
+def finish(call_id: uuid.UUID, outcome: Outcome, counters: Counters, *, owner: str = "") -> bool:
     """Record the end of a call once; a second call changes nothing (and sends no
-    ``call_ended``)."""
-    ended = Call.objects.filter(pk=call_id, ended_at__isnull=True).update(
+    ``call_ended``). With ``owner``, only while that relay process owns the call (one
+    that took it over ends it, not the process it was taken from). Whether it ended."""
+    fence = {"owner": owner} if owner else {}
+    ended = Call.objects.filter(pk=call_id, ended_at__isnull=True, **fence).update(
         status=outcome.status,
         ended_at=timezone.now(),
         end_reason=clip(outcome.reason, REASON_LENGTH),
@@ -220,6 +233,7 @@ def finish(call_id: uuid.UUID, outcome: Outcome, counters: Counters) -> None:
                 }
             ],
         )
+    return bool(ended)
 
 
 def _announce(
@@ -251,11 +265,15 @@ class Recorder(Protocol):
 
     async def add_messages(self, call_id: uuid.UUID, messages: list[NewMessage]) -> None: ...
 
-    async def finish(self, call_id: uuid.UUID, outcome: Outcome, counters: Counters) -> None: ...
+    async def finish(
+        self, call_id: uuid.UUID, outcome: Outcome, counters: Counters, *, owner: str = ""
+    ) -> None: ...
 
     async def budget_seconds_left(self, call: CallInfo) -> float | None: ...
 
     async def load_transcript(self, call_id: uuid.UUID) -> list[NewMessage]: ...
+
+    async def owner_of(self, call_id: uuid.UUID) -> str: ...
 
 
 class DatabaseRecorder:
@@ -280,8 +298,10 @@ class DatabaseRecorder:
     async def add_messages(self, call_id: uuid.UUID, messages: list[NewMessage]) -> None:
         await database_sync_to_async(add_messages)(call_id, messages)
 
-    async def finish(self, call_id: uuid.UUID, outcome: Outcome, counters: Counters) -> None:
-        await database_sync_to_async(finish)(call_id, outcome, counters)
+    async def finish(
+        self, call_id: uuid.UUID, outcome: Outcome, counters: Counters, *, owner: str = ""
+    ) -> None:
+        await database_sync_to_async(finish)(call_id, outcome, counters, owner=owner)
 
     async def budget_seconds_left(self, call: CallInfo) -> float | None:
         """Shared by the agent's calls in this process (:mod:`.budgets`)."""
@@ -293,3 +313,6 @@ class DatabaseRecorder:
 
     async def load_transcript(self, call_id: uuid.UUID) -> list[NewMessage]:
         return await aload_transcript(call_id)
+
+    async def owner_of(self, call_id: uuid.UUID) -> str:
+        return await database_sync_to_async(owner_of)(call_id)

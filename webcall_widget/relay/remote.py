@@ -14,6 +14,7 @@ import contextlib
 import logging
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -24,12 +25,14 @@ from webcall_widget.models import OVER_STATUSES
 from webcall_widget.relay import messages, over, protocol, records, tokens
 from webcall_widget.relay.call import MAX_EARLY_FRAMES
 from webcall_widget.relay.outcomes import Browser
+from webcall_widget.relay.port import CallPort
 from webcall_widget.voicehub.events import Mode
 
 logger = logging.getLogger("webcall_widget.relay")
 
-# How long a socket that resumes a call held by another process waits for that process.
-ATTACH_TIMEOUT_SECONDS = 5.0
+# How long a socket that resumes a call held by another process waits for that process
+# (a Redis round trip, normally milliseconds) before it takes that process for gone.
+ATTACH_TIMEOUT_SECONDS = 1.5
 
 
 class RemoteCall:
@@ -41,8 +44,13 @@ class RemoteCall:
         settings: Settings,
         *,
         attach_timeout: float = ATTACH_TIMEOUT_SECONDS,
+        take_over: Callable[[], Awaitable[CallPort | None]] | None = None,
     ) -> None:
+        """``take_over``: what to do when the process holding the call does not answer (it
+        is gone): the port of the call taken over here, or None when it showed the socket
+        how the call ended."""
         self._layer = layer
+        self._take_over = take_over
         self.call_id: uuid.UUID = call.call_id
         self._mode = Mode(call.mode)
         self._socket = socket
@@ -170,8 +178,22 @@ class RemoteCall:
         return True
 
     async def _owner_silent(self) -> None:
+        if self._take_over is not None:
+            port = await self._take_over()
+            while port is not None and self._early:  # what the visitor said meanwhile
+                await _deliver(port, self._early.popleft())
+            return
         call = await records.aload_call(self.call_id, self._settings)
         if call is not None and call.status in OVER_STATUSES:
             await over.show_over(self._socket, call.call_id, call.end_reason)
         else:
             await over.show_lost(self._socket, self.call_id)
+
+
+async def _deliver(port: CallPort, message: messages.VisitorMessage) -> None:
+    if isinstance(message, messages.Frame):
+        await port.take(message.frame)
+    elif isinstance(message, messages.Refused):
+        await port.refuse(message.error, message.reason)
+    else:
+        port.audio_dropped(message.size)

@@ -91,10 +91,20 @@ class Transcript:
         self._held: deque[NewMessage] = deque(maxlen=MAX_HELD_MESSAGES)
         self.held_total = 0  # messages held since the call began
         self._held_dropped = 0
+        self._stored: set[tuple[str, str]] = set()
+
+    def seen(self, stored: list[NewMessage]) -> None:
+        """What another process wrote before this one took the call over: VoiceHub may
+        send its latest messages again to the new socket, and a final message with the
+        same id and text is then neither written nor shown twice."""
+        self._stored = {(m.upstream_id, m.text) for m in stored if m.final and m.upstream_id}
 
     def heard(self, message: Message) -> NewMessage | None:
-        """A message from upstream: what to show the visitor, None for an echo of theirs."""
+        """A message from upstream: what to show the visitor; None for an echo of theirs,
+        or a message written before (:meth:`seen`)."""
         if message.role is Role.USER and message.final and self.typed.is_echo(message.text):
+            return None
+        if message.final and (message.id, message.text) in self._stored:
             return None
         shown = NewMessage(message.role.value, message.text, message.id, message.final)
         if not message.final:

@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Sequence
 
 from webcall_widget.sandbox import extra
-from webcall_widget.sandbox.config import SandboxAgent, SandboxConfig
+from webcall_widget.sandbox.config import REJOIN_GRACE, SandboxAgent, SandboxConfig
 from webcall_widget.sandbox.variants import VARIANTS, variant_config
 from webcall_widget.voicehub.events import Mode, Transport
 
@@ -44,6 +44,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--word-delay", type=float, default=0.04, help="seconds between words")
     parser.add_argument(
+        "--rejoin-grace",
+        type=float,
+        default=REJOIN_GRACE,
+        metavar="SECONDS",
+        help="how long a call whose socket was lost waits for another socket to join it "
+        "(default %(default)g; the no-rejoin variant refuses any)",
+    )
+    parser.add_argument(
         "--webhook-url", help="post call webhooks here (e.g. a site's agents/<slug>/webhook)"
     )
     parser.add_argument(
@@ -65,6 +73,7 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
         api_keys=keys,
         agents=agents,
         word_delay=args.word_delay,
+        rejoin_grace=args.rejoin_grace,
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
     )

@@ -20,6 +20,13 @@ Everything it says and reads is in the shapes of its profile (``SandboxConfig.pr
 event names, audio payloads each way, message fields and roles, ids or none, streamed
 text replaced or appended, a join confirmed by an event or an acknowledgement, and a
 hang-up announced by ``call.ended`` or only by disconnecting.
+
+A call outlives its socket when the socket is lost mid-call (dropped without leaving its
+channels or saying goodbye, as when the relay's process dies): it waits
+``SandboxConfig.rejoin_grace`` seconds for a new socket to join it, and that socket takes
+the conversation over where it was (no second greeting; message ids go on). With the
+profile's ``REJOIN`` "never", a second socket for a call under way is refused instead
+(:meth:`Conversation._refuse_rejoin` describes how) and the call ends.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from webcall_widget.voicehub.profile import (
     CallEnd,
     JoinConfirmation,
     MessageUpdates,
+    Rejoin,
     UpstreamProfile,
 )
 
@@ -52,6 +60,13 @@ Turn = Callable[[], Awaitable[None]]
 _GOODBYE = re.compile(r"^\s*(good\s*)?bye\b", re.IGNORECASE)
 # Agent audio is sent this far ahead of real time, for the browser's jitter buffer.
 _PLAYBACK_LEAD = 0.06
+# The end reasons of a call whose socket was lost and never joined again, and of one
+# ended because a second socket asked to join it (REJOIN "never").
+LOST = "client-lost"
+REJOIN_REFUSED = "rejoin-refused"
+# A refused socket is closed this long after the refusal, so that the refusal (and a
+# Socket.IO acknowledgement carrying it) reaches the client first.
+_REFUSAL_LINGER = 0.1
 
 
 class Conversation:
@@ -75,7 +90,6 @@ class Conversation:
         self._disconnect = disconnect
         self.wire = wire
         self.call: SandboxCall | None = None
-        self._counter = 0
         self._hangup: asyncio.Task[None] | None = None
         self._vad: EnergyVad | None = None
         self._loopback = False
@@ -112,10 +126,13 @@ class Conversation:
         while True:
             turn = await self._turns.get()
             self._audio_turns.discard(turn)
-            await turn()
+            if self.call is not None:  # None: another socket took the call over
+                await turn()
 
-    async def emit(self, name: str, data: Any) -> None:
-        self.state.record(self.call.call_id if self.call else None, "out", name, data)
+    async def emit(self, name: str, data: Any, *, call: SandboxCall | None = None) -> None:
+        """Send one event, recorded as ``call``'s (by default, the joined one's)."""
+        call = call or self.call
+        self.state.record(call.call_id if call else None, "out", name, data)
         await self._emit(name, data)
 
     async def error(self, message: str) -> None:
@@ -144,18 +161,54 @@ class Conversation:
             await self.error(f"unknown event {name!r}")
         return None
 
-    async def closed(self) -> None:
-        """The socket is gone: stop both tasks and mark the call ended."""
+    async def closed(self, *, lost: bool = False) -> None:
+        """The socket is gone: stop both tasks. The call ends with it, unless the socket
+        was ``lost`` (dropped without a goodbye) while it still had channels joined: then
+        the call waits ``rejoin_grace`` seconds for another socket."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         while not self._inbox.empty():
             self._inbox.get_nowait()[2].cancel()
-        if self.call is not None and self.call.ended is None:
-            self.call.ended = "client-disconnected"
-        if self.call is not None and self.webhooks is not None:
-            self.webhooks.finished(self.call)
+        call = self.call
+        if call is not None and call.holder is self:
+            call.holder = None
+            if call.ended is None and lost and call.joined:
+                self._keep(call)
+            elif call.ended is None:
+                call.ended = "client-disconnected"
+        if call is not None and call.ended is not None and self.webhooks is not None:
+            self.webhooks.finished(call)
         self.state.count_connection(opened=False)
+
+    def _keep(self, call: SandboxCall) -> None:
+        loop = asyncio.get_running_loop()
+        call.lost_at = lost_at = loop.time()
+        self.state.changed()
+        loop.call_later(self.config.rejoin_grace, self._give_up, call, lost_at)
+
+    def _give_up(self, call: SandboxCall, lost_at: float) -> None:
+        """Nobody joined the call again in time: it ends."""
+        if call.lost_at != lost_at or call.ended is not None:
+            return
+        if self.state.calls.get(call.call_id) is not call:
+            return  # the sandbox was reset meanwhile
+        call.lost_at = None
+        call.ended = LOST
+        self.state.changed()
+        if self.webhooks is not None:
+            self.webhooks.finished(call)
+
+    def detach(self) -> None:
+        """Another socket took the call over: this one speaks for it no more. What it was
+        about to say is dropped; what it is sent next is answered as on a socket that
+        joined nothing."""
+        self.call = None
+        self._vad = None
+        self._interrupted.set()
+        while not self._turns.empty():
+            self._turns.get_nowait()
+        self._audio_turns.clear()
 
     # joining and leaving
 
@@ -178,8 +231,15 @@ class Conversation:
         # Joining again on the same socket (the relay takes the audio channel up again
         # after its visitor came back) adds to what is joined, and greets nobody twice.
         rejoining = self.call is call
+        under_way = not rejoining and (call.holder is not None or call.lost_at is not None)
+        if under_way:
+            if self.profile.rejoin is Rejoin.NEVER:
+                return await self._refuse_rejoin(call)
+            self._take_over(call)
         already = call.joined if rejoining else ()
+        fresh = not rejoining and not under_way
         self.call = call
+        call.holder = self
         call.joined = tuple(dict.fromkeys((*already, *channels)))
         self.state.changed()
         if self.webhooks is not None:
@@ -192,14 +252,60 @@ class Conversation:
             self._loopback = bool(agent and agent.loopback)
             self._vad = EnergyVad(self.config.audio.input_rate, self.config.vad)
             self._audio_refused = False
-            if self.config.voice_greeting and not self._loopback and not rejoining:
+            if self.config.voice_greeting and not self._loopback and fresh:
                 chime = audio.tone((660.0, 880.0), 0.4, self.config.audio.output_rate)
                 self._queue_audio(lambda: self._play(chime))
-        if Channel.TEXT in channels and Channel.TEXT not in already:
+        if Channel.TEXT in channels and Channel.TEXT not in already and not under_way:
             self._turns.put_nowait(lambda: self._say(self.config.greeting, stream=False))
         if self.profile.join_confirmation is JoinConfirmation.ACK:
             return confirmation
         return None
+
+    def _take_over(self, call: SandboxCall) -> None:
+        """This socket goes on with a call another socket held (or lost)."""
+        previous = call.holder
+        if previous is not None and previous is not self:
+            previous.detach()
+        call.holder = None
+        call.lost_at = None
+        call.rejoins += 1
+
+    async def _refuse_rejoin(self, call: SandboxCall) -> Any:
+        """REJOIN "never": a second socket asked to join a call under way. The refusal,
+        as a VoiceHub that ties a call to its first connection would put it:
+
+        1. the join is answered with the error event ``{"message": "call <id> is under
+           way on another connection and cannot be joined again", "code":
+           "rejoin-refused"}`` (with JOIN_CONFIRMATION "ack": the acknowledgement
+           ``{"error": <message>, "code": "rejoin-refused"}``);
+        2. the call ends: ``call.ended`` ``{"callId", "reason": "rejoin-refused"}``
+           (unless calls end by disconnecting), then this socket is closed; a first
+           socket still open is hung up the same way.
+        """
+        message = (
+            f"call {call.call_id} is under way on another connection and cannot be joined again"
+        )
+        previous = call.holder
+        call.holder = None
+        call.lost_at = None
+        call.ended = REJOIN_REFUSED
+        self.state.changed()
+        if self.webhooks is not None:
+            self.webhooks.finished(call)
+        if previous is not None and previous is not self:
+            await previous.hang_up(REJOIN_REFUSED)
+        self._hangup = asyncio.create_task(self._end_refused(call), name="sandbox-refuse")
+        if self.profile.join_confirmation is JoinConfirmation.ACK:
+            return {"error": message, "code": REJOIN_REFUSED}
+        await self.emit(self.names.error, {"message": message, "code": REJOIN_REFUSED}, call=call)
+        return None
+
+    async def _end_refused(self, call: SandboxCall) -> None:
+        await asyncio.sleep(_REFUSAL_LINGER)
+        if self.profile.call_end is not CallEnd.DISCONNECT:
+            ended = {"callId": call.call_id, "reason": REJOIN_REFUSED}
+            await self.emit(self.names.call_ended, ended, call=call)
+        await self._disconnect()
 
     async def _refuse_join(self, message: str) -> Any:
         if self.profile.join_confirmation is JoinConfirmation.ACK:
@@ -238,9 +344,11 @@ class Conversation:
             await self._flood(call)
         call.said.append(text.strip())
         if faults.echo_user_text:
-            await self._created(f"user-{self._counter}", text.strip(), role=Role.USER)
-        if _GOODBYE.match(text):
+            await self._created(f"user-{call.turns}", text.strip(), role=Role.USER)
+        if _GOODBYE.match(text) and self.config.hangs_up_on_goodbye:
             self._turns.put_nowait(self._goodbye)
+        elif _GOODBYE.match(text):
+            self._turns.put_nowait(lambda: self._say("Goodbye!", stream=False))
         else:
             reply = f"You said: {text.strip()}"
             self._turns.put_nowait(lambda: self._say(reply, stream=True))
@@ -267,8 +375,8 @@ class Conversation:
 
     def _next_id(self) -> str:
         assert self.call is not None
-        self._counter += 1
-        return f"{self.call.call_id[:8]}-{self._counter}"
+        self.call.turns += 1
+        return f"{self.call.call_id[:8]}-{self.call.turns}"
 
     async def _created(
         self, message_id: str, text: str, *, final: bool = True, role: Role = Role.AGENT

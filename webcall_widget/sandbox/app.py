@@ -216,7 +216,8 @@ class Sandbox:
     async def _sio_disconnect(self, namespace: str, sid: str, reason: Any = None) -> None:
         conversation = self._conversations.pop(sid, None)
         if conversation is not None:
-            await conversation.closed()
+            goodbye = (self._sio.reason.CLIENT_DISCONNECT, self._sio.reason.SERVER_DISCONNECT)
+            await conversation.closed(lost=reason not in goodbye)
 
     async def _sio_event(
         self, event: str, namespace: str, sid: str, data: Any = None, *rest: Any
@@ -264,10 +265,12 @@ class Sandbox:
                 await send({"type": "websocket.close", "code": 1000})
 
         conversation = self._conversation(emit, disconnect, wire)
+        lost = True  # unless the client closes with a normal code
         try:
             while True:
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
+                    lost = message.get("code") not in (1000, 1001)
                     break
                 if message.get("bytes") is not None:
                     conversation.feed(self.profile.audio_in.event, message["bytes"])
@@ -279,7 +282,7 @@ class Sandbox:
                     await conversation.error("frames must be JSON objects with an event")
         finally:
             closed = True
-            await conversation.closed()
+            await conversation.closed(lost=lost)
 
 
 def _overridden(

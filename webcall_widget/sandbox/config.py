@@ -14,6 +14,7 @@ UNLIMITED = None
 
 SANDBOX_API_KEY = "sandbox-key"
 SANDBOX_AGENT_ID = "echo-agent"
+REJOIN_GRACE = 60.0  # seconds; see SandboxConfig.rejoin_grace
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,13 @@ class SandboxConfig:
     vad: VadConfig = field(default_factory=VadConfig)
     # Play a short chime when an audio call joins, so the visitor hears the line is open.
     voice_greeting: bool = True
+    # End the call when the visitor says goodbye (False: say goodbye and keep the line,
+    # as an agent that never ends calls itself).
+    hangs_up_on_goodbye: bool = True
+    # Seconds a call whose socket was lost (dropped without leaving its channels or a
+    # Socket.IO disconnect) waits for a new socket to join it and go on, before it ends.
+    # Whether a second socket may join at all is the profile's REJOIN.
+    rejoin_grace: float = REJOIN_GRACE
     # Socket.IO heartbeat, in whole seconds (Engine.IO's defaults).
     ping_interval: int = 25
     ping_timeout: int = 20

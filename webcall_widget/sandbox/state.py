@@ -73,6 +73,13 @@ class SandboxCall:
     said: list[str] = field(default_factory=list)  # the visitor's messages
     interruptions: int = 0
     finished: bool = False  # the end's webhooks are sent
+    # What outlives one socket: the agent's message count (its ids go on), the
+    # conversation that holds the call (None while nobody does), when its socket was lost
+    # (None: it was not), and how many sockets joined it after the first.
+    turns: int = 0
+    holder: Any = field(default=None, repr=False, compare=False)
+    lost_at: float | None = None
+    rejoins: int = 0
 
 
 @dataclass(frozen=True, slots=True)

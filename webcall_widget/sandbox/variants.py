@@ -5,6 +5,11 @@ VoiceHub documents too little of its live socket to know which variant it is. Ea
 below is a plausible one; the tests run every one end to end (relay text and voice round
 trips, the probe suggesting its settings), and ``python -m webcall_widget.sandbox
 --variant NAME`` serves one for trying the demo against it.
+
+Whatever the variant, the sandbox answers an event it does not know with an error event
+naming it (``{"message": "unknown event 'text.message'"}``), as the probe expects of a
+VoiceHub it can learn names from. What a variant's agent does that settings do not
+describe is in :data:`AGENTS`.
 """
 
 from __future__ import annotations
@@ -65,6 +70,26 @@ VARIANTS: Mapping[str, Mapping[str, Any]] = {
     "end-by-disconnect": {"CALL_END": "disconnect"},
     # channel.join is confirmed by a Socket.IO acknowledgement
     "join-ack": {"JOIN_CONFIRMATION": "ack"},
+    # visitor audio expected as audio.in, agent audio sent as audio.out; audio sent as
+    # anything else is answered, frame by frame, with "unknown event 'audio.chunk'"
+    "audio-in-out": {"AUDIO_IN_EVENT": "audio.in", "AUDIO_OUT_EVENT": "audio.out"},
+    # other event names: messages `transcript`, typed text `chat.message`, the end
+    # `call.finished` (text.message is answered "unknown event 'text.message'")
+    "renamed-events": {
+        "EVENTS": {
+            "created": "transcript",
+            "text_message": "chat.message",
+            "call_ended": "call.finished",
+        }
+    },
+    # an agent that does not end calls when the visitor says goodbye (see AGENTS); when a
+    # call ends (VoiceHub's own limits), VoiceHub closes the socket without an event
+    "agent-never-hangs-up": {"CALL_END": "disconnect"},
+    # a second socket may not join a call under way: its channel.join is answered with
+    # the error event {"message": "call <id> is under way on another connection and
+    # cannot be joined again", "code": "rejoin-refused"}, then call.ended {"reason":
+    # "rejoin-refused"} and the socket is closed; the call is over (sandbox/agent.py)
+    "no-rejoin": {"REJOIN": "never"},
     # most of the above at once
     "everything": {
         "SOCKET_PATH_AS": "namespace",
@@ -81,6 +106,12 @@ VARIANTS: Mapping[str, Mapping[str, Any]] = {
         "CALL_END": "disconnect",
         "JOIN_CONFIRMATION": "ack",
     },
+}
+
+
+# What a variant's agent does that the settings do not say: SandboxConfig fields.
+AGENTS: Mapping[str, Mapping[str, Any]] = {
+    "agent-never-hangs-up": {"hangs_up_on_goodbye": False},
 }
 
 
@@ -101,9 +132,9 @@ def variant_profile(name: str) -> UpstreamProfile:
 
 
 def variant_config(name: str, config: SandboxConfig | None = None) -> SandboxConfig:
-    """``config`` (the defaults if None) speaking variant ``name``: its profile, and its
-    sample rates as the sandbox's own."""
+    """``config`` (the defaults if None) speaking variant ``name``: its profile, its
+    sample rates as the sandbox's own, and its agent's ways (:data:`AGENTS`)."""
     profile = variant_profile(name)
     base = config or SandboxConfig()
     audio = AudioFormat(input_rate=profile.audio.input_rate, output_rate=profile.audio.output_rate)
-    return dataclasses.replace(base, profile=profile, audio=audio)
+    return dataclasses.replace(base, profile=profile, audio=audio, **AGENTS.get(name, {}))

@@ -14,6 +14,8 @@
     └── UpstreamSocketError     the live socket failed
         ├── UpstreamConnectFailed   could not open it, or the handshake failed
         ├── UpstreamJoinTimeout     ``channel.join`` was never confirmed
+        ├── UpstreamRejoinRefused   VoiceHub would not let a new socket join a call
+        │                           under way (``UPSTREAM.REJOIN``)
         └── UpstreamClosed          it closed or went silent during the call
             └── UpstreamHungUp          VoiceHub closed it itself (a Socket.IO disconnect,
                                         an Engine.IO close, a WebSocket close 1000/1001)
@@ -37,6 +39,7 @@ __all__ = [
     "UpstreamConnectFailed",
     "UpstreamHungUp",
     "UpstreamJoinTimeout",
+    "UpstreamRejoinRefused",
     "UpstreamSocketError",
     "UnsendableCredentials",
     "UpstreamUnavailable",
@@ -101,6 +104,22 @@ class UpstreamConnectFailed(UpstreamSocketError):
 
 class UpstreamJoinTimeout(UpstreamSocketError):
     code = "upstream_join_timeout"
+
+
+class UpstreamRejoinRefused(UpstreamSocketError):
+    """A new socket asked to join a call under way (the call moving to another socket or
+    process, after a crash or a deploy), and VoiceHub answered the join with an error,
+    ended the call, or closed the socket instead of confirming it. The call cannot move:
+    end it. Should it happen to every call, set ``UPSTREAM.REJOIN`` to "never".
+
+    For the visitor it is a lost connection, as the socket the call had is gone.
+    ``answer``: what VoiceHub did, in its words where it gave some."""
+
+    code = "upstream_lost"
+
+    def __init__(self, detail: str, *, answer: str = "") -> None:
+        super().__init__(detail)
+        self.answer = answer
 
 
 class UpstreamClosed(UpstreamSocketError):

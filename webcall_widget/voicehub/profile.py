@@ -61,6 +61,15 @@ class CallEnd(enum.StrEnum):
     EITHER = "either"
 
 
+class Rejoin(enum.StrEnum):
+    """Whether a call under way may be joined again from a new socket, as the relay does
+    to move a call to another process after a crash or a deploy (VoiceHub does not
+    document it; ``manage.py webcall_probe`` finds out)."""
+
+    AUTO = "auto"  # try; a refusal ends the call as before
+    NEVER = "never"  # do not try: a call ends with the socket that joined it
+
+
 class JoinConfirmation(enum.StrEnum):
     """How VoiceHub confirms ``channel.join``."""
 
@@ -143,6 +152,7 @@ class UpstreamProfile:
     message_updates: MessageUpdates = MessageUpdates.REPLACE
     call_end: CallEnd = CallEnd.EVENT
     join_confirmation: JoinConfirmation = JoinConfirmation.EVENT
+    rejoin: Rejoin = Rejoin.AUTO
     protocol: str = DEFAULT_PROTOCOL
 
     @property

@@ -25,6 +25,7 @@ from webcall_widget.voicehub.profile import (
     JoinConfirmation,
     MessageFields,
     MessageUpdates,
+    Rejoin,
     SocketPathAs,
     UpstreamProfile,
     placeholders_in,
@@ -146,6 +147,13 @@ CONNECTION_KEYS: dict[str, Key] = {
     "CONNECT_HEADERS": Key(
         {}, "HTTP headers of the socket's handshake (same placeholders).", _string_template
     ),
+    "REJOIN": Key(
+        Rejoin.AUTO.value,
+        "Whether a call under way may be joined again from a new socket, to move it to "
+        "another process after a crash or a deploy: 'auto' (try; a refusal ends the call) "
+        "or 'never' (the call ends with its socket). webcall_probe finds out.",
+        schema.choice(Rejoin),
+    ),
 }
 
 EVENT_KEYS: dict[str, Key] = {
@@ -248,6 +256,7 @@ def build_profile(upstream: Mapping[str, Any]) -> UpstreamProfile:
         message_updates=MessageUpdates(v("MESSAGE_UPDATES")),
         call_end=CallEnd(v("CALL_END")),
         join_confirmation=JoinConfirmation(v("JOIN_CONFIRMATION")),
+        rejoin=Rejoin(v("REJOIN")),
         protocol=v("PROTOCOL"),
     )
 

@@ -46,6 +46,8 @@ from webcall_widget.voicehub.errors import (
     UpstreamClosed,
     UpstreamConnectFailed,
     UpstreamHungUp,
+    UpstreamJoinTimeout,
+    UpstreamRejoinRefused,
 )
 from webcall_widget.voicehub.events import (
     Audio,
@@ -84,6 +86,9 @@ WRITE_BUFFER_LIMIT = 1 << 18
 ENDED_BY_DISCONNECT = "upstream-ended"
 # WebSocket close codes that mean the peer closed on purpose.
 _NORMAL_CLOSES = (1000, 1001)
+# With JOIN_CONFIRMATION "none", how long a join of a call under way waits for VoiceHub
+# to refuse it (an error, an end, a close) before it is taken as accepted.
+REJOIN_SETTLE_SECONDS = 1.0
 
 # Called with ("in" | "out" | "ack" | "closed", event name, payload) for everything that
 # crosses the socket, before any decoding: what the probe records.
@@ -242,6 +247,83 @@ class UpstreamSession(abc.ABC):
         if self.profile.join_confirmation is JoinConfirmation.NONE:
             self._joined = True
             self._pending.append(Joined(tuple(channels)))
+
+    async def join_confirmed(
+        self,
+        call_id: str,
+        channels: Sequence[str],
+        *,
+        seconds: float,
+        under_way: bool = False,
+    ) -> list[UpstreamEvent]:
+        """Join and wait until VoiceHub confirms; the events that came before the
+        confirmation, in order, for the caller to act on next.
+
+        ``under_way``: the call was joined before from another socket, and moves to this
+        one (after a crash or a deploy). Then VoiceHub answering the join with an error,
+        ending the call or closing the socket is a refused rejoin, told apart from other
+        failures by its type. With JOIN_CONFIRMATION "none", where nothing confirms a
+        join, such a join waits up to ``REJOIN_SETTLE_SECONDS`` (within ``seconds``) for
+        a refusal before it is taken as accepted.
+
+        ``seconds`` bounds the wait (not a ``timeout`` around the call: running out is
+        :class:`UpstreamJoinTimeout`, which the caller tells from the others). The
+        events are read here: call it before any task reads (:meth:`recv`).
+
+        Raises:
+            UpstreamRejoinRefused: ``under_way``, and VoiceHub refused the join.
+            UpstreamConnectFailed: not ``under_way``, and VoiceHub answered the join with
+                an error.
+            UpstreamJoinTimeout: nothing confirmed the join within ``seconds``.
+            UpstreamClosed: the socket failed before the join was confirmed.
+        """
+        await self.join(call_id, channels)
+        held: list[UpstreamEvent] = []
+        settling = False
+        deadline = self._loop.time() + seconds
+        try:
+            async with asyncio.timeout_at(deadline) as window:
+                while True:
+                    try:
+                        event = await self.recv()
+                    except UpstreamHungUp as exc:
+                        if under_way:
+                            raise self._rejoin_refused(
+                                call_id, f"closed the socket ({exc})"
+                            ) from exc
+                        raise
+                    if isinstance(event, Joined):
+                        if not under_way or self.profile.join_confirmation is not (
+                            JoinConfirmation.NONE
+                        ):
+                            return held
+                        settling = True
+                        window.reschedule(min(deadline, self._loop.time() + REJOIN_SETTLE_SECONDS))
+                    elif isinstance(event, UpstreamError):
+                        if under_way:
+                            raise self._rejoin_refused(call_id, f"answered {event.message!r}")
+                        raise UpstreamConnectFailed(
+                            f"upstream refused {self.names.join}: {event.message}"
+                        )
+                    elif isinstance(event, CallEnded) and under_way:
+                        raise self._rejoin_refused(call_id, f"ended the call ({event.reason})")
+                    else:
+                        held.append(event)
+        except TimeoutError as exc:
+            if settling:
+                return held
+            raise UpstreamJoinTimeout(
+                f"{self.names.join} not confirmed within {seconds:g}s"
+                + (" (a call under way, joined from a new socket)" if under_way else "")
+            ) from exc
+
+    def _rejoin_refused(self, call_id: str, what: str) -> UpstreamRejoinRefused:
+        return UpstreamRejoinRefused(
+            f"VoiceHub would not let a new socket join call {call_id}, under way: it "
+            f"{what}. The call cannot move to this socket; if no call can, set "
+            "UPSTREAM.REJOIN to 'never'.",
+            answer=what,
+        )
 
     async def leave(self, call_id: str, channels: Sequence[str]) -> None:
         outgoing = self.protocol.leave(call_id, channels)

@@ -2,8 +2,9 @@
 
 It creates a real call with the agent's stored key (it costs a call), opens the socket
 with the configured ``UPSTREAM`` settings (flags override any of them), joins, talks,
-records every event for up to ``--seconds``, leaves, writes the recording to ``--out``
-and prints the settings it suggests. See :mod:`webcall_widget.probe.run`.
+drops the socket and joins again from another, records every event for up to
+``--seconds``, leaves, writes the recording to ``--out`` and prints the settings it
+suggests, with what it could not learn. See :mod:`webcall_widget.probe.run`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from webcall_widget import conf
 from webcall_widget.models import Agent
-from webcall_widget.probe import ProbeOptions, ProbeResult, run_probe
+from webcall_widget.probe import LIMITS, ProbeOptions, ProbeResult, run_probe
 from webcall_widget.voicehub.events import Mode
 from webcall_widget.voicehub.secret import Secret
 
@@ -38,7 +39,7 @@ class Command(BaseCommand):
             "WebAudio and TextAudio also send a few seconds of speech-like audio",
         )
         parser.add_argument(
-            "--seconds", type=float, default=20.0, help="longest recording (default 20)"
+            "--seconds", type=float, default=30.0, help="longest recording (default 30)"
         )
         parser.add_argument("--out", default="probe.json", help="where to write the recording")
         parser.add_argument("--text", default="Hello! This is a connection test.")
@@ -66,7 +67,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-guess",
             action="store_true",
-            help="open the socket only as configured, without trying other ways",
+            help="open the socket and send text and audio only as configured, without "
+            "trying other ways, event names or audio shapes",
+        )
+        parser.add_argument(
+            "--no-rejoin",
+            action="store_true",
+            help="do not drop the socket mid-call to see whether another may join the call "
+            "(UPSTREAM.REJOIN stays unknown)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -99,6 +107,7 @@ class Command(BaseCommand):
             text=options["text"],
             bye=options["bye"],
             guess=not options["no_guess"],
+            rejoin=not options["no_rejoin"],
             fixed=frozenset(fixed),
             request_timeout=settings.upstream.request_timeout,
             connect_timeout=settings.upstream.connect_timeout,
@@ -175,14 +184,25 @@ def summary(result: ProbeResult, document: dict[str, Any]) -> str:
         lines += [f"  - {finding}" for finding in document["findings"]]
     if document["suggested"] is not None:
         changes = result.analysis.changes if result.analysis else {}
+        unlearnt = document["unlearnt"]
         if changes:
             lines.append("Suggested settings (the URL and your other settings as they are):")
+        elif unlearnt:
+            lines.append(
+                "Your settings fit what VoiceHub sent, but the probe could not see "
+                "everything (below); as they are:"
+            )
         else:
             lines.append("Your settings fit what VoiceHub sent; as a reminder:")
         settings = {
             "UPSTREAM": {"URL": result.options.base_url, **document["suggested"]["UPSTREAM"]}
         }
         lines.append("WEBCALL_WIDGET = " + pprint.pformat(settings, sort_dicts=False, width=88))
+        if unlearnt:
+            lines.append("Not learnt in this run:")
+            lines += [f"  - {item}" for item in unlearnt]
+        lines.append("What no probe can learn (see docs/probe-limits.md):")
+        lines += [f"  - {limit}" for limit in LIMITS]
         lines.append(
             "Then try it on the demo page (make run), and look at the Call in the admin: "
             "its 'upstream notes' say what the relay did not understand."

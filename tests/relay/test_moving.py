@@ -1,0 +1,201 @@
+"""Calls move between relay processes: a process that is gone or stopping loses no
+conversation. Two processes in one: each ``RelayProcess`` has its own id, lease and calls,
+and they share the database, the cache and the (in-memory) channel layer, as processes
+share PostgreSQL and Redis (tests/test_chaos.py does it with real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from tests.conftest import create_call, relay_app, socket_path
+from tests.relay.test_consumer import (
+    closed_with,
+    hang_up,
+    load,
+    next_json,
+    receive_until,
+    resumable_call,
+    resume,
+)
+from webcall_widget import leases
+from webcall_widget.conf import get_settings
+from webcall_widget.models import Call, CallStatus
+from webcall_widget.relay import adoption, stopping
+from webcall_widget.relay.bridge import Bridge
+from webcall_widget.relay.process import RelayProcess
+from webcall_widget.relay.protocol import CloseCode
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Process:
+    """A relay process of the test: its ``RelayProcess`` and its relay's routes."""
+
+    def __init__(self, **options) -> None:
+        self.process = RelayProcess()
+        self.app = relay_app(process=self.process, **options)
+
+    def relaying(self) -> adoption.Relaying:
+        from channels.layers import get_channel_layer
+
+        return adoption.Relaying(self.process, get_settings(), get_channel_layer())
+
+    def holds(self, call_id: str) -> Bridge | None:
+        wanted = uuid.UUID(call_id)
+        found = [c for c in self.process.calls.live_calls() if c.call_id == wanted]
+        return found[0] if found and isinstance(found[0], Bridge) else None
+
+
+async def stop_processes(*processes: Process) -> None:
+    for each in processes:
+        await asyncio.gather(*(c.server_stopping() for c in each.process.calls.live_calls()))
+        await each.process.stop_housekeeping()
+
+
+@pytest.fixture
+async def two(resumable):
+    a, b = Process(attach_timeout=0.2), Process(attach_timeout=0.2)
+    yield a, b
+    await stop_processes(a, b)
+
+
+async def call_on(process: Process, async_client, open_socket, agent):
+    """A live text call held by ``process``: its id, the socket and its resume token."""
+    return await resumable_call(async_client, open_socket, agent, application=process.app)
+
+
+async def test_a_call_whose_process_lease_lapsed_is_taken_over_without_waiting_for_it(
+    sandbox, two, agent, async_client, open_socket
+):
+    a, b = two
+    b_waits_forever = Process(attach_timeout=3600)
+    call_id, socket, token = await call_on(a, async_client, open_socket, agent)
+    await socket.disconnect(code=1006)
+    await sync_to_async(leases.drop)(a.process.id)  # A is gone: no lease
+    back, ready = await asyncio.wait_for(
+        resume(open_socket, token, application=b_waits_forever.app), 10
+    )
+    assert ready["resumed"] is True
+    await next_json(back)  # the transcript
+    await back.send_json_to({"type": "text", "text": "still there?"})
+    await receive_until(back, lambda f: f.get("text") == "You said: still there?")
+    assert b_waits_forever.holds(call_id) is not None
+    assert a.holds(call_id) is None  # A was told to let go
+    await hang_up(back)
+    await stop_processes(b_waits_forever)
+
+
+async def test_the_sweeper_ends_a_gone_processs_calls_where_voicehub_refuses_rejoins(
+    sandbox, no_rejoin, agent
+):
+    call = await database_sync_to_async(Call.objects.create)(
+        agent=agent,
+        mode="text",
+        status=CallStatus.LIVE,
+        owner="gone-host:1:abc",
+        voicehub_call_id="vh-gone",
+        connected_at=timezone.now(),
+        live_at=timezone.now(),
+    )
+    sweeper = Process()
+    assert await adoption.sweep(sweeper.relaying()) == 1
+    call = await database_sync_to_async(Call.objects.get)(pk=call.pk)
+    assert (call.status, call.end_reason, call.error_code) == (
+        CallStatus.FAILED,
+        "relay-lost",
+        "relay_lost",
+    )
+    assert call.ended_at is not None
+
+
+async def test_the_sweeper_leaves_the_calls_of_live_processes_alone(sandbox, no_rejoin, agent):
+    owner = Process()
+    await owner.process.renew()
+    await database_sync_to_async(Call.objects.create)(
+        agent=agent, mode="text", status=CallStatus.LIVE, owner=owner.process.id
+    )
+    assert await adoption.sweep(Process().relaying()) == 0
+
+
+async def test_the_sweeper_takes_over_a_gone_processs_call_and_waits_for_its_visitor(
+    sandbox, two, agent, async_client, open_socket
+):
+    a, b = two
+    call_id, socket, token = await call_on(a, async_client, open_socket, agent)
+    await socket.disconnect(code=1006)
+    holder = a.holds(call_id)
+    assert holder is not None
+    await holder.let_go()  # A dies: its call stays live, and its lease goes
+    await sync_to_async(leases.drop)(a.process.id)
+    assert await adoption.sweep(b.relaying()) == 1
+    assert b.holds(call_id) is not None
+    back, ready = await resume(open_socket, token, application=b.app)
+    assert ready["resumed"] is True
+    await next_json(back)
+    await back.send_json_to({"type": "text", "text": "found you"})
+    await receive_until(back, lambda f: f.get("text") == "You said: found you")
+    await hang_up(back)
+    call, _ = await load(call_id)
+    assert (call.end_reason, call.owner) == ("visitor-ended", b.process.id)
+
+
+async def test_a_stopping_process_hands_its_calls_over_and_loses_no_message(
+    sandbox, two, agent, async_client, open_socket
+):
+    a, b = two
+    call_id, socket, token = await call_on(a, async_client, open_socket, agent)
+    await socket.send_json_to({"type": "text", "text": "one", "id": "w1"})
+    await receive_until(socket, lambda f: f.get("text") == "You said: one")
+    draining = asyncio.create_task(stopping.drain(a.process, seconds=20))
+    assert await closed_with(socket) == CloseCode.MOVING  # the widget resumes at once
+    back, ready = await resume(open_socket, token, application=b.app)
+    assert ready["resumed"] is True
+    replay = [m["text"] for m in (await next_json(back))["messages"]]
+    assert replay[-2:] == ["one", "You said: one"]
+    await asyncio.wait_for(draining, 10)  # A let go as soon as B had joined
+    assert a.holds(call_id) is None and b.holds(call_id) is not None
+    await back.send_json_to({"type": "text", "text": "two", "id": "w2"})
+    await receive_until(back, lambda f: f.get("text") == "You said: two")
+    await hang_up(back)
+    call, transcript = await load(call_id)
+    assert (call.end_reason, call.owner) == ("visitor-ended", b.process.id)
+    finals = [text for role, text, final in transcript if final and role == "user"]
+    assert finals == ["one", "two"]
+
+
+async def test_a_stopping_process_refuses_new_sockets_so_they_go_elsewhere(
+    sandbox, two, agent, async_client, open_socket
+):
+    a, b = two
+    a.process.draining = True
+    response = await create_call(async_client, agent.slug, "text")
+    refused = open_socket(socket_path(response), application=a.app)
+    assert (await refused.connect(timeout=5))[0]
+    assert await closed_with(refused) == CloseCode.MOVING
+    again = open_socket(socket_path(response), application=b.app)  # the token is unused
+    assert (await again.connect(timeout=5))[0]
+    assert (await next_json(again))["type"] == "ready"
+    assert (await next_json(again))["role"] == "agent"  # the greeting
+    await hang_up(again)
+
+
+async def test_without_rejoins_a_stopping_process_lets_calls_run_then_ends_them_1012(
+    sandbox, no_rejoin, two, agent, async_client, open_socket
+):
+    a, _ = two
+    call_id, socket, _ = await call_on(a, async_client, open_socket, agent)
+    draining = asyncio.create_task(stopping.drain(a.process, seconds=1.0))
+    await socket.send_json_to({"type": "text", "text": "while it drains"})
+    await receive_until(socket, lambda f: f.get("text") == "You said: while it drains")
+    frames = await receive_until(socket, lambda f: f["type"] == "ended")
+    assert frames[-1]["reason"] == "relay-stopped"
+    assert await closed_with(socket) == CloseCode.RESTARTING
+    await draining
+    call, _ = await load(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "relay-stopped")

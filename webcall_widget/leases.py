@@ -1,0 +1,46 @@
+"""Relay processes' leases in the shared cache: who is alive, and who is stopping.
+
+A relay process writes its lease (:mod:`webcall_widget.relay.process`) every few seconds,
+valid for :data:`LEASE_SECONDS`; a process whose lease is missing has stopped renewing it
+(it was stopped or died). The call limits read leases too: a call whose owner is gone
+holds no line (:func:`webcall_widget.limits.active_calls`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.cache import cache
+
+# A process that stops renewing its lease is taken for gone this long after its last
+# renewal: the longest a dead process's calls hold their agent's lines.
+LEASE_SECONDS = 15.0
+PREFIX = "webcall_widget:relay-lease:"
+
+
+def key(process_id: str) -> str:
+    return PREFIX + process_id
+
+
+def renew(process_id: str, *, draining: bool, at: float, seconds: float = LEASE_SECONDS) -> None:
+    cache.set(key(process_id), {"at": at, "draining": draining}, seconds)
+
+
+def drop(process_id: str) -> None:
+    cache.delete(key(process_id))
+
+
+def alive(owners: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The live leases among ``owners``; a process missing from the answer is gone."""
+    keys = {key(owner): owner for owner in owners if owner}
+    if not keys:
+        return {}
+    found = cache.get_many(list(keys))
+    return {keys[k]: value for k, value in found.items() if isinstance(value, dict)}
+
+
+def gone(owners: Iterable[str]) -> set[str]:
+    """The processes among ``owners`` whose lease has lapsed."""
+    wanted = {owner for owner in owners if owner}
+    return wanted - set(alive(wanted))

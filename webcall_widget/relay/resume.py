@@ -1,0 +1,171 @@
+"""A socket that comes back with a resume token, and the call it finds.
+
+The token is checked (signature, expiry, the page origin that held the call) and claimed
+(once, from any process). Then the socket takes up the call where it is:
+
+* held by this process: attached to its bridge (:meth:`~.bridge.Bridge.attach`);
+* held by another process that answers: reached through the channel layer
+  (:class:`~.remote.RemoteCall`);
+* held by a process that is gone or stopping (its lease lapsed or says it drains, or it
+  does not answer within the attach timeout): taken over here (:mod:`.adoption`);
+* over: shown as it ended (:mod:`.over`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+
+from webcall_widget import leases, metrics
+from webcall_widget.models import OVER_STATUSES
+from webcall_widget.relay import admission, adoption, over, records, tokens
+from webcall_widget.relay.admission import Refusal
+from webcall_widget.relay.bridge import Bridge
+from webcall_widget.relay.outcomes import Browser
+from webcall_widget.relay.port import CallPort, HeldCall
+from webcall_widget.relay.protocol import CloseCode
+from webcall_widget.relay.remote import RemoteCall
+from webcall_widget.voicehub.profile import Rejoin
+
+logger = logging.getLogger("webcall_widget.relay")
+
+aclaim_resume = database_sync_to_async(tokens.claim_resume)
+alive = sync_to_async(leases.alive, thread_sensitive=False)
+
+
+async def resume(
+    socket: Browser,
+    scope: dict[str, Any],
+    token: str,
+    relaying: adoption.Relaying,
+    *,
+    attach_timeout: float,
+    switch: Callable[[CallPort], None],
+) -> Refusal | CallPort | None:
+    """The call's port for ``socket``; a refusal; or None when the socket was shown the
+    call as over. ``switch`` gives the consumer the port of a call taken over later, when
+    the process that held it did not answer."""
+    settings = relaying.settings
+    try:
+        grant = tokens.read_resume(token)
+    except tokens.TokenError as exc:
+        logger.debug("A socket with a bad resume token was refused: %s.", exc)
+        return CloseCode.BAD_TOKEN, "bad_token"
+    call = await admission.load(scope, grant.call_id, settings)
+    if not isinstance(call, records.CallInfo):
+        return call
+    origin = admission.origin_of(scope)
+    if origin != grant.origin:
+        logger.warning(
+            "Call %s: a resume from origin %s refused (the call is %s's).",
+            call.call_id,
+            origin or "(none)",
+            grant.origin or "(none)",
+        )
+        return CloseCode.ORIGIN_NOT_ALLOWED, "origin_not_allowed"
+    if call.status in OVER_STATUSES:
+        await over.show_over(socket, call.call_id, call.end_reason)
+        return None
+    claimed = await aclaim_resume(grant)
+    if claimed is None:
+        again = await records.aload_call(grant.call_id, settings)
+        if again is not None and again.status in OVER_STATUSES:
+            await over.show_over(socket, again.call_id, again.end_reason)
+            return None
+        return CloseCode.TOKEN_USED, "token_used"
+    return await _take_up(socket, call, claimed, relaying, attach_timeout, switch)
+
+
+async def _take_up(
+    socket: Browser,
+    call: records.CallInfo,
+    grant: tokens.Grant,
+    relaying: adoption.Relaying,
+    attach_timeout: float,
+    switch: Callable[[CallPort], None],
+) -> CallPort | None:
+    held = relaying.process.calls.find(call.call_id)
+    if isinstance(held, Bridge):
+        if await held.attach(socket, grant):
+            return HeldCall(held, socket)
+        reason = held.outcome.reason if held.outcome else "relay-lost"
+        await over.show_over(socket, call.call_id, reason)
+        return None
+    lease = (await alive([call.owner])).get(call.owner) if call.owner else None
+    gone = bool(call.owner) and lease is None
+    moving = lease is not None and lease.get("draining") and _can_rejoin(relaying)
+    if relaying.layer is None or gone or moving:
+        return await _take_over(socket, call, grant, relaying, attach_timeout, switch, lease)
+    return await _reach(socket, call, grant, relaying, attach_timeout, switch)
+
+
+async def _reach(
+    socket: Browser,
+    call: records.CallInfo,
+    grant: tokens.Grant,
+    relaying: adoption.Relaying,
+    attach_timeout: float,
+    switch: Callable[[CallPort], None],
+) -> CallPort:
+    """The call through the process that holds it; taken over if that one is silent."""
+
+    async def owner_silent() -> CallPort | None:
+        again = await records.aload_call(call.call_id, relaying.settings)
+        if again is None or again.status in OVER_STATUSES:
+            await over.show_over(socket, call.call_id, again.end_reason if again else "")
+            return None
+        port = await _take_over(socket, again, grant, relaying, attach_timeout, switch, None)
+        if port is not None:
+            switch(port)
+        return port
+
+    assert relaying.layer is not None
+    remote = RemoteCall(
+        relaying.layer,
+        call,
+        socket,
+        relaying.settings,
+        attach_timeout=attach_timeout,
+        take_over=owner_silent,
+    )
+    await remote.open(grant)
+    return remote
+
+
+async def _take_over(
+    socket: Browser,
+    call: records.CallInfo,
+    grant: tokens.Grant,
+    relaying: adoption.Relaying,
+    attach_timeout: float,
+    switch: Callable[[CallPort], None],
+    lease: dict[str, Any] | None,
+) -> CallPort | None:
+    """The call taken over here from a process that is gone (``lease`` None) or stopping;
+    reached where another process took it first; None when it cannot move
+    (``REJOIN`` "never": it ends, and the socket is told)."""
+    if not _can_rejoin(relaying):
+        why = "VoiceHub does not let another socket join it (UPSTREAM.REJOIN)"
+        if await database_sync_to_async(adoption.lose)(call.call_id, call.owner, why):
+            metrics.moved("lost")
+        await over.show_lost(socket, call.call_id)
+        return None
+    bridge = await adoption.take_over(
+        call, relaying, browser=socket, grant=grant, previous_alive=lease is not None
+    )
+    if bridge is not None:
+        return HeldCall(bridge, socket)
+    if relaying.layer is None:
+        await over.show_lost(socket, call.call_id)
+        return None
+    taken = await records.aload_call(call.call_id, relaying.settings)  # by another process
+    assert taken is not None
+    return await _reach(socket, taken, grant, relaying, attach_timeout, switch)
+
+
+def _can_rejoin(relaying: adoption.Relaying) -> bool:
+    return relaying.settings.upstream.profile.rejoin is not Rejoin.NEVER
