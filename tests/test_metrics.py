@@ -3,6 +3,7 @@ who may read ``<prefix>/metrics``, and the same site without prometheus_client."
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -152,10 +153,41 @@ def test_every_end_reason_the_relay_gives_is_a_known_label():
         deadlines.VISITOR_GONE,
         outcomes.server_stopped().reason,
         outcomes.relay_error().reason,
+        outcomes.relay_lost("x").reason,
         ENDED_BY_DISCONNECT,
         *(outcomes.upstream_failed(cls("x")).reason for cls in _subclasses(errors.VoiceHubError)),
     }
     assert reasons <= metrics.END_REASONS
+
+
+@pytest.mark.parametrize(
+    ("function", "known"),
+    [
+        ("moved", metrics.MOVES),
+        ("refused", metrics.ERROR_CODES),
+        ("audio_dropped", metrics.DIRECTIONS),
+        ("upstream_error", metrics.ERROR_CODES),
+    ],
+)
+def test_every_value_the_relay_counts_with_is_a_known_label(function, known):
+    """Read from the relay's source: a new value there fails here until it is named."""
+    given = set()
+    for path in (ROOT / "webcall_widget").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "metrics"
+                and node.func.attr == function
+                and node.args
+            ):
+                given |= {
+                    c.value
+                    for c in ast.walk(node.args[0])
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str)
+                }
+    assert given <= known
 
 
 def _subclasses(cls: type[errors.VoiceHubError]) -> set[type[errors.VoiceHubError]]:

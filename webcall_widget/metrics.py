@@ -16,7 +16,9 @@ function                 when
                          ``to_voicehub`` (VoiceHub reads slower than the visitor speaks)
 ``upstream_error``       the upstream failed or sent an error (its error code)
 ``moved``                a call moved between processes: ``adopted``, ``handed_over``,
-                         ``released``, ``rejoin_refused``, ``lost``
+                         ``released``, ``rejoin_refused``, ``lost``; or a stopping process
+                         let it go for the visitor to resume elsewhere (``left``) or ended
+                         it (``stopped``, where VoiceHub refuses rejoins)
 ``frame_latency``        seconds one upstream frame took to reach the browser's socket
                          (called for a sample of frames, not every one)
 =======================  ====================================================================
@@ -42,7 +44,9 @@ PREFIX = "webcall_"
 
 MODES = frozenset({"text", "WebAudio", "TextAudio"})
 DIRECTIONS = frozenset({"to_visitor", "to_voicehub"})
-MOVES = frozenset({"adopted", "handed_over", "released", "rejoin_refused", "lost"})
+MOVES = frozenset(
+    {"adopted", "handed_over", "released", "rejoin_refused", "lost", "left", "stopped"}
+)
 
 # Every code of webcall_widget.strings.ERRORS (tests/test_metrics.py keeps them equal): what
 # a visitor is refused with, and what VoiceHub's errors are called here.
@@ -119,6 +123,7 @@ END_REASONS = frozenset(
         "relay-error",
         "relay-lost",
         "relay-stopped",
+        "rejoin-refused",
         "upstream-ended",
         "visitor-disconnected",
         "visitor-ended",
