@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run check fmt messages test test-fast test-postgres bench bench-weight bench-load bench-health clean
+.PHONY: help install system-deps run check fmt messages test test-js test-fast test-postgres bench bench-weight bench-load bench-health clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -28,7 +28,8 @@ run: install ## Serve the demo site with the sandbox agent at http://127.0.0.1:8
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# TypeScript checks the widget's JavaScript as it ships; js/ holds the tool, never shipped.
+# TypeScript checks the widget's JavaScript as it ships and Prettier formats it (and its CSS);
+# js/ holds the tools, never shipped.
 JS_STAMP := js/node_modules/.installed-stamp
 
 $(JS_STAMP): js/package.json js/package-lock.json
@@ -41,10 +42,12 @@ check: install $(JS_STAMP) ## Lint, check formatting and types (Python and the w
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	cd js && npx --no-install tsc -p tsconfig.json
+	cd js && npm run --silent format:check
 
-fmt: install ## Format and fix what ruff can
+fmt: install $(JS_STAMP) ## Format and fix what ruff can; format the widget's JavaScript and CSS
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	cd js && npm run --silent format
 
 messages: install ## Update and compile the translation catalogs (needs GNU gettext)
 	command -v msgfmt >/dev/null || (apt-get update -qq && apt-get install -y -qq gettext)
@@ -59,10 +62,15 @@ PARALLEL := -n 4 --dist loadgroup
 # fail_under in pyproject.toml.
 COVERAGE := --cov --cov-report=term-missing:skip-covered
 
-test: install system-deps check ## Run everything CI runs: checks, the suite on SQLite and on PostgreSQL, the browser tests on PostgreSQL
+test: install system-deps check test-js ## Run everything CI runs: checks, the widget's unit tests, the suite on SQLite and on PostgreSQL, the browser tests on PostgreSQL
 	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser" $(COVERAGE)
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not browser"
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest -m browser
+
+# The Connection's state machine on a fake socket and virtual time (js/test/); Node runs the
+# widget's modules as they ship.
+test-js: ## Unit-test the widget's JavaScript (node --test, Node 20.11 or later)
+	cd js && npm run --silent test
 
 test-fast: install ## The edit loop: the suite on SQLite without the browser and slow tests
 	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser and not slow"

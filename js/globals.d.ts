@@ -1,146 +1,373 @@
-// Types for the widget's hand-written JavaScript (checked by `make check`, never shipped).
+// Types for the widget's hand-written JavaScript (checked by `make check`, never shipped). Each of the app's
+// modules exports a factory of one object whose shape is declared here, so the shipped files carry no types.
 
-type Mode = "text" | "WebAudio" | "TextAudio";
-type WidgetState = "idle" | "connecting" | "live" | "reconnecting" | "ending" | "ended" | "error";
+type Mode = "text" | "WebAudio" | "TextAudio"
+type WidgetState = "idle" | "connecting" | "live" | "reconnecting" | "ending" | "ended" | "error"
 
 /** What webcall_widget.views._widget_config answers. */
 interface WebcallWidgetConfig {
-  protocol: number;
-  language: string;
-  dir: string;
-  strings: { ui: Record<string, string>; errors: Record<string, string> };
-  maxTextLength: number;
-  audio: { format: string; inputRate: number; outputRate: number; frameMs: number };
-  microphone: { echoCancellation: boolean; noiseSuppression: boolean; autoGainControl: boolean };
-  agent: {
-    slug: string;
-    name: string;
-    title: string;
-    subtitle: string;
-    avatarUrl: string;
-    greeting: string;
-    launcherLabel: string;
-    position: string;
-    colors: { primary: string; onPrimary: string };
-  };
-  modes: Mode[];
-  defaultMode: Mode;
-  createCallUrl: string;
-  assets: { launcherCss: string; css: string; app: string; worklet: string };
-  /** socket: the relay's URL before a token; closeCodes: close code -> error code. */
-  relay: { socket: string; closeCodes: Record<string, string> };
+	protocol: number
+	language: string
+	dir: string
+	strings: { ui: Record<string, string>; errors: Record<string, string> }
+	maxTextLength: number
+	audio: { format: string; inputRate: number; outputRate: number; frameMs: number }
+	microphone: { echoCancellation: boolean; noiseSuppression: boolean; autoGainControl: boolean }
+	agent: {
+		slug: string
+		name: string
+		title: string
+		subtitle: string
+		avatarUrl: string
+		greeting: string
+		launcherLabel: string
+		position: string
+		colors: { primary: string; onPrimary: string }
+	}
+	modes: Mode[]
+	defaultMode: Mode
+	createCallUrl: string
+	/** app: the entry module; modules: every module it imports, directly or not (fetched at once). */
+	assets: { launcherCss: string; css: string; app: string; modules: string[]; worklet: string }
+	/** socket: the relay's URL before a token; closeCodes: close code -> error code. */
+	relay: { socket: string; closeCodes: Record<string, string> }
 }
 
 // Frames from the relay (webcall_widget/relay/protocol.py).
-interface TranscriptMessage { id: string; role: "agent" | "user"; text: string; final: boolean }
-interface RelayError { type: "error"; code: string; message: string }
+interface TranscriptMessage {
+	id: string
+	role: "agent" | "user"
+	text: string
+	final: boolean
+}
+interface RelayError {
+	type: "error"
+	code: string
+	message: string
+}
 interface ReadyFrame {
-  type: "ready";
-  call: string;
-  mode: Mode;
-  audio: { format: string; inputRate: number; outputRate: number } | null;
-  resume: { token: string; seconds: number } | null;
-  resumed?: boolean;
+	type: "ready"
+	call: string
+	mode: Mode
+	audio: { format: string; inputRate: number; outputRate: number } | null
+	resume: { token: string; seconds: number } | null
+	resumed?: boolean
 }
 type RelayFrame =
-  | ReadyFrame
-  | { type: "transcript"; messages: TranscriptMessage[] }
-  | { type: "resume"; token: string }
-  | ({ type: "message" } & TranscriptMessage)
-  | RelayError
-  | { type: "ended"; reason: string }
-  | { type: "interrupt" }
-  | { type: "pong"; t: number };
+	| ReadyFrame
+	| { type: "transcript"; messages: TranscriptMessage[] }
+	| { type: "resume"; token: string }
+	| ({ type: "message" } & TranscriptMessage)
+	| RelayError
+	| { type: "ended"; reason: string }
+	| { type: "interrupt" }
+	| { type: "pong"; t: number }
 
-interface SavedCall { call: string; token: string; seconds: number; mode: Mode | null; open: boolean }
+// connection.js
 
-/** Connection.phase: "calling" while the create-call request is out, "ending" once the visitor hung up. */
-type ConnectionPhase = "idle" | "calling" | "live" | "reconnecting" | "ending";
+/** What a Connection uses of the browser beyond JavaScript's own: globalThis there, fakes in js/test/. */
+type ConnectionEnv = Pick<typeof globalThis, "WebSocket" | "fetch" | "sessionStorage" | "navigator">
+
+/** The link to the relay: one conversation's socket, whatever the page shows. */
+interface Connection {
+	config: WebcallWidgetConfig
+	storageKey: string
+	listener: ConnectionListener
+	env: ConnectionEnv
+	socket: WebSocket | null
+	/** "calling" while the create-call request is out, "ending" once the visitor hung up. */
+	phase: "idle" | "calling" | "live" | "reconnecting" | "ending"
+	call: string | null
+	resume: { token: string; seconds: number } | null
+	/** The create-call request. */
+	pending: AbortController | null
+	/** What the visitor typed and the relay has not confirmed yet: sent on this socket, or waiting to be. */
+	outbox: Map<string, { text: string; sent: boolean }>
+	/** Audio captured while no socket is open. */
+	early: ArrayBuffer[]
+	pingTimer: number
+	pongTimer: number
+	retryTimer: number
+	attempt: number
+	deadline: number
+	/** Set by an `ended` frame; notice: the error frame said just before it. */
+	ended: { notice: RelayError | null } | null
+	lastError: RelayError | null
+	previousFrame: string | null
+	isOpen(): boolean
+	sendJson(frame: object): void
+	/** Creates the call and connects; answers what went wrong, or null. */
+	create(mode: Mode): Promise<{ code: string; message?: string; retryAfter?: string | null } | null>
+	connect(url: string): void
+	sendAudio(pcm: ArrayBuffer): void
+	dropAudio(): void
+	canSend(): boolean
+	sendText(text: string): "sent" | "queued"
+	queue(id: string, text: string): void
+	flushOutbox(): void
+	failPending(): void
+	end(): void
+	/** Gives the call up without a word to the listener. */
+	abandon(): void
+	reset(): void
+	onFrame(event: { data: string | ArrayBuffer }): void
+	onClose(socket: WebSocket, event: { code: number }): void
+	finish(): void
+	startPinging(): void
+	ping(): void
+	stopPinging(): void
+	drop(socket: WebSocket): void
+	readSaved(): SavedCall | null
+	save(): void
+	forget(): void
+	resumeSaved(saved: SavedCall): void
+	canResume(): boolean
+	startReconnecting(): boolean
+	scheduleReconnect(): void
+	tryReconnect(): void
+	/** The page's lifecycle and network events: pagehide, pageshow, offline, online. */
+	handleEvent(event: { type: string; persisted?: boolean }): void
+}
+type ConnectionFactory = (
+	config: WebcallWidgetConfig,
+	storageKey: string,
+	listener: ConnectionListener,
+	env?: ConnectionEnv,
+) => Connection
 
 /** What the Connection tells the widget. */
 interface ConnectionListener {
-  session(): { mode: Mode | null; open: boolean };
-  onReady(frame: ReadyFrame): void;
-  onTranscript(messages: TranscriptMessage[]): void;
-  onMessage(message: TranscriptMessage): void;
-  onRelayError(frame: RelayError): void;
-  onAudio(buffer: ArrayBuffer): void;
-  onInterrupt(): void;
-  onPending(id: string, text: string): void;
-  onUnsent(id: string): void;
-  onReconnecting(): void;
-  onEnded(notice: RelayError | null): void;
-  onFailed(reason: string, message: string | undefined, alreadySaid: boolean): void;
-  onLost(): void;
-  onConnectFailed(): void;
+	session(): { mode: Mode | null; open: boolean }
+	onReady(frame: ReadyFrame): void
+	onTranscript(messages: TranscriptMessage[]): void
+	onMessage(message: TranscriptMessage): void
+	onRelayError(frame: RelayError): void
+	onAudio(buffer: ArrayBuffer): void
+	onInterrupt(): void
+	onPending(id: string, text: string): void
+	onUnsent(id: string): void
+	onReconnecting(): void
+	onEnded(notice: RelayError | null): void
+	/** said: the error frame before the close already said it (a webcall:error went out). */
+	onFailed(reason: string, message: string | undefined, said: boolean): void
+	onLost(): void
+	onConnectFailed(): void
 }
 
-/** Outbox entries: typed while not connected, or sent and not yet confirmed. */
-interface OutboxEntry { id: string; text: string }
-/** A notice's button: its text and what it does. */
-type NoticeAction = [string, () => void];
+interface SavedCall {
+	call: string
+	token: string
+	seconds: number
+	mode: Mode | null
+	open: boolean
+}
 
-// The worklet's messages (audio-worklet.js <-> widget-app.js's Voice).
-type CaptureMessage = { type: "frame"; pcm: ArrayBuffer } | { type: "level"; rms: number };
-interface PlaybackStats { type: "stats"; underruns: number; played: number; speaking: boolean }
-type PlaybackMessage = { type: "speaking"; speaking: boolean } | PlaybackStats;
+// voice.js
+
+/** One voice session: microphone -> capture worklet -> listener, and playback worklet -> speakers. */
+interface Voice {
+	config: WebcallWidgetConfig
+	listener: VoiceListener
+	context: AudioContext
+	stream: MediaStream | null
+	source: MediaStreamAudioSourceNode | null
+	capture: AudioWorkletNode | null
+	playback: AudioWorkletNode | null
+	muted: boolean
+	speaking: boolean
+	wakeLock: WakeLockSentinel | null
+	closed: boolean
+	readonly capturing: boolean
+	/** Playback (it needs no permission), then the microphone: an error code, or null. */
+	start(): Promise<string | null>
+	/** The microphone again, after a refusal: an error code, or null. */
+	retryCapture(): Promise<string | null>
+	startPlayback(): Promise<string | null>
+	startCapture(): Promise<string | null>
+	fromCapture(message: CaptureMessage): void
+	fromPlayback(message: PlaybackMessage): void
+	play(buffer: ArrayBuffer): void
+	interrupt(): void
+	setMuted(muted: boolean): void
+	holdWakeLock(): void
+	stopTracks(): void
+	close(): Promise<void>
+}
+type VoiceFactory = (config: WebcallWidgetConfig, listener: VoiceListener) => Voice
+
+/** What a Voice tells the widget. */
+interface VoiceListener {
+	onFrame(pcm: ArrayBuffer): void
+	onLevel(rms: number): void
+	onSpeaking(speaking: boolean): void
+}
+
+// The worklet's messages (audio-worklet.js <-> voice.js).
+type CaptureMessage = { type: "frame"; pcm: ArrayBuffer } | { type: "level"; rms: number }
+interface PlaybackStats {
+	type: "stats"
+	underruns: number
+	played: number
+	speaking: boolean
+}
+type PlaybackMessage = { type: "speaking"; speaking: boolean } | PlaybackStats
 /** What the widget posts to the playback processor. */
-type PlaybackCommand = { type: "push"; pcm: ArrayBuffer } | { type: "clear" | "stats" | "stop" };
-interface CaptureOptions { processorOptions: { targetRate: number; frameMs: number } }
-interface PlaybackOptions { processorOptions: { sourceRate: number; prebufferMs: number } }
-
-// Between the embed script (widget.js) and the app (widget-app.js).
-type Attributes = Record<string, string | number | boolean | null | undefined>;
-type Children = (Node | string | false | null | undefined)[];
-/** The API's commands, called by name on a Shell or its Widget. */
-type Commands = Record<string, (...args: unknown[]) => unknown>;
-interface WebcallKit {
-  h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes?: Attributes, children?: Children): HTMLElementTagNameMap[K];
-  h(tag: string, attributes?: Attributes, children?: Children): HTMLElement;
-  icon(d: string, outline?: boolean): SVGSVGElement;
+type PlaybackCommand = { type: "push"; pcm: ArrayBuffer } | { type: "clear" | "stats" | "stop" }
+interface CaptureOptions {
+	processorOptions: { targetRate: number; frameMs: number }
 }
+interface PlaybackOptions {
+	processorOptions: { sourceRate: number; prebufferMs: number }
+}
+
+// panel.js
+
+/** The panel: built once, rendered from its owner's state. */
+interface Panel {
+	isOpen: boolean
+	lastAgentMessageId: string
+	/** What is shown, from the state alone: render() and focusInside() both read it. */
+	view(): {
+		over: boolean
+		start: boolean
+		transcript: boolean
+		composer: boolean
+		typing: boolean
+		voiceBar: boolean
+		waiting: boolean
+		mic: boolean
+		restart: boolean
+		footer: boolean
+	}
+	render(): void
+	showLevel(rms: number): void
+	showNotice(message: string, actions?: NoticeAction[]): void
+	hideNotice(): void
+	show(open: boolean, focus?: boolean): void
+	focusInside(): void
+	showMessage(message: TranscriptMessage, options?: { quiet?: boolean; pending?: boolean }): void
+	mark(id: string, mark: MessageMark): void
+	clear(): void
+}
+type PanelFactory = (shell: WebcallShell, kit: WebcallKit, owner: PanelOwner) => Panel
+
+/** What the Panel reads of the widget, and the visitor's actions it hands to it. */
+interface PanelOwner {
+	state: WidgetState
+	mode: Mode | null
+	voice: Voice | null
+	voicePending: boolean
+	availableModes(): Mode[]
+	start(mode: Mode): void
+	close(): void
+	end(): void
+	restart(): void
+	continueVoice(): void
+	toggleMute(): void
+	send(text: string): boolean
+}
+
+/** A message typed while the connection was away, never sent, or talked over by the visitor ("": none). */
+type MessageMark = "pending" | "unsent" | "interrupted" | ""
+/** A notice's button: its text and what it does. */
+type NoticeAction = [string, () => void]
+
+// rich-text.js
+type RichText = (h: H, text: string) => DocumentFragment
+
+// widget-app.js
+
+/** The widget: what the visitor does and sees of one conversation. */
+interface Widget extends WebcallWidgetInstance, ConnectionListener, PanelOwner {
+	/** For the browser tests. */
+	readonly connection: Connection
+	/** The voice of a call that was resumed by a page load waits for a click (browsers start audio only then). */
+	voicePending: boolean
+	start(mode?: Mode): Promise<void>
+	send(text: unknown): boolean
+	setState(state: WidgetState): void
+	newVoice(): Voice | null
+	/** A voice and text call goes on as text when the microphone is refused. */
+	textInstead(voice: Voice, code: string): boolean
+	retryMicrophone(): Promise<void>
+	continueVoice(): Promise<void>
+	errorText(code: string, fallback?: string | null): string
+	/** Says that the call failed (or ended) for `code`. */
+	fail(code: string, how?: Failure): void
+	restart(): void
+	reset(): void
+	releaseVoice(): void
+	emitError(code: string, message?: string): void
+	emit(name: string, detail: object): void
+}
+
+/** How the widget says a call failed: actions, or retry (in the same mode); the state it goes to; said: the
+ * relay's error frame already dispatched webcall:error. */
+interface Failure {
+	message?: string | null
+	actions?: NoticeAction[]
+	retry?: boolean
+	state?: WidgetState
+	said?: boolean
+	retryAfter?: string | null
+}
+
+// Between the embed script (widget.js) and the app's modules.
+type Attributes = Record<string, string | number | boolean | null | undefined>
+type Children = (Node | string | false | null | undefined)[]
+/** The API's commands, called by name on a Shell or its Widget. */
+type Commands = Record<string, (...args: unknown[]) => unknown>
+interface WebcallKit {
+	/** An element: `tag` may name classes too ("div.header"); attributes are set as text, children appended. */
+	h<K extends keyof HTMLElementTagNameMap>(
+		tag: K | `${K}.${string}`,
+		attributes?: Attributes,
+		children?: Children,
+	): HTMLElementTagNameMap[K]
+	h(tag: string, attributes?: Attributes, children?: Children): HTMLElement
+	icon(d: string, outline?: boolean): SVGSVGElement
+}
+/** The launcher's element builder, which the app's modules share. */
+type H = WebcallKit["h"]
 interface WebcallShell {
-  slug: string;
-  storageKey: string;
-  config: WebcallWidgetConfig;
-  host: HTMLElement;
-  shadow: ShadowRoot;
-  root: HTMLElement;
-  launcher: HTMLElement;
+	slug: string
+	storageKey: string
+	config: WebcallWidgetConfig
+	host: HTMLElement
+	shadow: ShadowRoot
+	root: HTMLElement
+	launcher: HTMLElement
 }
 interface WebcallWidgetInstance {
-  state: WidgetState;
-  open(options?: { focus?: boolean }): void;
-  close(): void;
-  toggle(): void;
-  start(mode?: Mode): Promise<void>;
-  end(): void;
-  send(text: unknown): boolean;
+	state: WidgetState
+	open(options?: { focus?: boolean }): void
+	close(): void
+	toggle(): void
+	start(mode?: Mode): Promise<void>
+	end(): void
+	send(text: unknown): boolean
 }
-type WebcallApp = (shell: WebcallShell, kit: WebcallKit) => WebcallWidgetInstance;
 
 interface WebcallApi {
-  version: string;
-  [command: string]: any;
-  get(slug?: string): unknown;
-  on(name: string, listener: (detail: unknown, event: Event) => void): () => void;
-  push(...commands: unknown[]): number;
-  /** The app script, loaded once for every widget on the page; it sets _mount. */
-  _app?: Promise<WebcallApp>;
-  _mount?: WebcallApp;
+	version: string
+	[command: string]: any
+	get(slug?: string): unknown
+	on(name: string, listener: (detail: unknown, event: Event) => void): () => void
+	push(...commands: unknown[]): number
+	/** The app's modules, imported once for every widget on the page; the entry first. */
+	_app?: Promise<{ mount(shell: WebcallShell, kit: WebcallKit): WebcallWidgetInstance }[]>
 }
 
 interface Window {
-  WebcallWidget: WebcallApi;
-  webkitAudioContext?: typeof AudioContext;
+	WebcallWidget: WebcallApi
 }
 
 // The AudioWorklet global scope (audio-worklet.js), which lib.dom does not describe.
 declare class AudioWorkletProcessor {
-  readonly port: MessagePort;
-  constructor(options?: any);
+	readonly port: MessagePort
+	constructor(options?: any)
 }
-declare function registerProcessor(name: string, processor: new (options: any) => AudioWorkletProcessor): void;
-declare const sampleRate: number;
-declare const currentTime: number;
-declare const currentFrame: number;
+declare function registerProcessor(name: string, processor: new (options: any) => AudioWorkletProcessor): void
+declare const sampleRate: number
+declare const currentTime: number
+declare const currentFrame: number

@@ -1,6 +1,7 @@
-"""Settings for a whole site in its own process (tests/test_server_stop.py): the tests'
-settings with the database the test process names in SITE_DATABASE and the upstream in
-SITE_SANDBOX."""
+"""Settings for a whole site in its own process (tests/test_graceful_stop.py): the tests'
+settings with the database the test process names in SITE_DATABASE, the upstream in
+SITE_SANDBOX, and whether VoiceHub lets calls be joined again (SITE_REJOIN) and how long
+a stopping process drains (SITE_DRAIN_SECONDS)."""
 
 from __future__ import annotations
 
@@ -17,4 +18,10 @@ if _default["ENGINE"].endswith("sqlite3"):
     }
 DATABASES = {"default": _default}
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("tests.canary")]
-WEBCALL_WIDGET = {"UPSTREAM": {"URL": os.environ["SITE_SANDBOX"]}}
+WEBCALL_WIDGET = {
+    "UPSTREAM": {
+        "URL": os.environ["SITE_SANDBOX"],
+        "REJOIN": os.environ.get("SITE_REJOIN", "auto"),
+    },
+    "DRAIN_SECONDS": float(os.environ.get("SITE_DRAIN_SECONDS", "25")),
+}

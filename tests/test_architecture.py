@@ -34,7 +34,7 @@ LAYERS: list[set[str]] = [
     {"conf"},  # settings
     {"models"},  # what is stored
     {"access", "limits", "retention", "export", "forms", "cors", "migrations"},  # rules over it
-    {"usage", "relay", "webhooks", "sandbox", "probe"},  # the services
+    {"usage", "relay", "webhooks", "sandbox", "probe", "assets"},  # the services
     {
         "views",
         "admin",

@@ -79,8 +79,8 @@ def test_w001_sandbox_upstream_in_production():
     CHANNEL_LAYERS={"default": redis_channel_layer("redis://127.0.0.1:6379/0")},
     CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
 )
-def test_w002_redis_channel_layer_with_a_per_process_cache():
-    assert check_ids() == ["webcall_widget.W002"]
+def test_e010_redis_channel_layer_with_a_per_process_cache():
+    assert check_ids() == ["webcall_widget.E010"]
 
 
 @override_settings(

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from webcall_widget.views import WORKLET
+from webcall_widget.assets import WORKLET
 
 pytestmark = pytest.mark.django_db
 

@@ -36,5 +36,5 @@ def _stop_gracefully_under_runserver() -> None:
 
     if autoreloader.is_reloader_parent():
         autoreloader.forward_stops()
-    elif autoreloader.is_reloader_child() and stopping.can_install():
-        stopping.install(process.current)
+    elif autoreloader.is_reloader_child():
+        autoreloader.when_watching(lambda: stopping.install(process.current))

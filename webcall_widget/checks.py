@@ -13,8 +13,9 @@ webcall_widget.E007    a Redis channel layer whose socket timeout ends its block
 webcall_widget.E008    ``UPSTREAM`` protocol settings that contradict each other, or a
                        ``UPSTREAM.PROTOCOL`` class that cannot be used
 webcall_widget.E009    the sandbox is enabled but the ``sandbox`` extra is not installed
+webcall_widget.E010    several processes (Redis channel layer) but a per-process cache: relay
+                       processes' leases (and rate limits) cannot be shared
 webcall_widget.W001    the sandbox is the upstream while ``DEBUG`` is off
-webcall_widget.W002    several processes (Redis channel layer) but a per-process cache
 webcall_widget.W003    ``LIMITS`` values that undo each other
 webcall_widget.W004    ``MAX_FRAME_BYTES`` not below Daphne's own websocket message limit
 webcall_widget.W005    ``METRICS.TOKEN`` is set but the ``metrics`` extra is not installed
@@ -29,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
-from webcall_widget import conf, metrics
+from webcall_widget import conf, leases, metrics
 from webcall_widget.channel_layers import (
     BLOCKING_RECEIVE_SECONDS,
     SOCKET_TIMEOUT_SECONDS,
@@ -147,18 +148,16 @@ def check_sandbox_extra(
 def check_shared_cache(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    layer = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {}).get("BACKEND", "")
-    cache = settings.CACHES.get("default", {}).get("BACKEND", "")
-    per_process = ("locmem", "dummy", "filebased")
-    if layer.startswith("channels_redis") and any(name in cache for name in per_process):
+    if leases.misleading():
         return [
-            Warning(
-                "Rate limits are counted per process: the cache is not shared.",
+            Error(
+                "Several processes (a Redis channel layer) need a shared cache.",
                 hint=(
-                    "The Redis channel layer suggests several processes; use "
-                    "django.core.cache.backends.redis.RedisCache so they share one count."
+                    "Relay processes' leases and the rate limits live in the cache; use "
+                    "django.core.cache.backends.redis.RedisCache, or every process takes "
+                    "the others for gone."
                 ),
-                id="webcall_widget.W002",
+                id="webcall_widget.E010",
             )
         ]
     return []

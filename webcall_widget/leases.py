@@ -8,10 +8,14 @@ holds no line (:func:`webcall_widget.limits.active_calls`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 # A process that stops renewing its lease is taken for gone this long after its last
 # renewal: the longest a dead process's calls hold their agent's lines.
@@ -41,6 +45,29 @@ def alive(owners: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 
 def gone(owners: Iterable[str]) -> set[str]:
-    """The processes among ``owners`` whose lease has lapsed."""
+    """The processes among ``owners`` whose lease has lapsed; none where leases cannot be
+    seen from every process (:func:`misleading`)."""
+    if misleading():
+        return set()
     wanted = {owner for owner in owners if owner}
     return wanted - set(alive(wanted))
+
+
+PER_PROCESS_CACHES = ("locmem", "dummy")
+
+
+@functools.cache
+def misleading() -> bool:
+    """Whether this process cannot see the others' leases: a per-process cache where a
+    Redis channel layer says there are several processes (``webcall_widget.E010``). Every
+    other process would then look gone, and its calls be taken from it."""
+    layers = getattr(settings, "CHANNEL_LAYERS", {}) or {}
+    layer = layers.get("default", {}).get("BACKEND", "")
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    return layer.startswith("channels_redis") and any(n in backend for n in PER_PROCESS_CACHES)
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("CACHES", "CHANNEL_LAYERS"):
+        misleading.cache_clear()

@@ -5,14 +5,11 @@ Errors have the app's one JSON shape (:mod:`webcall_widget.http`).
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import logging
-from pathlib import Path
 
 from django.conf import settings as django_settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -20,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from webcall_widget import access, limits, origins
+from webcall_widget import access, assets, limits, origins
 from webcall_widget.conf import Settings, get_settings
 from webcall_widget.http import client_ip, read_body, visitor_error
 from webcall_widget.models import Agent, Call, CallStatus
@@ -37,8 +34,6 @@ from webcall_widget.webhooks import processing
 logger = logging.getLogger("webcall_widget.views")
 
 MAX_BODY_BYTES = 4096
-WORKLET_STATIC = "webcall_widget/audio-worklet.js"
-WORKLET = Path(__file__).resolve().parent / "static" / WORKLET_STATIC
 
 
 def _agent_or_error(request: HttpRequest, slug: str) -> Agent | JsonResponse:
@@ -75,6 +70,7 @@ def _widget_config(request: HttpRequest, slug: str) -> JsonResponse:
         return agent
     absolute = request.build_absolute_uri
     current = get_settings()
+    modules = [absolute(url) for url in assets.module_urls(agent.slug)]
     response = JsonResponse(
         {
             "protocol": 1,
@@ -110,8 +106,9 @@ def _widget_config(request: HttpRequest, slug: str) -> JsonResponse:
             "assets": {
                 "launcherCss": absolute(static("webcall_widget/launcher.css")),
                 "css": absolute(static("webcall_widget/widget.css")),
-                "app": absolute(static("webcall_widget/widget-app.js")),
-                "worklet": absolute(_worklet_url(request, agent)),
+                "app": modules[0],
+                "modules": modules[1:],
+                "worklet": absolute(assets.worklet_url(request, agent.slug)),
             },
             "relay": {
                 # The relay's URL for a token is this prefix, the token and a slash.
@@ -136,38 +133,6 @@ def _close_code_errors() -> dict[str, str]:
 
 
 CLOSE_CODE_ERRORS = _close_code_errors()
-
-
-def _worklet_url(request: HttpRequest, agent: Agent) -> str:
-    """The static file for the site's own pages; for a page on another origin, the same
-    file from :func:`audio_worklet`, which carries the agent's CORS headers."""
-    page_origin = request.headers.get("Origin")
-    if page_origin is None or origins.is_same_host(page_origin, request.get_host()):
-        return static(WORKLET_STATIC)
-    _, version = _worklet()
-    return reverse("webcall_widget:audio-worklet", args=[agent.slug]) + f"?v={version}"
-
-
-@functools.cache
-def _worklet() -> tuple[bytes, str]:
-    body = WORKLET.read_bytes()
-    return body, hashlib.sha256(body).hexdigest()[:16]
-
-
-@require_GET
-def audio_worklet(request: HttpRequest, slug: str) -> HttpResponse:
-    """The audio worklet for pages on other origins.
-
-    Browsers fetch worklet modules in CORS mode, and a static file has no CORS headers
-    (most static servers add none); this URL names the agent, so django-cors-headers
-    answers with the agent's allowed origins (see :mod:`webcall_widget.cors`).
-    """
-    body, version = _worklet()
-    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
-    versioned = request.GET.get("v") == version
-    response["Cache-Control"] = "public, max-age=31536000, immutable" if versioned else "no-cache"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 @csrf_exempt  # JSON only: a cross-site form cannot send it without a CORS preflight.

@@ -19,7 +19,7 @@ import contextlib
 import io
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,16 @@ class LiveSite:
 
 
 @pytest.fixture
-def live_site(demo_settings: Any, transactional_db: None) -> Iterator[LiveSite]:
+def static_files() -> Callable[[Any], Any]:
+    """What serves the static files in front of the site: Django's development handler
+    (a test module overrides this fixture to serve them another way)."""
+    return ASGIStaticFilesHandler
+
+
+@pytest.fixture
+def live_site(
+    demo_settings: Any, transactional_db: None, static_files: Callable[[Any], Any]
+) -> Iterator[LiveSite]:
     """The demo site with its seeded ``echo`` agent, on a real port."""
     call_command(SeedDemo(), stdout=io.StringIO())
     from tests.asgi import application
@@ -110,7 +119,7 @@ def live_site(demo_settings: Any, transactional_db: None) -> Iterator[LiveSite]:
     sandbox = mounted_sandbox()
     sandbox.state.reset()
     requests: list[tuple[str, str]] = []
-    static_and_site = ASGIStaticFilesHandler(application)
+    static_and_site = static_files(application)
 
     async def recording(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.pages import page_with, static_page
-from tests.browser.widget import WidgetOnPage
+from tests.browser.widget import TIMEOUT, WidgetOnPage
 from tests.servers import ServerThread
 from webcall_widget.embed import script_tag
 from webcall_widget.models import Agent
@@ -38,17 +39,24 @@ def test_plain_script_on_another_origin_talks_to_an_agent_that_lists_it(
     assert call.origin == other_site.url
 
 
+@contextlib.contextmanager
+def site_the_agent_allows(html: str, headers: dict[str, str] | None = None) -> Iterator[str]:
+    """Another site serving ``html``, whose origin the echo agent allows: its URL."""
+    with ServerThread(static_page(html, headers), name="allowed-site") as site:
+        agent = Agent.objects.get(slug="echo")
+        agent.allowed_origins = site.url
+        agent.save()
+        yield site.url
+
+
 def test_plain_script_naming_only_the_server_and_slug_works(live_site, page):
     Agent.objects.get(slug="echo").save()
     snippet = (
         f'<script src="{live_site.url}/static/webcall_widget/widget.js" '
         f'data-agent="echo" data-server="{live_site.url}" defer></script>'
     )
-    with ServerThread(static_page(page_with(snippet)), name="shorthand-site") as site:
-        agent = Agent.objects.get(slug="echo")
-        agent.allowed_origins = site.url
-        agent.save()
-        page.goto(site.url + "/")
+    with site_the_agent_allows(page_with(snippet)) as site:
+        page.goto(site + "/")
         widget = WidgetOnPage(page).wait_loaded()
         widget.start_text_chat()
 
@@ -73,6 +81,44 @@ def test_strict_csp_page_works_with_zero_violations(live_site, page):
         "align-self", "flex-end"
     )  # the stylesheet applied
     assert page.probe.csp_violations() == []
+
+
+NONCE = "pinned-for-the-test"
+
+
+@pytest.mark.parametrize(
+    "script_src",
+    [f"'nonce-{NONCE}'", f"'nonce-{NONCE}' 'strict-dynamic'"],
+    ids=["nonce only", "nonce and strict-dynamic"],
+)
+def test_another_origin_with_a_nonce_only_csp_imports_the_modules_without_violations(
+    live_site, page, script_src
+):
+    """The page allows scripts by nonce alone, not by host: the modules the nonced launcher
+    imports (from the widget's server, in CORS mode) pass because the nonce goes with them."""
+    server = live_site.url
+    policy = (
+        f"default-src 'none'; script-src {script_src}; style-src {server}; "
+        f"connect-src {server} {live_site.server.ws_url}; img-src {server} data:; base-uri 'none'"
+    )
+    snippet = script_tag("echo", base_url=server, nonce=NONCE)
+    with site_the_agent_allows(page_with(snippet), {"Content-Security-Policy": policy}) as site:
+        page.goto(site + "/")
+        widget = WidgetOnPage(page).wait_loaded()
+        widget.start_text_chat()
+        widget.say("nonce")
+        widget.expect_agent_reply("You said: nonce")
+    assert page.probe.csp_violations() == []
+
+
+def test_a_module_that_cannot_be_loaded_leaves_the_launcher_and_a_console_warning(live_site, page):
+    page.route(re.compile(r"/widget/[0-9a-f]{16}/voice\.js$"), lambda route: route.abort())
+    page.goto(live_site.url + "/")
+    widget = WidgetOnPage(page).wait_loaded()
+    with page.expect_console_message(lambda m: "WebcallWidget (echo)" in m.text, timeout=TIMEOUT):
+        widget.launcher.hover()
+    expect(widget.panel).to_have_count(0)
+    expect(widget.launcher).to_be_visible()
 
 
 def test_csp_violations_are_detected_by_this_test_harness(live_site, page):

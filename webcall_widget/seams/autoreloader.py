@@ -10,7 +10,8 @@ the signal on to its children and wait for them, so the child drains as any serv
 
 What is not public: how Django's autoreloader runs the child (``RUN_MAIN``, one child at a
 time, ``subprocess.run`` in the parent); the children are found through ``/proc``
-(Linux), and nothing is done where it is missing.
+(Linux), and nothing is done where it is missing. In the child, the relay's drain is put
+in front of Django's own handler once the autoreloader runs (``autoreload_started``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -68,15 +70,38 @@ def children(pid: int | None = None) -> list[int]:
 
 def forward_stops() -> bool:
     """In the autoreloader's parent: pass SIGTERM and SIGINT on to the serving child, and
-    stay until it exits (the parent's ``subprocess.run`` then returns its exit code)."""
+    stay until it exits (the parent's ``subprocess.run`` then returns its exit code).
+
+    Django's ``run_with_reloader`` sets its own SIGTERM handler (``sys.exit(0)``, which
+    made the parent kill its child) after the app is ready, so the handlers are set as the
+    parent starts its child, in ``restart_with_reloader``."""
     if not Path("/proc").is_dir() or not is_reloader_parent():
         return False
+    original = autoreload.restart_with_reloader
+    if getattr(original, "forwards_stops", False):
+        return True
 
-    def forward(signum: int, frame: FrameType | None) -> None:
-        for child in children():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signum)
+    def restart_with_reloader() -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _forward)
+        return original()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, forward)
+    restart_with_reloader.forwards_stops = True  # type: ignore[attr-defined]
+    autoreload.restart_with_reloader = restart_with_reloader
     return True
+
+
+def _forward(signum: int, frame: FrameType | None) -> None:
+    for child in children():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signum)
+
+
+def when_watching(install: Callable[[], object]) -> None:
+    """In the autoreloader's child: ``install()`` once its main thread watches the files,
+    after Django set its own SIGTERM handler (``autoreload_started``)."""
+
+    def started(sender: object, **kwargs: object) -> None:
+        install()
+
+    autoreload.autoreload_started.connect(started, weak=False, dispatch_uid=__name__)

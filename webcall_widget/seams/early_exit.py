@@ -25,7 +25,7 @@ VERIFIED = (
         (3, 11),
         (3, 14),
         "webcall_widget/seams/early_exit.py",
-        "tests/test_server_stop.py",
+        "tests/test_graceful_stop.py",
     ),
 )
 

@@ -26,7 +26,7 @@ VERIFIED = (
         (4, 1),
         (4, 3),
         "webcall_widget/seams/twisted_reactor.py",
-        "tests/test_server_stop.py",
+        "tests/test_graceful_stop.py",
     ),
 )
 

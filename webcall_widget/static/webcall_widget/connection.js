@@ -1,0 +1,395 @@
+// The link to the relay; no DOM here (docs/widget.md)
+const PING_INTERVAL_MS = 25000
+const PONG_TIMEOUT_MS = 10000
+const CONNECT_TIMEOUT_MS = 8000
+const RECONNECT_DELAYS_MS = [0, 500, 1000, 2000, 4000]
+const EARLY_FRAMES = 100
+const CONNECTING = 0 // WebSocket readyState
+const OPEN = 1
+
+/** @type {ConnectionFactory} */
+export const createConnection = (config, storageKey, listener, env = globalThis) => ({
+	config,
+	storageKey,
+	listener,
+	env,
+	socket: null,
+	phase: "idle",
+	call: null,
+	resume: null,
+	pending: null,
+	outbox: new Map(),
+	early: [],
+	pingTimer: 0,
+	pongTimer: 0,
+	retryTimer: 0,
+	attempt: 0,
+	deadline: 0,
+	ended: null,
+	lastError: null,
+	previousFrame: null,
+
+	isOpen() {
+		return this.socket?.readyState === OPEN
+	},
+
+	sendJson(frame) {
+		this.socket?.send(JSON.stringify(frame))
+	},
+
+	async create(mode) {
+		const controller = (this.pending = new AbortController())
+		this.phase = "calling"
+		let response
+		let body
+		try {
+			response = await this.env.fetch(this.config.createCallUrl, {
+				method: "POST",
+				headers: { "Content-Type": "application/json" },
+				body: JSON.stringify({ mode }),
+				signal: controller.signal,
+			})
+			body = await response.json().catch(() => null)
+		} catch {
+			this.phase = "idle"
+			return controller.signal.aborted ? null : { code: "network" }
+		} finally {
+			this.pending = null
+		}
+		if (!response.ok || !body?.socket) {
+			this.phase = "idle"
+			const error = body?.error || {}
+			const code = error.code || (response.status === 429 ? "rate_limited" : "network")
+			return { code, message: error.message, retryAfter: response.headers.get("Retry-After") }
+		}
+		this.call = body.call
+		this.connect(body.socket)
+		return null
+	},
+
+	connect(url) {
+		let socket
+		try {
+			socket = new this.env.WebSocket(url)
+		} catch {
+			clearTimeout(this.retryTimer)
+			this.phase = "idle"
+			this.listener.onConnectFailed()
+			return
+		}
+		socket.binaryType = "arraybuffer"
+		this.socket = socket
+		this.ended = null
+		this.lastError = null
+		this.previousFrame = null
+		const timer = setTimeout(() => socket.close(), CONNECT_TIMEOUT_MS)
+		socket.addEventListener("open", () => {
+			clearTimeout(timer)
+			for (const frame of this.early.splice(0)) {
+				socket.send(frame)
+			}
+		})
+		socket.addEventListener("message", (event) => this.onFrame(event))
+		socket.addEventListener("close", (event) => {
+			clearTimeout(timer)
+			this.onClose(socket, event)
+		})
+	},
+
+	sendAudio(pcm) {
+		const socket = this.socket
+		if (socket && socket.readyState === OPEN) {
+			socket.send(pcm)
+		} else if (!socket || socket.readyState === CONNECTING) {
+			this.early.push(pcm)
+			if (this.early.length > EARLY_FRAMES) {
+				this.early.shift()
+			}
+		}
+	},
+
+	dropAudio() {
+		this.early = []
+	},
+
+	canSend() {
+		return this.phase === "reconnecting" || (this.phase === "live" && this.isOpen())
+	},
+
+	sendText(text) {
+		const id = `w${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`
+		if (this.phase === "reconnecting") {
+			this.queue(id, text.trim())
+			return "queued"
+		}
+		this.outbox.set(id, { text, sent: true })
+		this.sendJson({ type: "text", text, id })
+		return "sent"
+	},
+
+	queue(id, text) {
+		this.outbox.set(id, { text, sent: false })
+		this.listener.onPending(id, text)
+	},
+
+	flushOutbox() {
+		if (this.isOpen() && this.phase === "live") {
+			for (const [id, entry] of this.outbox) {
+				if (!entry.sent) {
+					entry.sent = true
+					this.sendJson({ type: "text", text: entry.text, id })
+				}
+			}
+		}
+	},
+
+	failPending() {
+		for (const id of this.outbox.keys()) {
+			this.listener.onUnsent(id)
+		}
+		this.outbox.clear()
+	},
+
+	end() {
+		this.phase = "ending"
+		this.sendJson({ type: "end" })
+	},
+
+	abandon() {
+		this.pending?.abort()
+		this.pending = null
+		this.finish()
+		this.stopPinging()
+		const socket = this.socket
+		this.socket = null
+		socket?.close(1000)
+	},
+
+	reset() {
+		this.abandon()
+		this.call = null
+		this.early = []
+	},
+
+	onFrame({ data }) {
+		if (typeof data !== "string") {
+			this.listener.onAudio(data)
+			return
+		}
+		/** @type {RelayFrame} */
+		let frame
+		try {
+			frame = JSON.parse(data)
+		} catch {
+			return
+		}
+		const previous = this.previousFrame
+		this.previousFrame = frame.type
+		clearTimeout(this.pongTimer)
+		const listener = this.listener
+		switch (frame.type) {
+			case "ready":
+				this.call = frame.call
+				clearTimeout(this.retryTimer)
+				this.resume = frame.resume || null
+				this.phase = "live"
+				listener.onReady(frame)
+				if (this.resume) {
+					this.save()
+				} else {
+					this.forget()
+				}
+				this.startPinging()
+				break
+			case "transcript":
+				listener.onTranscript(frame.messages)
+				for (const message of frame.messages) {
+					if (message.role === "user") {
+						this.outbox.delete(message.id)
+					}
+				}
+				this.flushOutbox()
+				break
+			case "resume":
+				if (this.resume) {
+					this.resume.token = frame.token
+					this.save()
+				}
+				break
+			case "message":
+				if (frame.role === "user") {
+					this.outbox.delete(frame.id)
+				}
+				listener.onMessage(frame)
+				break
+			case "error":
+				this.lastError = frame
+				listener.onRelayError(frame)
+				break
+			case "ended":
+				this.ended = { notice: previous === "error" ? this.lastError : null }
+				break
+			case "interrupt":
+				listener.onInterrupt()
+		}
+	},
+
+	onClose(socket, { code }) {
+		if (socket !== this.socket) {
+			return
+		}
+		this.socket = null
+		this.stopPinging()
+		if (code === 1000 && this.ended) {
+			this.finish()
+			this.listener.onEnded(this.ended.notice)
+			return
+		}
+		const known = this.config.relay.closeCodes[code]
+		if (!known && (this.phase === "live" || this.phase === "reconnecting") && this.startReconnecting()) {
+			return
+		}
+		this.finish()
+		const fromFrame = this.lastError && this.lastError.code
+		const reason = known === "upstream_failed" && fromFrame ? fromFrame : known || "dropped"
+		this.listener.onFailed(reason, this.lastError?.message, fromFrame === reason)
+	},
+
+	finish() {
+		clearTimeout(this.retryTimer)
+		this.forget()
+		this.failPending()
+		this.phase = "idle"
+	},
+
+	startPinging() {
+		this.stopPinging()
+		this.pingTimer = setInterval(() => this.ping(), PING_INTERVAL_MS)
+	},
+
+	ping() {
+		const socket = this.socket
+		if (!socket || socket.readyState !== OPEN) {
+			return
+		}
+		socket.send(JSON.stringify({ type: "ping", t: Date.now() }))
+		clearTimeout(this.pongTimer)
+		this.pongTimer = setTimeout(() => this.socket === socket && this.drop(socket), PONG_TIMEOUT_MS)
+	},
+
+	stopPinging() {
+		clearInterval(this.pingTimer)
+		clearTimeout(this.pongTimer)
+	},
+
+	drop(socket) {
+		this.onClose(socket, { code: 1006 })
+		socket.close(4000)
+	},
+
+	readSaved() {
+		try {
+			const saved = JSON.parse(this.env.sessionStorage.getItem(this.storageKey) || "null")
+			if (saved && typeof saved.call === "string" && typeof saved.token === "string") {
+				return saved
+			}
+		} catch {}
+		return null
+	},
+
+	save() {
+		if (!this.resume || !this.call) {
+			return
+		}
+		const saved = {
+			call: this.call,
+			token: this.resume.token,
+			seconds: this.resume.seconds,
+			...this.listener.session(),
+		}
+		try {
+			this.env.sessionStorage.setItem(this.storageKey, JSON.stringify(saved))
+		} catch {}
+	},
+
+	forget() {
+		this.resume = null
+		try {
+			this.env.sessionStorage.removeItem(this.storageKey)
+		} catch {}
+	},
+
+	resumeSaved(saved) {
+		this.call = saved.call
+		this.resume = { token: saved.token, seconds: Number(saved.seconds) || 0 }
+		this.startReconnecting()
+	},
+
+	canResume() {
+		return Boolean(this.resume?.token && this.call)
+	},
+
+	startReconnecting() {
+		if (!this.canResume()) {
+			return false
+		}
+		if (this.phase !== "reconnecting") {
+			for (const [id, { text, sent }] of this.outbox) {
+				if (sent) {
+					this.queue(id, text)
+				}
+			}
+			this.deadline = Date.now() + (this.resume?.seconds || 0) * 1000
+			this.attempt = 0
+			this.phase = "reconnecting"
+			this.listener.onReconnecting()
+		}
+		this.scheduleReconnect()
+		return true
+	},
+
+	scheduleReconnect() {
+		clearTimeout(this.retryTimer)
+		const left = this.deadline - Date.now()
+		if (left <= 0 && this.attempt > 0) {
+			this.finish()
+			this.listener.onLost()
+			return
+		}
+		const base = RECONNECT_DELAYS_MS[Math.min(this.attempt, RECONNECT_DELAYS_MS.length - 1)]
+		const delay = Math.max(0, Math.min(base * (0.8 + Math.random() * 0.4), left))
+		this.attempt += 1
+		this.retryTimer = setTimeout(() => this.tryReconnect(), delay)
+	},
+
+	tryReconnect() {
+		if (this.phase !== "reconnecting" || !this.resume) {
+			return
+		}
+		if (this.env.navigator.onLine === false) {
+			this.scheduleReconnect()
+			return
+		}
+		this.connect(`${this.config.relay.socket}${encodeURIComponent(this.resume.token)}/`)
+	},
+
+	handleEvent({ type, persisted }) {
+		const { phase, socket } = this
+		const resumable = this.canResume() && (phase === "live" || phase === "reconnecting")
+		if (type === "pagehide") {
+			if (resumable) {
+				this.save()
+			} else if (this.isOpen()) {
+				this.sendJson({ type: "end" })
+				socket?.close(1000)
+			}
+		} else if (type === "pageshow" && persisted && phase === "live" && !this.isOpen()) {
+			this.startReconnecting()
+		} else if (type === "offline" && phase === "live" && socket && resumable) {
+			this.drop(socket)
+		} else if (type === "online" && phase === "reconnecting" && !socket) {
+			clearTimeout(this.retryTimer)
+			this.tryReconnect()
+		}
+	},
+})
