@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run check fmt messages test test-js test-fast test-postgres bench bench-weight bench-load clean
+.PHONY: help install system-deps run check fmt messages test test-js test-fast test-postgres bench bench-weight bench-load bench-health clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -87,6 +87,9 @@ bench-weight: install ## Bytes a page view and a first open of the widget downlo
 
 bench-load: install system-deps ## Many concurrent voice calls: direct, nginx, Daphne, Uvicorn, 2 workers
 	$(BIN)/python benchmarks/load.py
+
+bench-health: install system-deps ## What /health/ready costs: requests/s, p99, and the CPU of 3 probes polling it
+	$(BIN)/python benchmarks/health.py
 
 clean: ## Remove the virtualenv, the demo database and caches
 	rm -rf $(VENV) demo.sqlite3* staticfiles tests/.artifacts .mypy_cache .ruff_cache

@@ -7,9 +7,12 @@ from __future__ import annotations
 import os
 
 from tests.settings import *  # noqa: F403
+from tests.settings import MIDDLEWARE
 from webcall_widget.channel_layers import redis_channel_layer
 
 DEBUG = False
+# The tests' canary is synchronous: it would put every request through a thread hop.
+MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("tests.canary")]
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",

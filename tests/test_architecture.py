@@ -35,7 +35,15 @@ LAYERS: list[set[str]] = [
     {"models"},  # what is stored
     {"access", "limits", "retention", "export", "forms", "cors", "migrations"},  # rules over it
     {"usage", "relay", "webhooks", "sandbox", "probe", "assets"},  # the services
-    {"views", "admin", "checks", "templatetags", "management", "routing"},  # entry points
+    {
+        "views",
+        "admin",
+        "checks",
+        "templatetags",
+        "management",
+        "routing",
+        "health",
+    },  # entry points
     {"urls", "apps", "__init__"},  # wiring
 ]
 

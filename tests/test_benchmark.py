@@ -77,3 +77,21 @@ def test_load_benchmark_prints_every_path_side_by_side():
         assert row[-1] == "0", f"{path}: chat answers were lost"
         assert float(row[4]) > 0, f"{path}: no chat answer was timed"
     assert "KB per idle call" in result.stdout
+
+
+def test_health_benchmark_prints_the_endpoints_throughput_and_the_probes_cost():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/health.py",
+            *("--seconds", "1", "--idle-seconds", "1", "--clients", "2"),
+            *("--postgres", "", "--redis", ""),  # the figures, not the services, are checked
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "/webcall/health/ready" in result.stdout and "req/s" in result.stdout
+    assert "the probes' cost" in result.stdout

@@ -173,6 +173,13 @@ def test_real_upstream_in_production_is_fine():
     assert check_ids() == []
 
 
+@override_settings(
+    WEBCALL_WIDGET={"UPSTREAM": {"URL": "http://voicehub.invalid"}, "METRICS": {"TOKEN": "t" * 32}}
+)
+def test_a_metrics_token_with_prometheus_client_installed_is_fine():
+    assert check_ids() == []
+
+
 @pytest.mark.django_db  # Django 6.1's model checks query the database
 @override_settings(WEBCALL_WIDGET={"NOPE": True})
 def test_checks_are_registered_with_django():

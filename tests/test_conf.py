@@ -92,6 +92,9 @@ def test_unknown_nested_key_is_reported_with_its_section():
             "LIMITS.CALL_MINUTES_PER_DAY_PER_AGENT",
         ),
         ({"UPSTREAM": []}, "UPSTREAM"),
+        ({"HEALTH": {"ENABLED": "yes"}}, "HEALTH.ENABLED"),
+        ({"HEALTH": {"CHECK_TIMEOUT": 0}}, "HEALTH.CHECK_TIMEOUT"),
+        ({"METRICS": {"TOKEN": 12345678901234567890123456789}}, "METRICS.TOKEN"),
     ],
 )
 def test_bad_values_are_problems_naming_the_key(raw, key):
@@ -263,3 +266,36 @@ def test_protocol_settings_that_cannot_work_together_are_one_problem_each():
     assert "has no acknowledgements" in found[1].message
     with pytest.raises(ImproperlyConfigured):
         build(raw, debug=False)
+
+
+def test_health_is_served_and_metrics_are_for_staff_by_default():
+    settings = build({}, debug=False)
+    assert settings.health.enabled is True
+    assert settings.health.check_timeout == 0.5
+    assert settings.metrics.token is None
+
+
+def test_a_metrics_token_can_be_set():
+    token = "k" * 43
+    assert build({"METRICS": {"TOKEN": token}}, debug=False).metrics.token == token
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "short-token", "x" * 257, "a token with spaces in it, long enough", "é" * 30],
+    ids=["empty", "short", "overlong", "spaces", "not-ascii"],
+)
+def test_a_metrics_token_that_could_be_guessed_or_not_sent_is_a_problem(token):
+    (problem,) = problems({"METRICS": {"TOKEN": token}})
+    assert problem.key == "METRICS.TOKEN"
+    assert "24 to 256 visible ASCII characters" in problem.message
+
+
+def test_a_bad_metrics_token_is_never_echoed():
+    (problem,) = problems({"METRICS": {"TOKEN": "almost-a-secret"}})
+    assert "almost-a-secret" not in problem.message + problem.hint
+
+
+def test_the_metrics_token_is_not_in_the_settings_repr():
+    token = "s3cr3t-" * 6
+    assert token not in repr(build({"METRICS": {"TOKEN": token}}, debug=False))

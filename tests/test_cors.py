@@ -74,6 +74,19 @@ def test_other_paths_never_touch_the_database(db, client):
     assert not agent_queries(queries)
 
 
+@pytest.mark.parametrize(
+    "path", ["/webcall/health/live", "/webcall/health/ready", "/webcall/metrics"]
+)
+def test_health_and_metrics_are_not_agent_paths(db, rf, path):
+    """Probes are not browsers: no CORS, and no origin map read for them."""
+    ORIGIN_MAP.clear()
+    request = rf.get(path, headers={"Origin": "https://shop.example"})
+    with CaptureQueriesContext(connection) as queries:
+        assert cors.allow_agent_origin(None, request) is False
+    assert len(queries) == 0
+    assert cache.get(VERSION_KEY) is None
+
+
 # The origin map: built once, kept in the process, never one query or cache key per slug.
 
 

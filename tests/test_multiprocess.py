@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -27,7 +26,8 @@ import requests
 from django.core.management import call_command
 from websockets.asyncio.client import connect
 
-from tests.servers import free_port, manage, post_create_call, start_daphne, wait_for_port
+from tests.redis_server import running_redis
+from tests.servers import manage, post_create_call, start_daphne
 from webcall_widget.models import Call
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,41 +41,10 @@ pytestmark = [
 ]
 
 
-def redis_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    if redis_answers(6379):
-        yield "redis://127.0.0.1:6379/0"
-        return
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, server, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(10)
+    with running_redis() as url:
+        yield url
 
 
 class Site:

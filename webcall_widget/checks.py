@@ -18,6 +18,7 @@ webcall_widget.E010    several processes (Redis channel layer) but a per-process
 webcall_widget.W001    the sandbox is the upstream while ``DEBUG`` is off
 webcall_widget.W003    ``LIMITS`` values that undo each other
 webcall_widget.W004    ``MAX_FRAME_BYTES`` not below Daphne's own websocket message limit
+webcall_widget.W005    ``METRICS.TOKEN`` is set but the ``metrics`` extra is not installed
 =====================  ==================================================================
 """
 
@@ -29,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
-from webcall_widget import conf, leases
+from webcall_widget import conf, leases, metrics
 from webcall_widget.channel_layers import (
     BLOCKING_RECEIVE_SECONDS,
     SOCKET_TIMEOUT_SECONDS,
@@ -256,6 +257,24 @@ def check_frame_size(
     ]
 
 
+def check_metrics_extra(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """A token says someone means to scrape the metrics, which need prometheus_client."""
+    if conf.problems(conf.raw_setting()) or conf.get_settings().metrics.token is None:
+        return []
+    if metrics.available():
+        return []
+    return [
+        Warning(
+            "WEBCALL_WIDGET['METRICS']['TOKEN'] is set, but prometheus_client is not "
+            "installed, so the metrics endpoint answers 501.",
+            hint=f"Install the metrics extra: {metrics.INSTALL}. Or remove METRICS.TOKEN.",
+            id="webcall_widget.W005",
+        )
+    ]
+
+
 ALL: tuple[Callable[..., list[CheckMessage]], ...] = (
     check_settings,
     check_channels,
@@ -266,4 +285,5 @@ ALL: tuple[Callable[..., list[CheckMessage]], ...] = (
     check_channel_layer,
     check_limits,
     check_frame_size,
+    check_metrics_extra,
 )

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -100,6 +101,17 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthSettings:
+    enabled: bool
+    check_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    token: str | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     upstream: UpstreamSettings
     sandbox: SandboxSettings
@@ -115,6 +127,8 @@ class Settings:
     drain_seconds: float
     max_text_length: int
     max_frame_bytes: int
+    health: HealthSettings
+    metrics: MetricsSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +167,23 @@ def _webhook_url(value: Any) -> str | None:
         return None  # a path on the site that created the call
     reason = schema.url(("http", "https"))(value)
     return reason and reason.replace("must be", "must be a path starting with '/' or", 1)
+
+
+# A bearer token a scraper sends: long enough not to be guessed, and sendable in a header.
+_TOKEN = re.compile(r"[\x21-\x7e]{24,256}")
+
+
+def _metrics_token(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and _TOKEN.fullmatch(value)):
+        return None
+    return (
+        "must be None or 24 to 256 visible ASCII characters (no spaces), "
+        "e.g. secrets.token_urlsafe(32)"
+    )
+
+
+# Settings whose value is never echoed in a problem: a pasted credential.
+_SECRET = ("UPSTREAM.CONNECT_", "METRICS.TOKEN")
 
 
 SCHEMA: dict[str, dict[str, Key] | Key] = {
@@ -338,6 +369,28 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
         "below the ASGI server's own websocket message limit (Daphne's: 1 MiB).",
         schema.positive_int,
     ),
+    "HEALTH": {
+        "ENABLED": Key(
+            True,
+            "Serve <prefix>/health/live and <prefix>/health/ready to anyone (for load "
+            "balancers and Kubernetes probes). False: they answer 404.",
+            schema.boolean,
+        ),
+        "CHECK_TIMEOUT": Key(
+            0.5,
+            "Seconds the readiness check waits for each of the database, the cache and the "
+            "channel layer before it counts that one as failed.",
+            schema.positive_number,
+        ),
+    },
+    "METRICS": {
+        "TOKEN": Key(
+            None,
+            "A secret that lets a scraper read <prefix>/metrics with 'Authorization: Bearer "
+            "<TOKEN>'. None: staff users only.",
+            _metrics_token,
+        ),
+    },
 }
 
 
@@ -433,8 +486,8 @@ def _bad(name: str, key: Key, value: Any) -> Problem:
     kind = (
         "bad-url" if name in ("UPSTREAM.URL", "SOCKET_URL", "SANDBOX.WEBHOOK_URL") else "bad-value"
     )
-    # Connection templates may hold a pasted credential: never echoed.
-    got = "See the README." if name.startswith("UPSTREAM.CONNECT_") else f"Got {value!r}."
+    # Connection templates may hold a pasted credential, and a token is one: never echoed.
+    got = "See the README." if name.startswith(_SECRET) else f"Got {value!r}."
     return Problem(kind, name, f"WEBCALL_WIDGET {name} {reason}.", got)
 
 
@@ -502,6 +555,10 @@ def build(raw: Mapping[str, Any], *, debug: bool) -> Settings:
         drain_seconds=float(v("DRAIN_SECONDS")),
         max_text_length=v("MAX_TEXT_LENGTH"),
         max_frame_bytes=v("MAX_FRAME_BYTES"),
+        health=HealthSettings(
+            enabled=v("HEALTH.ENABLED"), check_timeout=float(v("HEALTH.CHECK_TIMEOUT"))
+        ),
+        metrics=MetricsSettings(token=v("METRICS.TOKEN")),
     )
 
 

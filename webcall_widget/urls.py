@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from webcall_widget import assets, views
+from webcall_widget.health import views as health
 from webcall_widget.webhooks.views import receive_webhook
 
 app_name = "webcall_widget"
@@ -17,4 +18,7 @@ urlpatterns = [
         name="widget-module",
     ),
     path("agents/<slug:slug>/webhook", receive_webhook, name="webhook"),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", health.scrape, name="metrics"),
 ]
