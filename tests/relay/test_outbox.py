@@ -178,3 +178,19 @@ def test_closing_stops_the_writer_while_a_write_is_held_up():
         assert socket.written == []
 
     run(scenario())
+
+
+async def test_one_audio_frame_in_fifty_is_timed_from_its_queueing_to_its_write():
+    written: list[dict] = []
+    timed: list[float] = []
+
+    async def write(message):
+        written.append(message)
+
+    outbox = Outbox(write, max_audio_bytes=10**6, on_latency=timed.append)
+    for n in range(120):
+        outbox.put_bytes(bytes([n % 256]) * 4)
+        await outbox.flush()  # as frames come, 20 ms apart
+    await outbox.close()
+    assert len(written) == 120
+    assert len(timed) == 2 and all(seconds >= 0 for seconds in timed)

@@ -107,6 +107,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
             max_audio_bytes=int(self.max_queued_audio_seconds * audio.output_rate * 2),
             on_drop=self._audio_dropped,
             on_failed=self._write_failed,
+            on_latency=metrics.frame_latency,
         )
         try:
             while True:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +27,9 @@ from typing import Any
 logger = logging.getLogger("webcall_widget.relay")
 
 Write = Callable[[dict[str, Any]], Awaitable[None]]
+
+# One audio frame in this many is timed from its queueing to its write (1 s of 20 ms frames).
+SAMPLE_EVERY = 50
 
 
 class Outbox:
@@ -36,9 +40,11 @@ class Outbox:
         max_audio_bytes: int,
         on_drop: Callable[[int], None] | None = None,
         on_failed: Callable[[BaseException], None] | None = None,
+        on_latency: Callable[[float], None] | None = None,
     ) -> None:
         """``on_failed`` hears of a write that raised: the socket is gone, and everything
-        put afterwards is ignored."""
+        put afterwards is ignored. ``on_latency`` hears, for one audio frame in
+        :data:`SAMPLE_EVERY`, how many seconds it waited here before it was written."""
         self._write = write
         self.max_audio_bytes = max_audio_bytes
         self._on_drop = on_drop
@@ -51,6 +57,9 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self.failed: BaseException | None = None
         self.dropped_bytes = 0
+        self._on_latency = on_latency
+        self._until_sample = SAMPLE_EVERY
+        self._sample: tuple[dict[str, Any], float] | None = None
 
     def put_text(self, frame: str) -> None:
         self._put({"type": "websocket.send", "text": frame})
@@ -59,7 +68,12 @@ class Outbox:
         if self.failed is not None:
             return
         self._audio_bytes += len(data)
-        self._put({"type": "websocket.send", "bytes": data})
+        message = {"type": "websocket.send", "bytes": data}
+        self._until_sample -= 1
+        if not self._until_sample and self._on_latency is not None:
+            self._until_sample = SAMPLE_EVERY
+            self._sample = (message, time.perf_counter())
+        self._put(message)
         if self._audio_bytes > self.max_audio_bytes:
             self._drop_oldest_audio()
 
@@ -133,6 +147,10 @@ class Outbox:
                     self._writing = True
                     await self._write(message)
                     self._writing = False
+                    sample = self._sample
+                    if sample is not None and sample[0] is message and self._on_latency:
+                        self._sample = None
+                        self._on_latency(time.perf_counter() - sample[1])
                 self._now_idle()
                 self._wakeup = loop.create_future()
                 await self._wakeup
