@@ -15,12 +15,10 @@ import hypothesis
 import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
-from django.urls import path as url_path
 
 from tests.clocks import HandClock
 from tests.factories import build_agent
 from tests.servers import ServerThread
-from webcall_widget.conf import get_settings
 from webcall_widget.models import Agent
 from webcall_widget.relay.consumer import RelayConsumer
 from webcall_widget.relay.process import RelayProcess
@@ -275,8 +273,9 @@ def socket_path(response: Any) -> str:
 
 def relay_app(consumer: type[RelayConsumer] = RelayConsumer, **options: Any) -> Any:
     """The relay's route alone, its consumer given ``options`` (``RelayConsumer``'s)."""
-    route = consumer.as_asgi(**options)
-    return URLRouter([url_path(get_settings().socket_path.lstrip("/") + "<str:token>/", route)])
+    from webcall_widget.routing import relay_patterns
+
+    return URLRouter(relay_patterns(consumer.as_asgi(**options)))
 
 
 def another_process(consumer: type[RelayConsumer] = RelayConsumer, **options: Any) -> Any:

@@ -34,6 +34,7 @@ LAYERS: list[set[str]] = [
     {"conf"},  # settings
     {"models"},  # what is stored
     {"access", "limits", "retention", "export", "forms", "cors", "migrations"},  # rules over it
+    {"calls"},  # starting a call
     {"usage", "relay", "webhooks", "sandbox", "probe", "assets"},  # the services
     {
         "views",

@@ -16,13 +16,18 @@ class WebcallWidgetConfig(AppConfig):
 
         from webcall_widget import checks as webcall_checks
         from webcall_widget import cors
-        from webcall_widget.models import Agent
+        from webcall_widget.models import Agent, Call
+        from webcall_widget.signals import call_created
+        from webcall_widget.webhooks import processing
 
         for check in webcall_checks.ALL:
             checks.register(check, checks.Tags.compatibility)
         check_request_enabled.connect(cors.allow_agent_origin, dispatch_uid="webcall_widget.cors")
         post_save.connect(cors.remember_agent, sender=Agent, dispatch_uid="webcall_widget.cors")
         post_delete.connect(cors.forget_agent, sender=Agent, dispatch_uid="webcall_widget.cors")
+        call_created.connect(
+            processing.call_created, sender=Call, dispatch_uid="webcall_widget.webhooks"
+        )
         _stop_gracefully_under_runserver()
 
 

@@ -59,9 +59,19 @@ def read_body(request: HttpRequest, limit: int) -> bytes | None:
 
 def client_ip(request: HttpRequest, trusted_proxies: int) -> str | None:
     """The visitor's IP: ``REMOTE_ADDR``, or the address the last trusted proxy saw."""
-    address = request.META.get("REMOTE_ADDR", "")
+    return client_address(
+        request.META.get("REMOTE_ADDR", ""),
+        request.META.get("HTTP_X_FORWARDED_FOR", ""),
+        trusted_proxies,
+    )
+
+
+def client_address(remote: str, forwarded_for: str, trusted_proxies: int) -> str | None:
+    """The client's IP from the peer's address and an ``X-Forwarded-For`` header: the
+    address ``trusted_proxies`` hops from the right, or the peer's with no proxy."""
+    address = remote
     if trusted_proxies:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h.strip() for h in forwarded_for.split(",")]
         hops = [h for h in hops if h]
         if len(hops) >= trusted_proxies:
             address = hops[-trusted_proxies]

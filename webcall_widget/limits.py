@@ -31,12 +31,11 @@ from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Case, Count, DateTimeField, F, Min, Q, QuerySet, Sum, When
 from django.db.models.functions import Coalesce, Greatest
-from django.http import HttpRequest
 from django.utils import timezone
 
 from webcall_widget import leases
 from webcall_widget.conf import Settings
-from webcall_widget.http import client_ip, client_key
+from webcall_widget.http import client_key
 from webcall_widget.models import OPEN_STATUSES, Agent, Call, CallStatus, Limit, LimitHit
 from webcall_widget.signals import limit_reached, send_robustly
 from webcall_widget.voicehub.statuses import FINAL_STATUSES
@@ -132,12 +131,6 @@ def check_rate(scope: str, key: str, limit: int) -> None:
             limit=_RATE_LIMITS.get(scope),
             client_key=key if scope == "client" else "",
         )
-
-
-def check_rates(request: HttpRequest, agent: Agent, settings: Settings) -> None:
-    key = client_key(client_ip(request, settings.trusted_proxies)) or "unknown"
-    check_rate("client", key, settings.limits.calls_per_minute_per_client)
-    check_rate("agent", str(agent.pk), settings.limits.calls_per_minute_per_agent)
 
 
 # A live relay records the end of its call within seconds of VoiceHub ending it. A call

@@ -19,19 +19,26 @@ lists them first, ``URLRouter([*its_routes, *websocket_urlpatterns])``, or route
 
 from __future__ import annotations
 
-from django.urls import path, re_path
+from typing import Any
+
+from django.urls import URLPattern, path, re_path
 
 from webcall_widget.conf import get_settings
 from webcall_widget.relay.consumer import RelayConsumer
 from webcall_widget.relay.not_found import not_found
 
-relay_urlpatterns = [
-    path(
-        get_settings().socket_path.lstrip("/") + "<str:token>/",
-        RelayConsumer.as_asgi(),
-        name="webcall-relay",
-    ),
-]
+
+def relay_patterns(relay: Any) -> list[URLPattern]:
+    """The relay's routes, served by ``relay`` (``RelayConsumer.as_asgi(...)``): the start
+    socket of a call to start, and the socket of a call created over HTTP or resumed."""
+    prefix = get_settings().socket_path.lstrip("/")
+    return [
+        path(prefix + "start/<slug:slug>/", relay, name="webcall-start"),
+        path(prefix + "<str:token>/", relay, name="webcall-relay"),
+    ]
+
+
+relay_urlpatterns = relay_patterns(RelayConsumer.as_asgi())
 
 websocket_urlpatterns = [
     *relay_urlpatterns,

@@ -12,24 +12,21 @@ from django.conf import settings as django_settings
 from django.http import HttpRequest, JsonResponse
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from webcall_widget import access, assets, limits, origins
+from webcall_widget import access, assets, calls, limits, origins
 from webcall_widget.conf import Settings, get_settings
 from webcall_widget.http import client_ip, read_body, visitor_error
-from webcall_widget.models import Agent, Call, CallStatus
+from webcall_widget.models import Agent
 from webcall_widget.redaction import hide_marked_values_in_debug
 from webcall_widget.relay import tokens
 from webcall_widget.relay.protocol import CloseCode
-from webcall_widget.signals import call_created, send_robustly
 from webcall_widget.strings import widget_strings
-from webcall_widget.voicehub import client
-from webcall_widget.voicehub.errors import UpstreamUnavailable, VoiceHubError
+from webcall_widget.voicehub.errors import VoiceHubError
 from webcall_widget.voicehub.events import Mode
-from webcall_widget.webhooks import processing
 
 logger = logging.getLogger("webcall_widget.views")
 
@@ -161,54 +158,18 @@ def create_call(request: HttpRequest, slug: str) -> JsonResponse:
     if isinstance(mode, JsonResponse):
         return mode
     settings = get_settings()
-    base_url = _upstream_url(request, settings)
-    if base_url is None:
-        logger.error(
-            "Agent %s: no VoiceHub URL is set and the sandbox is disabled; "
-            "set WEBCALL_WIDGET['UPSTREAM']['URL'].",
-            agent.slug,
-        )
-        error = UpstreamUnavailable("no upstream configured")
-        return visitor_error(error.http_status, error.code)
-    user = request.user if getattr(request, "user", None) else None
+    visitor = calls.Visitor(
+        ip=client_ip(request, settings.trusted_proxies),
+        origin=request.headers.get("Origin", ""),
+        user=getattr(request, "user", None),
+    )
     try:
-        limits.check_rates(request, agent, settings)
-        call = limits.reserve_call(
-            agent,
-            settings,
-            mode=mode.value,
-            upstream_url=base_url,
-            origin=request.headers.get("Origin", "")[:300],
-            client_ip=client_ip(request, settings.trusted_proxies),
-            user=user if user is not None and user.is_authenticated else None,
-        )
+        base_url = calls.upstream_url(settings, request.build_absolute_uri("/"))
+        call = calls.start(agent, mode, visitor, settings, base_url=base_url, request=request)
     except limits.LimitExceeded as exc:
-        # Logged once in a while by record_refusal, not once per refused request.
-        logger.debug("Agent %s: call refused (%s).", agent.slug, exc.code)
-        limits.record_refusal(agent, exc)
         return visitor_error(exc.http_status, exc.code, Retry_After=str(exc.retry_after))
-    try:
-        created = client.create_web_call(
-            base_url,
-            api_key=agent.api_key,
-            agent_id=agent.voicehub_agent_id,
-            mode=mode,
-            timeout=settings.upstream.request_timeout,
-        )
     except VoiceHubError as exc:
-        logger.warning("Agent %s: VoiceHub refused a %s call: %s", agent.slug, mode.value, exc)
-        Call.objects.filter(pk=call.pk).update(
-            status=CallStatus.FAILED,
-            ended_at=timezone.now(),
-            end_reason="create-failed",
-            error_code=exc.code,
-            error_detail=str(exc)[:2000],
-        )
         return visitor_error(exc.http_status, exc.code)
-    call.voicehub_call_id = created.call_id
-    call.upstream_socket_path = created.socket_path
-    call.save(update_fields=["voicehub_call_id", "upstream_socket_path"])
-    _call_created(request, agent, call)
     token = tokens.issue(call.id)
     return JsonResponse(
         {
@@ -219,19 +180,6 @@ def create_call(request: HttpRequest, slug: str) -> JsonResponse:
         },
         status=201,
     )
-
-
-@sensitive_variables("agent")
-def _call_created(request: HttpRequest, agent: Agent, call: Call) -> None:
-    """Tell site code, and process the webhook events VoiceHub sent for this call before
-    its id was stored. Neither can fail the visitor's call."""
-    send_robustly(
-        call_created, Call, about=f"Call {call.id}", call=call, agent=agent, request=request
-    )
-    try:
-        processing.call_appeared(call)
-    except Exception:
-        logger.exception("Call %s: its waiting webhook events could not be processed.", call.id)
 
 
 def _requested_mode(body: bytes, agent: Agent) -> Mode | JsonResponse:
@@ -250,14 +198,6 @@ def _requested_mode(body: bytes, agent: Agent) -> Mode | JsonResponse:
     if not agent.allows_mode(requested):
         return visitor_error(400, "mode_not_allowed")
     return Mode(requested)
-
-
-def _upstream_url(request: HttpRequest, settings: Settings) -> str | None:
-    if settings.upstream.url is not None:
-        return settings.upstream.url
-    if not settings.sandbox.enabled:
-        return None
-    return request.build_absolute_uri(settings.sandbox.path).rstrip("/")
 
 
 def _socket_url(request: HttpRequest, settings: Settings, token: str) -> str:

@@ -194,8 +194,6 @@ class RelayedCall:
             under_way=self.adopting,
         )
         self.upstream = upstream
-        if not self.adopting:
-            await self.recorder.mark_live(self.call.call_id)
         self.audio = AudioChannel(
             upstream,
             self.call.voicehub_call_id,
@@ -208,6 +206,8 @@ class RelayedCall:
         self.transcript.writer.start()
         logger.info("Call %s is live (%s).", self.label, self.mode.value)
         await self._went_live()
+        if not self.adopting:  # after ready: the visitor does not wait for the write
+            await self.recorder.mark_live(self.call.call_id)
         for event in held:
             await self._forward(event)
         while self._early:

@@ -33,8 +33,17 @@ from channels.layers import get_channel_layer
 
 from webcall_widget import metrics
 from webcall_widget.conf import get_settings
-from webcall_widget.models import CallStatus
-from webcall_widget.relay import admission, adoption, protocol, records, resume, stopping, tokens
+from webcall_widget.models import Agent, CallStatus
+from webcall_widget.relay import (
+    admission,
+    adoption,
+    protocol,
+    records,
+    resume,
+    starting,
+    stopping,
+    tokens,
+)
 from webcall_widget.relay.admission import Refusal
 from webcall_widget.relay.call import OpenSession
 from webcall_widget.relay.outbox import Outbox
@@ -69,6 +78,7 @@ _BUSY = records.Outcome(
 class RelayConsumer(AsyncWebsocketConsumer):
     port: CallPort | None = None
     budget: FrameBudget | None = None
+    _starting: starting.Waiting | None = None  # a start socket, until its start
     _closed = False
     _gone = False
 
@@ -80,6 +90,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
         recorder: Recorder | None = None,
         max_queued_audio_seconds: float = MAX_QUEUED_AUDIO_SECONDS,
         attach_timeout: float = ATTACH_TIMEOUT_SECONDS,
+        start_wait: float = starting.WAIT_SECONDS,
     ) -> None:
         """``as_asgi()`` passes these on: the relay process (this one; a test plays
         another), how a call opens its upstream session and where it records itself (a
@@ -91,6 +102,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
         self.recorder = recorder
         self.max_queued_audio_seconds = max_queued_audio_seconds
         self.attach_timeout = attach_timeout
+        self.start_wait = start_wait
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Channels' ``AsyncConsumer.__call__``, with the browser's messages awaited
@@ -134,9 +146,13 @@ class RelayConsumer(AsyncWebsocketConsumer):
             # Stopping: the widget connects again, and a load balancer sends it elsewhere.
             await self.close(CloseCode.MOVING)
             return
-        token = self.scope["url_route"]["kwargs"].get("token", "")
-        refusal: Refusal | CallPort | None
-        if tokens.is_resume_token(token):
+        self.relaying = relaying
+        route = self.scope["url_route"]["kwargs"]
+        token = route.get("token", "")
+        refusal: Refusal | CallPort | Agent | None
+        if "slug" in route:
+            refusal = await starting.admit(self.scope, route["slug"])
+        elif tokens.is_resume_token(token):
             refusal = await resume.resume(
                 self,
                 self.scope,
@@ -152,7 +168,9 @@ class RelayConsumer(AsyncWebsocketConsumer):
             await self.send_text(protocol.error_frame(error, visitor_message(error)))
             await self.close(code)
             return
-        if refusal is not None:
+        if isinstance(refusal, Agent):
+            self._starting = starting.Waiting(refusal, self, self.start_wait)
+        elif refusal is not None:
             self.port = refusal
         rate = self.settings.limits.frames_per_second
         self.budget = FrameBudget(rate=rate, burst=2 * rate)
@@ -209,29 +227,41 @@ class RelayConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         port = self.port
-        if self._closed or port is None:
+        if self._closed or (port is None and self._starting is None):
             return
         if self.budget is not None and not self.budget.take():
             rate_limited = ProtocolError(
                 "rate_limited", visitor_message("rate_limited"), CloseCode.RATE_LIMITED
             )
-            await port.refuse(rate_limited, reason="frame-rate-limit")
+            await self._refuse(port, rate_limited, "frame-rate-limit")
             return
         try:
             frame = protocol.parse(
                 text_data,
                 bytes_data,
-                mode=port.mode,
+                mode=port.mode if port is not None else None,
                 max_text_length=self.settings.max_text_length,
                 max_frame_bytes=self.settings.max_frame_bytes,
             )
         except ProtocolError as exc:
-            await port.refuse(exc)
+            await self._refuse(port, exc)
             return
         if isinstance(frame, protocol.Ping):
             await self.send_text(protocol.pong_frame(frame.t))
-        else:
+        elif isinstance(frame, protocol.Start):
+            waiting, self._starting = self._starting, None
+            if waiting is not None:
+                self.port = await waiting.begin(frame.mode, self.scope, self.relaying)
+        elif port is not None:
             await port.take(frame)
+
+    async def _refuse(
+        self, port: CallPort | None, error: ProtocolError, reason: str | None = None
+    ) -> None:
+        if port is not None:
+            await port.refuse(error, reason)
+        else:  # a start socket with no call yet
+            await starting.refuse(self, error.code, error.close_code)
 
     # the socket closes
 
@@ -242,6 +272,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
     async def _socket_gone(self, code: int | None) -> None:
         """The socket closed (``code``), or this consumer was cancelled (None)."""
         self._gone = True
+        if self._starting is not None:
+            self._starting.cancel()
         await self._outbox.close()
         if self.port is not None:
             await self.port.socket_closed(code)

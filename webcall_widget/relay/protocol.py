@@ -6,6 +6,9 @@ the close code to use; the ``*_frame`` builders make what the server sends.
 
 visitor to server::
 
+    {"type": "start", "mode": m}        on a start socket (``<SOCKET_PATH>start/<slug>/``),
+                                        its first frame: create the call, and ``ready``
+                                        comes back on this socket
     {"type": "text", "text": "...", "id": "..."?}
                                         a chat message (modes text, TextAudio); the
                                         optional id names it, so that a message sent
@@ -25,7 +28,8 @@ server to visitor::
     {"type": "message", "id": .., "role": "agent" | "user", "text": .., "final": bool}
     binary                              agent audio, PCM16LE mono at outputRate
     {"type": "interrupt"}               drop queued agent audio now
-    {"type": "error", "code": .., "message": ..}
+    {"type": "error", "code": .., "message": .., "retryAfter": s?}
+                                        retryAfter: a start refused by a limit
     {"type": "ended", "reason": ..}     the socket closes next
     {"type": "pong", "t": n}
 
@@ -102,6 +106,11 @@ class Ping:
     t: float | int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Start:
+    mode: Mode
+
+
 ClientFrame = Text | AudioIn | End | Ping
 
 
@@ -109,17 +118,20 @@ def parse(
     text_data: str | None,
     bytes_data: bytes | None,
     *,
-    mode: Mode,
+    mode: Mode | None,
     max_text_length: int,
     max_frame_bytes: int,
-) -> ClientFrame:
-    """Validate one frame from the browser.
+) -> ClientFrame | Start:
+    """Validate one frame from the browser; ``mode`` is the call's (None: a start socket
+    before its ``start``, where only ``start`` and ``ping`` are taken).
 
     Raises:
         ProtocolError: with ``close_code`` set for frames that end the call (malformed,
             too large); without it for frames that are merely refused (text in a voice-only
             call, a message that is too long), which the relay answers with an error frame.
     """
+    if bytes_data is not None and mode is None:
+        raise ProtocolError("malformed_frame", "No call yet.", CloseCode.MALFORMED_FRAME)
     if bytes_data is not None:
         if len(bytes_data) > max_frame_bytes:
             raise ProtocolError(
@@ -127,6 +139,7 @@ def parse(
                 f"Audio frames may be at most {max_frame_bytes} bytes.",
                 CloseCode.FRAME_TOO_LARGE,
             )
+        assert mode is not None
         if not mode.has_audio:
             raise ProtocolError("audio_not_allowed", "This call does not take audio.")
         if len(bytes_data) % 2:
@@ -160,8 +173,6 @@ def parse(
             CloseCode.MALFORMED_FRAME,
         )
     kind = frame["type"]
-    if kind == "text":
-        return _text(frame, mode, max_text_length)
     if kind == "ping":
         t = frame.get("t")
         if t is not None and not _is_number(t):
@@ -169,11 +180,28 @@ def parse(
                 "malformed_frame", 'ping "t" must be a number.', CloseCode.MALFORMED_FRAME
             )
         return Ping(t)
+    if mode is None:
+        return _start(frame)
+    if kind == "text":
+        return _text(frame, mode, max_text_length)
     if kind == "end":
         return End()
     raise ProtocolError(
         "malformed_frame", f"Unknown frame type {kind[:40]!r}.", CloseCode.MALFORMED_FRAME
     )
+
+
+def _start(frame: dict[str, Any]) -> Start:
+    if frame["type"] != "start":
+        raise ProtocolError("malformed_frame", "Start a call first.", CloseCode.MALFORMED_FRAME)
+    mode = frame.get("mode")
+    if not isinstance(mode, str) or mode not in Mode._value2member_map_:
+        raise ProtocolError(
+            "malformed_frame",
+            'A start frame\'s "mode" must be text, WebAudio or TextAudio.',
+            CloseCode.MALFORMED_FRAME,
+        )
+    return Start(Mode(mode))
 
 
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -261,8 +289,11 @@ def message_frame(message_id: str, role: str, text: str, *, final: bool) -> str:
     return _dump({"type": "message", "id": message_id, "role": role, "text": text, "final": final})
 
 
-def error_frame(code: str, message: str) -> str:
-    return _dump({"type": "error", "code": code, "message": message})
+def error_frame(code: str, message: str, *, retry_after: int | None = None) -> str:
+    fields: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if retry_after is not None:
+        fields["retryAfter"] = retry_after
+    return _dump(fields)
 
 
 def ended_frame(reason: str) -> str:

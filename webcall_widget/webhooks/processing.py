@@ -105,6 +105,12 @@ def call_appeared(call: Call) -> int:
     return sum(_claim_and_process(event, call.upstream_url or None) for event in waiting)
 
 
+def call_created(sender: object, call: Call, **kwargs: object) -> None:
+    """``call_created`` receiver: the events VoiceHub sent before the call's id was
+    stored are processed now (:func:`call_appeared`)."""
+    call_appeared(call)
+
+
 def process_again(selected: Iterable[WebhookEvent], *, upstream: str | None) -> int:
     """Process events again, whatever their state (the admin's action); how many."""
     count = 0
