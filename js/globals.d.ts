@@ -29,9 +29,10 @@ interface WebcallWidgetConfig {
 	createCallUrl: string
 	/** app: the entry module; modules: every module it imports, directly or not (fetched at once). */
 	assets: { launcherCss: string; css: string; app: string; modules: string[]; worklet: string }
-	/** socket: the relay's URL before a token; closeCodes: close code -> error code; moving: the
-	 * code of a server that stops (the call goes on elsewhere: connect again, or resume). */
-	relay: { socket: string; closeCodes: Record<string, string>; moving: number }
+	/** socket: the relay's URL before a token; start: the agent's start socket; closeCodes: close
+	 * code -> error code; moving: the code of a server that stops (the call goes on elsewhere:
+	 * connect again, or resume). */
+	relay: { socket: string; start: string; closeCodes: Record<string, string>; moving: number }
 }
 
 // Frames from the relay (webcall_widget/relay/protocol.py).
@@ -45,6 +46,8 @@ interface RelayError {
 	type: "error"
 	code: string
 	message: string
+	/** A start refused by a limit: seconds until one may be taken. */
+	retryAfter?: number
 }
 interface ReadyFrame {
 	type: "ready"
@@ -67,7 +70,7 @@ type RelayFrame =
 // connection.js
 
 /** What a Connection uses of the browser beyond JavaScript's own: globalThis there, fakes in js/test/. */
-type ConnectionEnv = Pick<typeof globalThis, "WebSocket" | "fetch" | "sessionStorage" | "navigator">
+type ConnectionEnv = Pick<typeof globalThis, "WebSocket" | "sessionStorage" | "navigator">
 
 /** The link to the relay: one conversation's socket, whatever the page shows. */
 interface Connection {
@@ -76,16 +79,16 @@ interface Connection {
 	listener: ConnectionListener
 	env: ConnectionEnv
 	socket: WebSocket | null
-	/** "calling" while the create-call request is out, "ending" once the visitor hung up. */
+	/** "calling" from the start frame to ready, "ending" once the visitor hung up. */
 	phase: "idle" | "calling" | "live" | "reconnecting" | "ending"
 	call: string | null
 	resume: { token: string; seconds: number } | null
-	/** The create-call request. */
-	pending: AbortController | null
 	/** What the visitor typed and the relay has not confirmed yet: sent on this socket, or waiting to be. */
 	outbox: Map<string, { text: string; sent: boolean }>
-	/** Audio captured while no socket is open. */
-	early: ArrayBuffer[]
+	/** What waits for the socket to open, or for the call to start: the start frame, audio. */
+	early: (ArrayBuffer | string)[]
+	/** The start frame, sent again to another process when a stopping one sent it on. */
+	startFrame: string
 	pingTimer: number
 	pongTimer: number
 	retryTimer: number
@@ -99,8 +102,11 @@ interface Connection {
 	previousFrame: string | null
 	isOpen(): boolean
 	sendJson(frame: object): void
-	/** Creates the call and connects; answers what went wrong, or null. */
-	create(mode: Mode): Promise<{ code: string; message?: string; retryAfter?: string | null } | null>
+	/** Opens the start socket, when there is neither a socket nor a call. */
+	prepare(): void
+	/** Starts the call on the start socket: what goes wrong comes back as frames and a close. */
+	create(mode: Mode): void
+	flush(): void
 	connect(url: string): void
 	sendAudio(pcm: ArrayBuffer): void
 	dropAudio(): void
@@ -151,8 +157,9 @@ interface ConnectionListener {
 	onUnsent(id: string): void
 	onReconnecting(): void
 	onEnded(notice: RelayError | null): void
-	/** said: the error frame before the close already said it (a webcall:error went out). */
-	onFailed(reason: string, message: string | undefined, said: boolean): void
+	/** said: the error frame before the close already said it (a webcall:error went out);
+	 * starting: the call never started (it may be tried again). */
+	onFailed(reason: string, message: string | undefined, said: boolean, starting: boolean): void
 	onLost(): void
 	onConnectFailed(): void
 }

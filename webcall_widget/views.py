@@ -110,6 +110,7 @@ def _widget_config(request: HttpRequest, slug: str) -> JsonResponse:
             "relay": {
                 # The relay's URL for a token is this prefix, the token and a slash.
                 "socket": _socket_url(request, current, "-").removesuffix("-/"),
+                "start": _socket_url(request, current, f"start/{agent.slug}"),
                 "closeCodes": CLOSE_CODE_ERRORS,
                 "moving": int(CloseCode.MOVING),
             },

@@ -3,7 +3,7 @@ import assert from "node:assert/strict"
 import { afterEach, beforeEach, mock, test } from "node:test"
 
 import { createConnection } from "../../webcall_widget/static/webcall_widget/connection.js"
-import { config, FakeSocket, FakeStorage, fakeFetch, recorder, RELAY, CREATE_CALL_URL } from "./fakes.mjs"
+import { config, FakeSocket, FakeStorage, recorder, RELAY, START } from "./fakes.mjs"
 
 const KEY = "webcall-widget:https://site.example/webcall/agents/help/config"
 const READY = {
@@ -24,24 +24,27 @@ afterEach(() => {
 	mock.restoreAll()
 })
 
-function setup({ fetch = fakeFetch(), storage = new FakeStorage(), onLine = true } = {}) {
+function setup({ storage = new FakeStorage(), onLine = true } = {}) {
 	FakeSocket.made = []
 	const { listener, calls, names } = recorder()
 	const navigator = { onLine }
-	const env = { WebSocket: FakeSocket, fetch: fetch.fetch, sessionStorage: storage, navigator }
+	const env = { WebSocket: FakeSocket, sessionStorage: storage, navigator }
 	const connection = createConnection(config, KEY, listener, env)
-	return { connection, calls, names, storage, navigator, requests: fetch.requests, sockets: FakeSocket.made }
+	return { connection, calls, names, storage, navigator, sockets: FakeSocket.made }
 }
 
-/** A call created, its socket open and ready with a resume token (20 s). */
+/** A call started on the start socket, ready with a resume token (20 s). */
 async function live(options) {
 	const t = setup(options)
-	await t.connection.create("text")
+	t.connection.create("text")
 	const socket = t.sockets[0]
 	socket.open()
 	socket.receive(READY)
+	socket.sent.splice(0) // the start frame: what follows is the live call's
 	return { ...t, socket }
 }
+
+const frames = (socket) => socket.sent.filter((data) => typeof data === "string").map((data) => JSON.parse(data))
 
 /** The socket drops (no close code the config names), as when the network goes. */
 function dropped(socket) {
@@ -73,47 +76,75 @@ function failingAttempts(sockets, ms) {
 
 // Creating the call
 
-test("create posts the mode and connects to the socket the server answered", async () => {
-	const { connection, requests, sockets } = setup()
-	const failure = await connection.create("TextAudio")
-	assert.equal(failure, null)
-	assert.equal(requests.length, 1)
-	assert.equal(requests[0].url, CREATE_CALL_URL)
-	assert.equal(requests[0].init.method, "POST")
-	assert.deepEqual(JSON.parse(requests[0].init.body), { mode: "TextAudio" })
-	assert.equal(requests[0].init.headers["Content-Type"], "application/json")
+test("prepare opens the start socket, once, and only with no call", () => {
+	const { connection, sockets } = setup()
+	connection.prepare()
+	connection.prepare()
 	assert.deepEqual(
 		sockets.map((socket) => socket.url),
-		[`${RELAY}first-token/`],
+		[START],
 	)
 	assert.equal(sockets[0].binaryType, "arraybuffer")
-	assert.equal(connection.call, "call-1")
-})
-
-test("a refused create answers the error code and message and the Retry-After", async () => {
-	const body = { error: { code: "busy", message: "All lines are busy." } }
-	const { connection, sockets } = setup({ fetch: fakeFetch(503, body, { "Retry-After": "30" }) })
-	const failure = await connection.create("text")
-	assert.deepEqual(failure, { code: "busy", message: "All lines are busy.", retryAfter: "30" })
 	assert.equal(connection.phase, "idle")
-	assert.equal(sockets.length, 0)
 })
 
-test("a 429 without a body is rate_limited, any other bodiless failure network", async () => {
-	assert.equal((await setup({ fetch: fakeFetch(429, null) }).connection.create("text")).code, "rate_limited")
-	assert.equal((await setup({ fetch: fakeFetch(502, null) }).connection.create("text")).code, "network")
-})
-
-test("a create the network fails answers network; one abandoned meanwhile answers nothing", async () => {
-	const failing = setup({ fetch: { fetch: async () => Promise.reject(new TypeError("offline")), requests: [] } })
-	assert.deepEqual(await failing.connection.create("text"), { code: "network" })
-
+test("create on an open start socket sends the start frame at once", () => {
 	const { connection, sockets } = setup()
-	const creating = connection.create("text")
+	connection.prepare()
+	sockets[0].open()
+	connection.create("TextAudio")
 	assert.equal(connection.phase, "calling")
+	assert.deepEqual(frames(sockets[0]), [{ type: "start", mode: "TextAudio" }])
+})
+
+test("create with no start socket opens one and starts as soon as it is open", () => {
+	const { connection, sockets } = setup()
+	connection.create("text")
+	assert.equal(sockets.length, 1)
+	assert.deepEqual(frames(sockets[0]), [])
+	sockets[0].open()
+	assert.deepEqual(frames(sockets[0]), [{ type: "start", mode: "text" }])
+})
+
+test("audio captured before the start waits behind the start frame", () => {
+	const { connection, sockets } = setup()
+	connection.prepare()
+	sockets[0].open()
+	connection.sendAudio(new ArrayBuffer(4)) // the microphone starts before the call
+	assert.equal(sockets[0].sent.length, 0)
+	connection.create("WebAudio")
+	assert.equal(typeof sockets[0].sent[0], "string")
+	assert.equal(sockets[0].sent[1].byteLength, 4)
+})
+
+test("a start socket the server closes before any start is no failure", () => {
+	const { connection, sockets, calls } = setup()
+	connection.prepare()
+	sockets[0].open()
+	sockets[0].closed(4408)
+	assert.deepEqual(calls, [])
+	connection.create("text")
+	assert.equal(sockets.length, 2)
+})
+
+test("a refused start fails with the error frame's code, and may be tried again", () => {
+	const { connection, sockets, calls } = setup()
+	connection.create("text")
+	sockets[0].open()
+	sockets[0].receive({ type: "error", code: "agent_busy", message: "Busy.", retryAfter: 30 })
+	sockets[0].closed(4429)
+	assert.deepEqual(calls.at(-1), ["onFailed", "agent_busy", "Busy.", true, true])
+	assert.equal(connection.phase, "idle")
+})
+
+test("abandoning keeps a start socket with no call for the next start", () => {
+	const { connection, sockets } = setup()
+	connection.prepare()
+	sockets[0].open()
 	connection.abandon()
-	assert.equal(await creating, null)
-	assert.equal(sockets.length, 0)
+	assert.equal(sockets[0].closedWith, null)
+	connection.create("text")
+	assert.equal(sockets.length, 1)
 })
 
 // Ready, resume tokens and pings
@@ -190,7 +221,7 @@ test("a dropped socket reconnects at once to the relay's URL for the resume toke
 	tick(0)
 	assert.deepEqual(
 		sockets.map((s) => s.url),
-		[`${RELAY}first-token/`, `${RELAY}token-1/`],
+		[START, `${RELAY}token-1/`],
 	)
 	sockets[1].open()
 	sockets[1].receive({ ...READY, resumed: true, resume: { token: "token-2", seconds: 20 } })
@@ -264,7 +295,7 @@ for (const [code, reason] of [
 		tick(10_000)
 		assert.equal(sockets.length, 1)
 		assert.equal(connection.phase, "idle")
-		assert.deepEqual(calls.at(-1), ["onFailed", reason, undefined, false])
+		assert.deepEqual(calls.at(-1), ["onFailed", reason, undefined, false, false])
 		assert.equal(storage.getItem(KEY), null)
 	})
 }
@@ -336,7 +367,7 @@ test("upstream_failed takes the code of the error frame before it, which was alr
 	const { socket, calls } = await live()
 	socket.receive({ type: "error", code: "upstream_timeout", message: "The agent stopped answering." })
 	socket.closed(4502)
-	assert.deepEqual(calls.at(-1), ["onFailed", "upstream_timeout", "The agent stopped answering.", true])
+	assert.deepEqual(calls.at(-1), ["onFailed", "upstream_timeout", "The agent stopped answering.", true, false])
 })
 
 test("a drop with nothing to resume with fails the call as dropped", async () => {
@@ -345,7 +376,7 @@ test("a drop with nothing to resume with fails the call as dropped", async () =>
 	socket.closed(1006)
 	tick(10_000)
 	assert.equal(sockets.length, 1)
-	assert.deepEqual(calls.at(-1), ["onFailed", "dropped", undefined, false])
+	assert.deepEqual(calls.at(-1), ["onFailed", "dropped", undefined, false, false])
 })
 
 // What the visitor types
@@ -438,17 +469,19 @@ test("abandon closes the socket normally and forgets the call, telling the liste
 
 // Audio
 
-test("audio captured before the socket opens waits, at most the last 100 frames", async () => {
+test("audio captured before the socket opens waits behind the start, at most the last 100 frames", async () => {
 	const { connection, sockets } = setup()
-	await connection.create("WebAudio")
-	const frames = Array.from({ length: 105 }, () => new ArrayBuffer(2))
-	for (const frame of frames) {
+	connection.create("WebAudio")
+	const audio = Array.from({ length: 105 }, () => new ArrayBuffer(2))
+	for (const frame of audio) {
 		connection.sendAudio(frame)
 	}
 	sockets[0].open()
-	assert.equal(sockets[0].sent.length, 100)
-	assert.equal(sockets[0].sent[0], frames[5])
-	assert.equal(sockets[0].sent.at(-1), frames[104])
+	const sent = sockets[0].sent
+	assert.equal(sent.length, 100)
+	assert.deepEqual(JSON.parse(sent[0]), { type: "start", mode: "WebAudio" })
+	assert.equal(sent[1], audio[6])
+	assert.equal(sent.at(-1), audio[104])
 })
 
 test("audio from the relay goes to the listener as it came", async () => {
@@ -518,7 +551,6 @@ test("a socket the browser refuses to make is a connect failure", () => {
 				throw new SyntaxError("bad URL")
 			}
 		},
-		fetch: fakeFetch().fetch,
 		sessionStorage: new FakeStorage(),
 		navigator: { onLine: true },
 	}

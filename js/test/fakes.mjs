@@ -1,15 +1,15 @@
 // What a Connection uses of the browser, faked for node --test (a Connection takes them as its env):
-// a WebSocket the test opens, feeds and closes by hand, sessionStorage, navigator.onLine and fetch.
+// a WebSocket the test opens, feeds and closes by hand, sessionStorage and navigator.onLine.
 // Timers and Date are node:test's mock.timers.
 
 export const RELAY = "wss://site.example/webcall/socket/"
-export const CREATE_CALL_URL = "https://site.example/webcall/agents/help/calls"
+export const START = `${RELAY}start/help/`
 
 /** The relay's close codes a test needs, as the config names them (views._close_code_errors). */
 export const config = {
-	createCallUrl: CREATE_CALL_URL,
 	relay: {
 		socket: RELAY,
+		start: START,
 		moving: 4013,
 		closeCodes: {
 			1012: "restarting",
@@ -127,16 +127,3 @@ export function recorder(session = { mode: "text", open: true }) {
  * A fetch that answers every request with `status` and `body` (JSON) once the event loop turns (it is in
  * flight until then, and an abort fails it), and keeps the requests.
  */
-export function fakeFetch(status = 201, body = { call: "call-1", socket: `${RELAY}first-token/` }, headers = {}) {
-	const requests = []
-	const fetch = (url, init) =>
-		new Promise((resolve, reject) => {
-			requests.push({ url, init })
-			init.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")))
-			const text = body === null ? "" : JSON.stringify(body)
-			setImmediate(() =>
-				resolve(new Response(text, { status, headers: { "Content-Type": "application/json", ...headers } })),
-			)
-		})
-	return { fetch, requests }
-}

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import probed_page
 from tests.browser.widget import TIMEOUT, WidgetOnPage, bounds
-from webcall_widget.models import Agent, Call, CallStatus
+from webcall_widget.models import Agent, Call, CallStatus, TranscriptMessage
 from webcall_widget.relay import lifecycle
 from webcall_widget.strings import ERRORS, UI
 
@@ -244,7 +244,27 @@ def test_dropped_upstream_says_the_connection_was_lost(live_site, page):
     expect(widget.messages("user").last).to_have_text("pull the plug")
 
 
-def test_a_server_restart_says_so_and_offers_to_start_again(widget, live_site, page):
+def test_a_server_restart_is_a_moment_of_reconnecting_and_the_conversation_goes_on(
+    widget, live_site, page
+):
+    """Where VoiceHub lets a call be joined again (the sandbox does), a server that stops
+    sends its visitors on (4013), and the process they come back to takes the call over."""
+    widget.say("before the restart")
+    widget.expect_agent_reply("You said: before the restart")
+    ended = asyncio.run_coroutine_threadsafe(lifecycle.registry.stop_all(), live_site.server.loop)
+    assert ended.result(timeout=10) == 1
+    widget.expect_state("live")
+    widget.say("after the restart")
+    widget.expect_agent_reply("You said: after the restart")
+    [call] = Call.objects.all()
+    assert call.status == CallStatus.LIVE
+    texts = TranscriptMessage.objects.filter(call=call, final=True).values_list("text", flat=True)
+    assert list(texts).count("You said: before the restart") == 1
+
+
+def test_a_server_restart_says_so_and_offers_to_start_again_where_calls_cannot_move(
+    live_site, no_rejoin, widget, page
+):
     widget.say("before the restart")
     widget.expect_agent_reply("You said: before the restart")
     ended = asyncio.run_coroutine_threadsafe(lifecycle.registry.stop_all(), live_site.server.loop)

@@ -4,7 +4,6 @@ const PONG_TIMEOUT_MS = 10000
 const CONNECT_TIMEOUT_MS = 8000
 const RECONNECT_DELAYS_MS = [0, 500, 1000, 2000, 4000]
 const EARLY_FRAMES = 100
-const CONNECTING = 0
 const OPEN = 1
 
 /** @type {ConnectionFactory} */
@@ -17,7 +16,6 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 	phase: "idle",
 	call: null,
 	resume: null,
-	pending: null,
 	outbox: new Map(),
 	early: [],
 	pingTimer: 0,
@@ -26,6 +24,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 	attempt: 0,
 	deadline: 0,
 	moves: 0,
+	startFrame: "",
 	ended: null,
 	lastError: null,
 	previousFrame: null,
@@ -38,39 +37,27 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		this.socket?.send(JSON.stringify(frame))
 	},
 
-	async create(mode) {
-		const controller = (this.pending = new AbortController())
+	// the panel opened: a start socket, so that a start is one round trip (docs/widget.md)
+	prepare() {
+		if (!this.socket && this.phase === "idle") {
+			this.connect(this.config.relay.start)
+		}
+	},
+
+	create(mode) {
+		this.prepare()
 		this.phase = "calling"
 		this.moves = 0
-		let response
-		let body
-		try {
-			response = await this.env.fetch(this.config.createCallUrl, {
-				method: "POST",
-				headers: { "Content-Type": "application/json" },
-				body: JSON.stringify({ mode }),
-				signal: controller.signal,
-			})
-			body = await response.json().catch(() => null)
-		} catch {
-			this.phase = "idle"
-			return controller.signal.aborted ? null : { code: "network" }
-		} finally {
-			this.pending = null
+		this.early.unshift((this.startFrame = JSON.stringify({ type: "start", mode })))
+		if (this.isOpen()) {
+			this.flush()
 		}
-		if (!response.ok || !body?.socket) {
-			this.phase = "idle"
-			const error = body?.error || {}
-			const code = error.code || (response.status === 429 ? "rate_limited" : "network")
-			return {
-				code,
-				message: error.message,
-				retryAfter: response.headers.get("Retry-After"),
-			}
+	},
+
+	flush() {
+		for (const frame of this.early.splice(0)) {
+			this.socket?.send(frame)
 		}
-		this.call = body.call
-		this.connect(body.socket)
-		return null
 	},
 
 	connect(url) {
@@ -91,9 +78,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		const timer = setTimeout(() => socket.close(), CONNECT_TIMEOUT_MS)
 		socket.addEventListener("open", () => {
 			clearTimeout(timer)
-			for (const frame of this.early.splice(0)) {
-				socket.send(frame)
-			}
+			this.flush()
 		})
 		socket.addEventListener("message", (event) => this.onFrame(event))
 		socket.addEventListener("close", (event) => {
@@ -104,13 +89,10 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 
 	sendAudio(pcm) {
 		const socket = this.socket
-		if (socket && socket.readyState === OPEN) {
+		if (socket?.readyState === OPEN && this.phase !== "idle") {
 			socket.send(pcm)
-		} else if (!socket || socket.readyState === CONNECTING) {
-			this.early.push(pcm)
-			if (this.early.length > EARLY_FRAMES) {
-				this.early.shift()
-			}
+		} else if (this.early.push(pcm) > EARLY_FRAMES) {
+			this.early.splice(this.phase === "calling" ? 1 : 0, 1) // the start frame stays
 		}
 	},
 
@@ -162,10 +144,12 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 	},
 
 	abandon() {
-		this.pending?.abort()
-		this.pending = null
+		const idle = this.phase === "idle"
 		this.finish()
 		this.stopPinging()
+		if (idle) {
+			return // a start socket without a call stays, for the next start
+		}
 		const socket = this.socket
 		this.socket = null
 		socket?.close(1000)
@@ -196,6 +180,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		switch (frame.type) {
 			case "ready":
 				this.call = frame.call
+				this.early = []
 				clearTimeout(this.retryTimer)
 				this.resume = frame.resume || null
 				this.phase = "live"
@@ -246,7 +231,11 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		}
 		this.socket = null
 		this.stopPinging()
+		if (this.phase === "idle") {
+			return // a start socket closed before its start: create opens another
+		}
 		if (code === this.config.relay.moving && this.phase === "calling" && this.moves++ < 5) {
+			this.early.unshift(this.startFrame)
 			this.retryTimer = setTimeout(() => this.connect(socket.url), 250 * this.moves)
 			return
 		}
@@ -259,10 +248,11 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		if (!known && (this.phase === "live" || this.phase === "reconnecting") && this.startReconnecting()) {
 			return
 		}
+		const starting = this.phase === "calling"
+		const fromFrame = this.lastError?.code
+		const reason = (starting || known === "upstream_failed") && fromFrame ? fromFrame : known || "dropped"
 		this.finish()
-		const fromFrame = this.lastError && this.lastError.code
-		const reason = known === "upstream_failed" && fromFrame ? fromFrame : known || "dropped"
-		this.listener.onFailed(reason, this.lastError?.message, fromFrame === reason)
+		this.listener.onFailed(reason, this.lastError?.message, fromFrame === reason, starting)
 	},
 
 	finish() {

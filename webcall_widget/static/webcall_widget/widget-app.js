@@ -34,6 +34,7 @@ export const mount = (shell, kit) => {
 		open({ focus = true } = {}) {
 			panel.show(true, focus)
 			connection.save()
+			connection.prepare()
 		},
 
 		close() {
@@ -82,10 +83,7 @@ export const mount = (shell, kit) => {
 				}
 				panel.render()
 			}
-			const failure = await connection.create(chosen)
-			if (failure) {
-				this.fail(failure.code, { ...failure, retry: true })
-			}
+			connection.create(chosen)
 		},
 
 		// in the click (see createVoice); null: no audio here
@@ -201,9 +199,9 @@ export const mount = (shell, kit) => {
 			this.emit("message", { id, role, text, final })
 		},
 
-		onRelayError({ code, message }) {
+		onRelayError({ code, message, retryAfter }) {
 			const text = this.errorText(code, message)
-			this.emitError(code, text)
+			this.emit("error", { code, message: text, retryAfter })
 			if (this.state === "live") {
 				panel.showNotice(text)
 			}
@@ -237,12 +235,12 @@ export const mount = (shell, kit) => {
 			panel.focusInside()
 		},
 
-		onFailed(reason, message, said) {
+		onFailed(reason, message, said, starting) {
 			this.releaseVoice()
 			if (reason === "taken_over") {
 				this.fail(reason, { state: "ended" })
 			} else {
-				this.fail(reason, { message, said, retry: reason === "restarting" })
+				this.fail(reason, { message, said, retry: starting || reason === "restarting" })
 			}
 		},
 
@@ -290,7 +288,11 @@ export const mount = (shell, kit) => {
 
 		end() {
 			const { socket } = connection
-			if (this.state === "reconnecting" || connection.pending || (!socket && (this.voicePending || this.voice))) {
+			if (
+				this.state === "reconnecting" ||
+				connection.phase === "calling" ||
+				(!socket && (this.voicePending || this.voice))
+			) {
 				connection.abandon()
 				this.releaseVoice()
 				this.setState("ended")
