@@ -82,6 +82,9 @@ test-postgres: install system-deps ## The whole test suite on PostgreSQL only
 bench: install ## Print relay throughput and latency against a direct connection
 	$(BIN)/python benchmarks/relay_throughput.py
 
+bench-start: install ## How long a call takes to start, stage by stage: Daphne, Uvicorn, 0 and 100 ms RTT
+	$(BIN)/python benchmarks/start.py
+
 bench-weight: install ## Bytes a page view and a first open of the widget download (gzipped)
 	$(BIN)/python benchmarks/page_weight.py
 

@@ -1,13 +1,17 @@
 """How long a visitor waits for a call to start, stage by stage, on each server and RTT.
 
-A start is what the widget does when the visitor picks a mode: create the call
-(``POST .../calls``, 201 with the relay socket's URL), open the relay socket, and wait for
-``ready`` (the relay has claimed the call, opened VoiceHub's socket and joined the call's
-channels). Each stage is timed from the client, for ``--calls`` text calls one after the
-other, on Daphne and on Uvicorn (uvloop), each directly and behind a proxy that delays
-every byte by half of ``--rtt`` milliseconds each way, as a visitor's network would.
-VoiceHub is the lean loopback upstream (benchmarks/loopback_upstream.py), so what is
-measured is the app's own time. Prints the median and p95 of each stage.
+Two ways to start, timed from the client for ``--calls`` text calls one after the other:
+
+* ``socket``, what the widget does: its panel opened a start socket beforehand (not on
+  the visitor's clock), and picking a mode sends ``start``; ``ready`` comes back on it
+  once the relay has created the call, opened VoiceHub's socket and joined. One round trip.
+* ``http``, what a site that creates calls over HTTP does: ``POST .../calls`` (201 with
+  the relay socket's URL), then open that socket, then wait for ``ready``.
+
+On Daphne and on Uvicorn (uvloop), each directly and behind a proxy that delays every byte
+by half of ``--rtt`` milliseconds each way, as a visitor's network would. VoiceHub is the
+lean loopback upstream (benchmarks/loopback_upstream.py), so what is measured is the app's
+own time. Prints the median and p95 of each stage.
 
 Run with ``make bench-start`` or ``python benchmarks/start.py --calls 30 --rtt 100``.
 """
@@ -144,6 +148,21 @@ class Http:
             self.streams[1].close()
 
 
+async def one_socket_start(http: Http, port: int) -> tuple[float, float, float]:
+    """The widget's way: ``create`` is 0 (the socket was opened with the panel), ``open``
+    is 0, ``ready`` is from the start frame to ready."""
+    origin = f"http://127.0.0.1:{port}"
+    socket = await wire.connect(f"ws://127.0.0.1:{port}/ws/webcall/start/bench/", origin=origin)
+    started = time.perf_counter()
+    socket.send_text(json.dumps({"type": "start", "mode": "text"}))
+    while json.loads(await socket.recv_text()).get("type") != "ready":
+        pass
+    ready = time.perf_counter()
+    socket.send_text(json.dumps({"type": "end"}))
+    await socket.close()
+    return 0.0, 0.0, ready - started
+
+
 async def one_start(http: Http, port: int) -> tuple[float, float, float]:
     origin = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
@@ -161,12 +180,13 @@ async def one_start(http: Http, port: int) -> tuple[float, float, float]:
     return posted - started, opened - posted, ready - opened
 
 
-async def measure(port: int, calls: int) -> Stages:
+async def measure(port: int, calls: int, how: str) -> Stages:
     stages = Stages()
     http = Http(port)
+    one = one_socket_start if how == "socket" else one_start
     try:
         for index in range(calls + 2):
-            create, opened, ready = await one_start(http, port)
+            create, opened, ready = await one(http, port)
             if index >= 2:  # the first starts warm the process up
                 stages.add(create, opened, ready)
     finally:
@@ -201,14 +221,16 @@ def main() -> None:
                 "median and p95, as the client saw them."
             )
             print(
-                f"{'server':<8} {'RTT':>4}  "
+                f"{'server':<8} {'start':<6} {'RTT':>4}  "
                 + "  ".join(f"{stage + ' p50':>7} {'p95':>7}" for stage in STAGES)
             )
             for name, port in ports.items():
                 for rtt in args.rtt:
-                    with asyncio.Runner(loop_factory=wire.new_event_loop) as runner:
-                        stages = runner.run(through(port, rtt, lambda p: measure(p, args.calls)))
-                    print(f"{name:<8} {rtt:>4g}  {stages.row()}")
+                    for how in ("socket", "http"):
+                        run = lambda p, how=how: measure(p, args.calls, how)  # noqa: E731
+                        with asyncio.Runner(loop_factory=wire.new_event_loop) as runner:
+                            stages = runner.run(through(port, rtt, run))
+                        print(f"{name:<8} {how:<6} {rtt:>4g}  {stages.row()}")
         finally:
             servers.stop_all()
 
