@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run check fmt messages test test-js test-fast test-postgres bench bench-weight bench-load bench-health clean
+.PHONY: help install system-deps run check fmt messages test test-js test-fast test-postgres bench bench-start bench-weight bench-load bench-health clean
 
 PYTHON ?= python3
 VENV := .venv
