@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from tests.relay.virtual_time import run
-from webcall_widget.relay.outbox import Outbox
+from webcall_widget.relay.outbox import IDLE_SECONDS, Outbox
 
 FRAME = b"\x01\x00" * 320  # 20 ms at 16 kHz
 
@@ -194,3 +194,24 @@ async def test_one_audio_frame_in_fifty_is_timed_from_its_queueing_to_its_write(
     await outbox.close()
     assert len(written) == 120
     assert len(timed) == 2 and all(seconds >= 0 for seconds in timed)
+
+
+def test_a_writer_with_nothing_to_write_goes_and_the_next_frame_brings_another():
+    async def scenario():
+        written: list[dict] = []
+
+        async def write(message):
+            written.append(message)
+
+        outbox = Outbox(write, max_audio_bytes=10**6)
+        outbox.put_text("first")
+        await outbox.flush()
+        first = outbox._task
+        await asyncio.sleep(IDLE_SECONDS + 1)
+        assert first is not None and first.done() and outbox._task is None
+        outbox.put_text("second")
+        await outbox.flush()
+        assert [m["text"] for m in written] == ["first", "second"]
+        await outbox.close()
+
+    run(scenario())

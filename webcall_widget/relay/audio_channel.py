@@ -43,7 +43,7 @@ class AudioChannel:
         self._label = label
         self.joined = joined
         self._joining = False
-        self._waiting: deque[bytes] = deque(maxlen=MAX_WAITING_FRAMES)
+        self._waiting: deque[bytes] | None = None  # while the channel is joined again
         self._drops = drops
         self._tell = tell
 
@@ -60,6 +60,8 @@ class AudioChannel:
 
     async def _wait(self, pcm: bytes) -> None:
         """Audio from a visitor who came back: join the channel again, keep the frames."""
+        if self._waiting is None:
+            self._waiting = deque(maxlen=MAX_WAITING_FRAMES)
         self._waiting.append(pcm)
         if self._joining:
             return
@@ -73,13 +75,14 @@ class AudioChannel:
             return
         self._joining = False
         self.joined = True
-        while self._waiting:
-            await self.send(self._waiting.popleft())
+        waiting, self._waiting = self._waiting or deque(), None
+        while waiting:
+            await self.send(waiting.popleft())
 
     async def leave(self) -> None:
         member = self.joined or self._joining
         self.joined = self._joining = False
-        self._waiting.clear()
+        self._waiting = None
         if not member:
             return
         try:

@@ -80,6 +80,9 @@ class Bridge(RelayedCall):
         self._attach_abandoned = False
         self._attach_lock = asyncio.Lock()
         self._suspended_at: float | None = None
+        # Done once the call is live (held, or waiting for its visitor) or over: a socket
+        # that resumes it before then waits for it.
+        self._settled: asyncio.Future[None] = self._loop.create_future()
 
     @property
     def resumable(self) -> bool:
@@ -110,6 +113,7 @@ class Bridge(RelayedCall):
         return self.browser or self._attaching
 
     def _leaving(self) -> None:
+        self._settle()
         if self._suspended_at is not None:
             self.counters.suspended_seconds += self._loop.time() - self._suspended_at
             self._suspended_at = None
@@ -157,6 +161,7 @@ class Bridge(RelayedCall):
         with 4410. False when the call is already over; when it ends while the replay is
         being sent, ``browser`` is told as it would have been otherwise.
         """
+        await asyncio.shield(self._settled)
         async with self._attach_lock:
             if self.over() or not self._ready or self.handing_over:
                 return False
@@ -194,15 +199,22 @@ class Bridge(RelayedCall):
     async def _went_live(self) -> None:
         if not self.adopting:
             await super()._went_live()
+            self._settle()
             return
-        if self._mailbox is not None:
-            wait = RELEASE_WAIT_SECONDS if self._previous_alive else 0.0
-            await self._step("release the previous owner", self._mailbox.supersede(wait))
-        browser, self.browser = self.browser, None
-        if browser is None:
-            await self._suspend()
-        else:
-            await self._take_up(browser)
+        async with self._attach_lock:
+            if self._mailbox is not None:
+                wait = RELEASE_WAIT_SECONDS if self._previous_alive else 0.0
+                await self._step("release the previous owner", self._mailbox.supersede(wait))
+            browser, self.browser = self.browser, None
+            if browser is None:
+                await self._suspend()
+            else:
+                await self._take_up(browser)
+        self._settle()
+
+    def _settle(self) -> None:
+        if not self._settled.done():
+            self._settled.set_result(None)
 
     async def hand_over(self) -> None:
         """This process stops: the browser holding the call is sent to resume on another
@@ -224,6 +236,7 @@ class Bridge(RelayedCall):
             return
         await self._stop_task()
         self._finished = True
+        self._settle()
         self._watch.stop()
         try:
             upstream, self.upstream = self.upstream, None

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections import deque
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
@@ -117,7 +116,7 @@ class RelayedCall:
         self.counters = Counters()
         self.transcript = Transcript(call, self.recorder)
         self._ready = False
-        self._early: deque[protocol.ClientFrame] = deque()
+        self._early: list[protocol.ClientFrame] = []  # until ready
         self._task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
         self._watch = Watch(
@@ -210,8 +209,9 @@ class RelayedCall:
             await self.recorder.mark_live(self.call.call_id)
         for event in held:
             await self._forward(event)
-        while self._early:
-            await self._send_upstream(self._early.popleft())
+        early, self._early = self._early, []
+        for frame in early:
+            await self._send_upstream(frame)
 
     def _channels(self) -> tuple[str, ...]:
         """The channels to join: the mode's (a subclass may join fewer)."""

@@ -108,8 +108,9 @@ class CallMailbox:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._remotes: dict[str, RemoteBrowser] = {}
-        self._joined = asyncio.Event()  # the group, with this mailbox's channel
-        self._released = asyncio.Event()
+        # Made only when a call is taken over here: its group joined, the old owner gone.
+        self._joined: asyncio.Future[None] | None = None
+        self._released: asyncio.Future[None] | None = None
         self._owner = ""  # the process holding the call: this one
         self._group = ""
 
@@ -136,7 +137,7 @@ class CallMailbox:
         try:
             self.channel = await self.layer.new_channel()
             await self.layer.group_add(group, self.channel)
-            self._joined.set()
+            _done(self._joined_future())
         except Exception:
             logger.exception(
                 "Call %s: could not join the channel layer; the call cannot be resumed on "
@@ -188,19 +189,29 @@ class CallMailbox:
             await bridge.let_go()
             await self.layer.send(str(message["reply"]), {"type": messages.RELEASED})
         elif kind == messages.RELEASED:
-            self._released.set()
+            _done(self._released_future())
+
+    def _joined_future(self) -> asyncio.Future[None]:
+        if self._joined is None:
+            self._joined = asyncio.get_running_loop().create_future()
+        return self._joined
+
+    def _released_future(self) -> asyncio.Future[None]:
+        if self._released is None:
+            self._released = asyncio.get_running_loop().create_future()
+        return self._released
 
     async def supersede(self, wait: float) -> None:
         """The call was taken over by this process: the one that held it lets go (and is
         waited for, up to ``wait`` seconds, to write what it holds)."""
         async with asyncio.timeout(5):
-            await self._joined.wait()
+            await asyncio.shield(self._joined_future())
         release = {"type": messages.RELEASE, "owner": self._owner, "reply": self.channel}
         await self.layer.group_send(self._group, release)
         if wait > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
-                    await self._released.wait()
+                    await asyncio.shield(self._released_future())
 
     async def _from_visitor(
         self, bridge: Bridge, remote: RemoteBrowser, message: messages.VisitorMessage
@@ -225,3 +236,8 @@ class CallMailbox:
         if not await bridge.attach(remote, grant):
             self._remotes.pop(reply, None)
             await self.layer.send(reply, {"type": messages.OVER})
+
+
+def _done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

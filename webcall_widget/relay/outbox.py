@@ -30,6 +30,14 @@ Write = Callable[[dict[str, Any]], Awaitable[None]]
 
 # One audio frame in this many is timed from its queueing to its write (1 s of 20 ms frames).
 SAMPLE_EVERY = 50
+# A writer with nothing to write for this long ends; the next frame starts another (an
+# idle call holds no task).
+IDLE_SECONDS = 5.0
+
+
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 class Outbox:
@@ -51,7 +59,7 @@ class Outbox:
         self._on_failed = on_failed
         self._queue: deque[dict[str, Any]] = deque()
         self._audio_bytes = 0
-        self._wakeup: asyncio.Future[None] | None = None
+        self._wakeup: asyncio.Future[bool] | None = None
         self._idle: asyncio.Future[None] | None = None
         self._writing = False
         self._task: asyncio.Task[None] | None = None
@@ -111,8 +119,8 @@ class Outbox:
         self._queue.append(message)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="webcall-outbox")
-        elif (wakeup := self._wakeup) is not None and not wakeup.done():
-            wakeup.set_result(None)
+        elif (wakeup := self._wakeup) is not None:
+            _resolve(wakeup, True)
 
     def _drop_oldest_audio(self) -> None:
         """Drop audio, oldest first, until what waits is within the bound; the newest frame
@@ -152,8 +160,14 @@ class Outbox:
                         self._sample = None
                         self._on_latency(time.perf_counter() - sample[1])
                 self._now_idle()
-                self._wakeup = loop.create_future()
-                await self._wakeup
+                wakeup = self._wakeup = loop.create_future()
+                timer = loop.call_later(IDLE_SECONDS, _resolve, wakeup, False)
+                try:
+                    if not await wakeup and not self._queue:
+                        self._task = None  # nothing for a while: gone until the next put
+                        return
+                finally:
+                    timer.cancel()
         except Exception as exc:
             logger.debug("A browser socket could not be written to: %r", exc)
             self.failed = exc

@@ -59,19 +59,24 @@ class TypedMessages:
     """
 
     def __init__(self) -> None:
-        self._unconfirmed: deque[str] = deque(maxlen=MAX_UNCONFIRMED)
-        self._seen_ids: deque[str] = deque(maxlen=MAX_SEEN_IDS)
+        # Made with the first typed message: a voice call never needs them.
+        self._unconfirmed: deque[str] | None = None
+        self._seen_ids: deque[str] | None = None
         self.count = 0
 
     def already_sent(self, message_id: str | None) -> bool:
-        return message_id is not None and message_id in self._seen_ids
+        return message_id is not None and message_id in (self._seen_ids or ())
 
     def sent(self, text: str, message_id: str | None) -> str:
         """A message went upstream; its id (the widget's, or one made up)."""
         self.count += 1
+        if self._unconfirmed is None:
+            self._unconfirmed = deque(maxlen=MAX_UNCONFIRMED)
         self._unconfirmed.append(text)
         if message_id is None:
             return f"visitor-{self.count}"
+        if self._seen_ids is None:
+            self._seen_ids = deque(maxlen=MAX_SEEN_IDS)
         self._seen_ids.append(message_id)
         return message_id
 
@@ -88,7 +93,7 @@ class Transcript:
         self.writer = TranscriptWriter(call, recorder)
         self.typed = TypedMessages()
         self._partials: dict[str, Message] = {}
-        self._held: deque[NewMessage] = deque(maxlen=MAX_HELD_MESSAGES)
+        self._held: deque[NewMessage] | None = None  # made when the visitor first goes away
         self.held_total = 0  # messages held since the call began
         self._held_dropped = 0
         self._stored: set[tuple[str, str]] = set()
@@ -123,6 +128,8 @@ class Transcript:
     # while the visitor is away
 
     def hold(self, message: NewMessage) -> None:
+        if self._held is None:
+            self._held = deque(maxlen=MAX_HELD_MESSAGES)
         if len(self._held) == self._held.maxlen:
             self._held_dropped += 1
         self._held.append(message)
@@ -130,11 +137,13 @@ class Transcript:
 
     def held_since(self, total: int) -> list[NewMessage]:
         """What was held after the first ``total`` messages (those the visitor got)."""
-        return list(self._held)[-(self.held_total - total) :] if total < self.held_total else []
+        if total >= self.held_total or self._held is None:
+            return []
+        return list(self._held)[-(self.held_total - total) :]
 
     def release_held(self) -> None:
         """The visitor has everything that was held."""
-        self._held.clear()
+        self._held = None
         if self._held_dropped:
             logger.warning(
                 "Call %s: %d message(s) came while the visitor was away and were not "
@@ -145,7 +154,7 @@ class Transcript:
             self._held_dropped = 0
 
     def held_count(self) -> int:
-        return len(self._held)
+        return len(self._held or ())
 
     def replay(self, stored: list[NewMessage]) -> list[dict[str, Any]]:
         """The conversation so far: the stored transcript, what is not written yet, what
@@ -154,7 +163,7 @@ class Transcript:
         partials = (NewMessage(m.role.value, m.text, m.id, False) for m in self._partials.values())
         merged: dict[str, NewMessage] = {}
         sources: Iterable[NewMessage] = itertools.chain(
-            stored, self.writer.unwritten(), self._held, partials
+            stored, self.writer.unwritten(), self._held or (), partials
         )
         for index, message in enumerate(sources):
             merged[message.upstream_id or f"#{index}"] = message
@@ -195,29 +204,41 @@ class TranscriptWriter:
         self.call = call
         self.recorder = recorder
         self._queue: list[NewMessage] = []
-        self._wake = asyncio.Event()
+        self._wake: asyncio.Event | None = None
+        self._started = False
         self._closing = False
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
         self._inflight: list[NewMessage] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(
-            self._run(), name=f"webcall-transcript-{self.call.call_id}"
-        )
+        """Write from now on: its task starts with the first message (a call nobody speaks
+        in costs none)."""
+        self._started = True
+        if self._queue:
+            self._wake_up()
 
     def add(self, message: NewMessage) -> None:
         self._queue.append(message)
+        if self._started:
+            self._wake_up()
+
+    def _wake_up(self) -> None:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+            self._task = asyncio.create_task(
+                self._run(self._wake), name=f"webcall-transcript-{self.call.call_id}"
+            )
         self._wake.set()
 
     def unwritten(self) -> list[NewMessage]:
         """Messages not in the database yet (some may be landing right now), in order."""
         return [*self._inflight, *self._queue]
 
-    async def _run(self) -> None:
+    async def _run(self, wake: asyncio.Event) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await wake.wait()
+            wake.clear()
             if self._closing:
                 return
             if not await self._flush():
@@ -225,9 +246,9 @@ class TranscriptWriter:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(pause):
                         while not self._closing:
-                            await self._wake.wait()
-                            self._wake.clear()
-                self._wake.set()
+                            await wake.wait()
+                            wake.clear()
+                wake.set()
 
     async def _flush(self) -> bool:
         """Write the queue; False (and the queue kept) when the write failed."""
@@ -264,7 +285,8 @@ class TranscriptWriter:
         the database must land before the last one is numbered.
         """
         self._closing = True
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
         if self._task is not None:
             task, self._task = self._task, None
             # Not ``await task``: when the event loop shuts down it cancels this task too,
