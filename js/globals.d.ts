@@ -125,7 +125,8 @@ interface Connection {
 	forget(): void
 	resumeSaved(saved: SavedCall): void
 	canResume(): boolean
-	startReconnecting(): boolean
+	/** `later`: the first try after about a second, not at once */
+	startReconnecting(later?: boolean): boolean
 	scheduleReconnect(): void
 	tryReconnect(): void
 	/** The page's lifecycle and network events: pagehide, pageshow, offline, online. */

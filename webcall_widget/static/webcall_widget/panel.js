@@ -262,7 +262,7 @@ export const createPanel = ({ config, root, shadow, launcher }, kit, owner) => {
 			let item = messageElements.get(id)
 			if (!item) {
 				item = h(`li.message.message--${user ? "user" : "agent"}`, {}, [
-					h("span.sr-only", {}, [`${user ? s.you : agent.title}: `]),
+					h("span.sr-only", {}, [h("bdi", {}, [user ? s.you : agent.title]), ": "]),
 					h(`${user ? "span" : "div"}.text`, { dir: "auto" }),
 				])
 				messageElements.set(id, item)
