@@ -61,10 +61,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def engine_of(item: pytest.Item) -> str:
+    """The ``engine`` a test runs in, or the engine it is marked with, or Chromium."""
     callspec = getattr(item, "callspec", None)
-    return (
-        str(callspec.params["engine"]) if callspec and "engine" in callspec.params else "chromium"
-    )
+    if callspec and "engine" in callspec.params:
+        return str(callspec.params["engine"])
+    return next((name for name in ENGINES if item.get_closest_marker(name)), "chromium")
 
 
 # How long each engine's tests took (setup, call and teardown), for the summary.

@@ -37,6 +37,9 @@ PREFERENCES: dict[str, object] = {
     # the microphone: the real one (the sound server's), allowed without a prompt
     "media.navigator.streams.fake": False,
     "media.navigator.permission.disabled": True,
+    # audio only after a click in the page, as for a visitor (BiDi clicks are real ones)
+    "media.autoplay.default": 1,
+    "media.autoplay.block-webaudio": True,
     # no first-run pages, updates or telemetry
     "browser.shell.checkDefaultBrowser": False,
     "browser.startup.homepage_override.mstone": "ignore",
@@ -45,6 +48,7 @@ PREFERENCES: dict[str, object] = {
     "app.update.disabledForTesting": True,
     "remote.prefs.recommended": True,
 }
+NO_SOUND = {"PULSE_SERVER": "unix:/nonexistent/pulse"}
 BIDI_URL = re.compile(r"WebDriver BiDi listening on (ws://\S+)")
 
 # A function's JSON value or exception, whatever the page's scripts did to JSON.
@@ -76,7 +80,7 @@ class FirefoxPage(EnginePage):
         self.bidi.listeners.append(self._on_event)
         self.microphone = (
             Microphone(firefox.sound, microphone.wav, loop=microphone.loop).start()
-            if microphone
+            if microphone and firefox.sound
             else None
         )
         self.add_init_script(RECORD_CSP_VIOLATIONS)
@@ -169,7 +173,9 @@ class FirefoxPage(EnginePage):
 class Firefox(Engine):
     name = "firefox"
 
-    def __init__(self, sound: SoundServer) -> None:
+    def __init__(self, sound: SoundServer | None) -> None:
+        """``sound``: the sound server for its speakers and microphone; None: a Firefox
+        that finds no sound server, so neither (a visitor's computer without speakers)."""
         self.sound = sound
         self.profile = Path(tempfile.mkdtemp(prefix="webcall-firefox-"))
         (self.profile / "user.js").write_text(
@@ -187,7 +193,11 @@ class Firefox(Engine):
                 "--profile",
                 str(self.profile),
             ],
-            env={**os.environ, **sound.env, "MOZ_CRASHREPORTER_DISABLE": "1"},
+            env={
+                **os.environ,
+                **(sound.env if sound else NO_SOUND),
+                "MOZ_CRASHREPORTER_DISABLE": "1",
+            },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

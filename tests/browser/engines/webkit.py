@@ -48,7 +48,7 @@ MINIBROWSER_ARGS = [
     "--automation",
     "--enable-media-stream=true",
     "--enable-webaudio=true",
-    "--media-playback-requires-user-gesture=false",
+    "--media-playback-requires-user-gesture=true",
 ]
 # A WebDriver element reference's key (the spec's constant).
 ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf"

@@ -62,11 +62,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 			this.phase = "idle"
 			const error = body?.error || {}
 			const code = error.code || (response.status === 429 ? "rate_limited" : "network")
-			return {
-				code,
-				message: error.message,
-				retryAfter: response.headers.get("Retry-After"),
-			}
+			return { code, message: error.message, retryAfter: response.headers.get("Retry-After") }
 		}
 		this.call = body.call
 		this.connect(body.socket)
@@ -256,7 +252,6 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 			return
 		}
 		const known = this.config.relay.closeCodes[code]
-		// 1001: the page is going away (Firefox says so before pagehide)
 		if (!known && (this.phase === "live" || this.phase === "reconnecting") && this.startReconnecting(code === 1001)) {
 			return
 		}
