@@ -78,11 +78,7 @@ class FirefoxPage(EnginePage):
         )
         self.logged: list[dict[str, Any]] = []
         self.bidi.listeners.append(self._on_event)
-        self.microphone = (
-            Microphone(firefox.sound, microphone.wav, loop=microphone.loop).start()
-            if microphone and firefox.sound
-            else None
-        )
+        self.microphone = Microphone.saying(microphone, firefox.sound)
         self.add_init_script(RECORD_CSP_VIOLATIONS)
 
     def _on_event(self, method: str, params: dict[str, Any]) -> None:

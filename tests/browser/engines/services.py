@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.browser.engines.waiting import wait_until
+from tests.browser.speech import Speech
 
 
 class ServiceFailed(RuntimeError):
@@ -196,6 +197,12 @@ class Microphone:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="microphone", daemon=True)
         self._playing: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def saying(cls, speech: Speech | None, sound: SoundServer | None) -> Microphone | None:
+        """A microphone saying ``speech``, started; None when there is nothing to say or
+        no sound server to say it in."""
+        return cls(sound, speech.wav, loop=speech.loop).start() if speech and sound else None
 
     def start(self) -> Microphone:
         self._thread.start()

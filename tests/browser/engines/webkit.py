@@ -83,11 +83,7 @@ class WebKitPage(EnginePage):
         if not site.head_scripts:
             site.head_scripts.extend([INSTRUMENT, RECORD_CSP_VIOLATIONS])
         self.window = webkit.session_command("POST", "/window/new", type="window")["handle"]
-        self.microphone = (
-            Microphone(webkit.sound, microphone.wav, loop=microphone.loop).start()
-            if microphone
-            else None
-        )
+        self.microphone = Microphone.saying(microphone, webkit.sound)
 
     def command(self, method: str, path: str, **body: Any) -> Any:
         """A command to this page's window (the session's current one from then on)."""
