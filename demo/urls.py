@@ -9,6 +9,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("csp/", views.strict_csp, name="strict-csp"),
     path("plain/", views.plain_embed, name="plain-embed"),
+    # for pages that name no icon (the admin's): browsers then ask for /favicon.ico
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("webcall/", include("webcall_widget.urls")),
 ]

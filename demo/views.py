@@ -6,8 +6,14 @@ import functools
 import secrets
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponsePermanentRedirect,
+)
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.utils import translation
 
 from webcall_widget.embed import is_slug, script_tag
@@ -71,3 +77,7 @@ def plain_embed(request: HttpRequest) -> HttpResponse:
     base_url = f"{request.scheme}://{request.get_host()}"
     context["snippet"] = script_tag(str(context["slug"]), base_url=base_url)
     return render(request, "demo/plain_embed.html", context)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    return HttpResponsePermanentRedirect(static("demo/favicon.svg"))

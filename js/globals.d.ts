@@ -131,7 +131,8 @@ interface Connection {
 	forget(): void
 	resumeSaved(saved: SavedCall): void
 	canResume(): boolean
-	startReconnecting(): boolean
+	/** `later`: the first try after about a second, not at once */
+	startReconnecting(later?: boolean): boolean
 	scheduleReconnect(): void
 	tryReconnect(): void
 	/** The page's lifecycle and network events: pagehide, pageshow, offline, online. */
@@ -187,13 +188,23 @@ interface Voice {
 	speaking: boolean
 	wakeLock: WakeLockSentinel | null
 	closed: boolean
-	readonly capturing: boolean
-	/** Playback (it needs no permission), then the microphone: an error code, or null. */
+	/** No sound yet, a while after the click (SOUND_WAIT_MS). */
+	late: boolean
+	/** The visitor asked for the sound (resume()) a second ago, in vain if it is not running. */
+	resumed: boolean
+	/** Agent audio that came before the speakers were there. */
+	early: ArrayBuffer[]
+	/** The worklet and the speakers, then (once start() was answered) the microphone's node: an error code, or
+	 * null. It starts loading at once. */
+	ready: Promise<string | null>
+	/** The microphone's sound reaches the call (Firefox's comes a while after its node). */
+	capturing: boolean
+	/** Asks for the microphone (again, after a refusal): an error code, or null. Its node comes with `ready`. */
 	start(): Promise<string | null>
-	/** The microphone again, after a refusal: an error code, or null. */
-	retryCapture(): Promise<string | null>
-	startPlayback(): Promise<string | null>
-	startCapture(): Promise<string | null>
+	startPlayback(): null
+	startCapture(stream: MediaStream): null
+	/** In a click: the sound a browser held back (a suspended AudioContext). */
+	resume(): void
 	fromCapture(message: CaptureMessage): void
 	fromPlayback(message: PlaybackMessage): void
 	play(buffer: ArrayBuffer): void
@@ -209,7 +220,8 @@ type VoiceFactory = (config: WebcallWidgetConfig, listener: VoiceListener) => Vo
 interface VoiceListener {
 	onFrame(pcm: ArrayBuffer): void
 	onLevel(rms: number): void
-	onSpeaking(speaking: boolean): void
+	/** What the visitor sees of the voice changed: the agent speaking or not, the sound, the microphone. */
+	onChange(): void
 }
 
 // The worklet's messages (audio-worklet.js <-> voice.js).
@@ -223,6 +235,8 @@ interface PlaybackStats {
 type PlaybackMessage = { type: "speaking"; speaking: boolean } | PlaybackStats
 /** What the widget posts to the playback processor. */
 type PlaybackCommand = { type: "push"; pcm: ArrayBuffer } | { type: "clear" | "stats" | "stop" }
+/** A biquad low-pass filter: it filters samples in place, block after block. */
+type LowPass = (cutoff: number, rate: number) => (samples: Float32Array) => void
 interface CaptureOptions {
 	processorOptions: { targetRate: number; frameMs: number }
 }
@@ -279,6 +293,9 @@ interface PanelOwner {
 
 /** A message typed while the connection was away, never sent, or talked over by the visitor ("": none). */
 type MessageMark = "pending" | "unsent" | "interrupted" | ""
+type Button = (classes: string, children: Children, onClick: () => void, attributes?: Attributes) => HTMLElement
+/** Sets an element's text, if it is another (a live region says it again otherwise). */
+type SetText = (element: Node, text: string) => void
 /** A notice's button: its text and what it does. */
 type NoticeAction = [string, () => void]
 
@@ -297,8 +314,12 @@ interface Widget extends WebcallWidgetInstance, ConnectionListener, PanelOwner {
 	send(text: unknown): boolean
 	setState(state: WidgetState): void
 	newVoice(): Voice | null
+	/** The microphone's answer (the call is made then); a voice that fails later fails the call. */
+	startVoice(voice: Voice): Promise<string | null>
+	/** The call cannot go on without its voice. */
+	voiceFailed(code: string): void
 	/** A voice and text call goes on as text when the microphone is refused. */
-	textInstead(voice: Voice, code: string): boolean
+	textInstead(code: string): boolean
 	retryMicrophone(): Promise<void>
 	continueVoice(): Promise<void>
 	errorText(code: string, fallback?: string | null): string
@@ -326,7 +347,8 @@ interface Failure {
 type Attributes = Record<string, string | number | boolean | null | undefined>
 type Children = (Node | string | false | null | undefined)[]
 /** The API's commands, called by name on a Shell or its Widget. */
-type Commands = Record<string, (...args: unknown[]) => unknown>
+/** The API's commands, called by name (any: a Shell or a Widget is cast to it). */
+type Commands = any
 interface WebcallKit {
 	/** An element: `tag` may name classes too ("div.header"); attributes are set as text, children appended. */
 	h<K extends keyof HTMLElementTagNameMap>(

@@ -49,8 +49,14 @@ UI: dict[str, Promise] = {
     "continuingAsText": _("You can keep going by typing."),
     "stateReconnecting": _("Reconnecting…"),
     "continueVoice": _("Continue the voice call"),
-    "notSent": _("Not sent"),
-    "waitingToSend": _("Waiting to send…"),
+    # a voice call's sound, not started a while after the click: held back by the browser
+    # (the button starts it), or still not started after the button (no output device)
+    "soundHeld": _("Your browser is holding the sound back."),
+    "noSound": _("No speakers or headphones were found, so there is no sound."),
+    "soundOn": _("Turn the sound on"),
+    # the words on a message, by its mark (panel.js)
+    "unsent": _("Not sent"),
+    "pending": _("Waiting to send…"),
     "interrupted": pgettext_lazy("an agent message the visitor talked over", "Interrupted"),
 }
 

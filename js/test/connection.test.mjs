@@ -497,7 +497,7 @@ test("audio from the relay goes to the listener as it came", async () => {
 test("pagehide keeps a call that can be resumed, and ends one that cannot", async () => {
 	const resumable = await live()
 	resumable.connection.handleEvent({ type: "pagehide" })
-	assert.equal(resumable.socket.closedWith, null)
+	assert.equal(resumable.socket.closedWith, 1005, "let go, without an end")
 	assert.deepEqual(resumable.socket.frames(), [])
 	assert.equal(saved(resumable.storage).token, "token-1")
 
@@ -508,9 +508,34 @@ test("pagehide keeps a call that can be resumed, and ends one that cannot", asyn
 	assert.equal(socket.closedWith, 1000)
 })
 
+test("a page being left never reconnects: the next page takes the call up with the token", async () => {
+	const { socket, sockets, connection, names } = await live()
+	connection.handleEvent({ type: "pagehide" })
+	socket.closed(1001) // Firefox reports the close while the page's timers still run
+	tick(5_000)
+	assert.equal(sockets.length, 1)
+	assert.ok(!names().includes("onReconnecting"))
+})
+
+test("a socket closed as its page goes away (1001) waits a second for pagehide before it reconnects", async () => {
+	const { socket, sockets, connection } = await live()
+	socket.closed(1001) // Firefox, before pagehide
+	tick(700)
+	connection.handleEvent({ type: "pagehide" })
+	tick(5_000)
+	assert.equal(sockets.length, 1, "the page that went away never reconnected")
+
+	const stays = await live()
+	stays.socket.closed(1001) // a navigation that did not happen after all (a download)
+	tick(1_300)
+	assert.equal(stays.sockets.length, 2)
+	assert.equal(stays.sockets[1].url, `${RELAY}token-1/`)
+})
+
 test("a page restored from the back-forward cache without its socket reconnects", async () => {
 	const { socket, sockets, connection } = await live()
-	socket.readyState = 3 // the browser closed it while the page was cached
+	connection.handleEvent({ type: "pagehide" })
+	socket.closed(1001)
 	connection.handleEvent({ type: "pageshow", persisted: true })
 	tick(0)
 	assert.equal(connection.phase, "reconnecting")

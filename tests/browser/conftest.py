@@ -1,4 +1,5 @@
-"""Browser tests: Debian's Chromium driven by Playwright for Python.
+"""Browser tests: Debian's Chromium driven by Playwright for Python, and the scenarios that
+matter to a visitor in Firefox and WebKit too (the ``engine`` fixture, engines/).
 
 The site under test is the demo site (demo/urls.py, demo/templates/ and demo/static/)
 composed as tests/asgi.py composes it, with the VoiceHub sandbox mounted on it as
@@ -15,10 +16,8 @@ the tests in other folders run their own event loops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
-import os
-import shutil
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,28 +28,73 @@ from django.core.management import call_command
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from demo.management.commands.seed_demo import Command as SeedDemo
-from tests import canary
+from tests.browser.engines import ENGINES, Engines
+from tests.browser.engines.chromium import launch, new_context, probed_page, require_chromium
+from tests.browser.engines.head import with_head_scripts
+from tests.browser.engines.page import Engine, EnginePage
+from tests.browser.speech import Speech
+from tests.browser.visitor import Visitor
+from tests.browser.voice_start import VOICE_STARTS
 from tests.servers import ServerThread
 from webcall_widget.relay import lifecycle
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes ``engine`` runs in every engine, or in those its ``engines``
+    marker names."""
+    if "engine" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("engines")
+        names = marker.args if marker else ENGINES
+        metafunc.parametrize("engine", names, indirect=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here is marked ``browser`` and with its engine's name (``chromium`` for
+    the Playwright tests), so that ``-m "browser and not webkit"`` selects by engine."""
     for item in items:
         if "tests/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+            item.add_marker(getattr(pytest.mark, engine_of(item)))
+
+
+def engine_of(item: pytest.Item) -> str:
+    """The ``engine`` a test runs in, or the engine it is marked with, or Chromium."""
+    callspec = getattr(item, "callspec", None)
+    if callspec and "engine" in callspec.params:
+        return str(callspec.params["engine"])
+    return next((name for name in ENGINES if item.get_closest_marker(name)), "chromium")
+
+
+# How long each engine's tests took (setup, call and teardown), for the summary.
+ENGINE_SECONDS: dict[str, float] = defaultdict(float)
+ENGINE_TESTS: dict[str, set[str]] = defaultdict(set)
+ENGINE_VERSIONS: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "tests/browser/" in report.nodeid and report.keywords.get("browser"):
+        engine = next((name for name in ENGINES if report.keywords.get(name)), "chromium")
+        ENGINE_SECONDS[engine] += report.duration
+        ENGINE_TESTS[engine].add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not ENGINE_SECONDS:
+        return
+    terminalreporter.section("browser engines")
+    for name in ENGINES:
+        if name in ENGINE_SECONDS:
+            terminalreporter.write_line(
+                f"{name}: {len(ENGINE_TESTS[name])} tests in {ENGINE_SECONDS[name]:.0f} s"
+                f" ({ENGINE_VERSIONS.get(name, 'version not asked')})"
+            )
+    for name, starts in VOICE_STARTS.items():
+        terminalreporter.write_line(f"{name}, voice starts (ms after the click):")
+        for start in starts:
+            terminalreporter.write_line(f"  {start}")
 
 
 @pytest.fixture(autouse=True)
@@ -60,15 +104,9 @@ def _orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-system-deps (make test does)")
+    require_chromium()
     with sync_playwright() as running:
         yield running
-
-
-def launch(playwright: Playwright, *extra_args: str) -> Browser:
-    """Debian's Chromium (Playwright cannot download its own here)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
 
 
 @pytest.fixture(scope="package")
@@ -89,10 +127,18 @@ def demo_settings(settings: Any) -> Any:
 
 
 class LiveSite:
-    def __init__(self, server: ServerThread, requests: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        server: ServerThread,
+        requests: list[tuple[str, str]],
+        refused: list[tuple[str, int]],
+        head_scripts: list[str],
+    ) -> None:
         self.server = server
         self.url = server.url
         self.requests = requests  # (scope type, path) of everything the site was asked for
+        self.refused = refused  # (path, status) of every answer of 400 or more
+        self.head_scripts = head_scripts  # put at the top of every page (engines/head.py)
 
     def sandbox(self) -> Any:
         from webcall_widget.sandbox.app import mounted_sandbox
@@ -119,15 +165,25 @@ def live_site(
     sandbox = mounted_sandbox()
     sandbox.state.reset()
     requests: list[tuple[str, str]] = []
-    static_and_site = static_files(application)
+    refused: list[tuple[str, int]] = []
+    head_scripts: list[str] = []
+    static_and_site = with_head_scripts(static_files(application), head_scripts)
 
     async def recording(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket"):
-            requests.append((scope["type"], scope["path"]))
-        await static_and_site(scope, receive, send)
+        if scope["type"] not in ("http", "websocket"):
+            await static_and_site(scope, receive, send)
+            return
+        requests.append((scope["type"], scope["path"]))
+
+        async def answering(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                refused.append((scope["path"], message["status"]))
+            await send(message)
+
+        await static_and_site(scope, receive, answering)
 
     with ServerThread(recording, name="live-demo") as server:
-        yield LiveSite(server, requests)
+        yield LiveSite(server, requests, refused, head_scripts)
         # Pages closed by the test leave their calls waiting for a resume (RESUME_SECONDS):
         # end them as a server stop does, while the sandbox still answers.
         assert server.loop is not None
@@ -135,60 +191,6 @@ def live_site(
             timeout=20
         )
     sandbox.state.reset()
-
-
-class PageProbe:
-    """What a page said on its console and which CSP violations it reported."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.console: list[str] = []
-        self.errors: list[str] = []
-        page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def csp_violations(self) -> list[str]:
-        reported = self.page.evaluate("window.__cspViolations || []")
-        logged = [line for line in self.console if "Content Security Policy" in line]
-        return [*reported, *logged]
-
-
-RECORD_CSP_VIOLATIONS = (
-    "document.addEventListener('securitypolicyviolation', (e) => {"
-    " (window.__cspViolations = window.__cspViolations || [])"
-    ".push(e.violatedDirective + ' ' + e.blockedURI); });"
-)
-
-
-def new_context(browser: Browser, **options: Any) -> BrowserContext:
-    """A browser context whose every response is shown to the secret canary."""
-    context = browser.new_context(
-        **{"viewport": {"width": 1280, "height": 800}, "locale": "en-US", **options}
-    )
-    context.add_init_script(RECORD_CSP_VIOLATIONS)
-    context.on("response", _scan_response)
-    return context
-
-
-def _scan_response(response: Any) -> None:
-    with contextlib.suppress(Exception):  # redirects and aborted loads have no body
-        canary.scan(f"browser response {response.url}", response.body())
-
-
-def _scan_socket(socket: Any) -> None:
-    socket.on("framereceived", lambda payload: canary.scan("browser socket frame", payload))
-    socket.on("framesent", lambda payload: canary.scan("browser socket frame", payload))
-
-
-@contextlib.contextmanager
-def probed_page(context: BrowserContext) -> Iterator[Page]:
-    """A page whose console is kept; an uncaught error in it fails the test."""
-    page = context.new_page()
-    page.probe = PageProbe(page)  # type: ignore[attr-defined]
-    page.on("websocket", _scan_socket)
-    yield page
-    if page.probe.errors:  # type: ignore[attr-defined]
-        pytest.fail(f"page errors: {page.probe.errors}")  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -208,3 +210,45 @@ def page(context: BrowserContext) -> Iterator[Page]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture(scope="package")
+def engines(playwright: Playwright) -> Iterator[Engines]:
+    """The engines, each started at its first test (Chromium through ``playwright``)."""
+    running = Engines(playwright)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest, engines: Engines) -> Iterator[Engine]:
+    """The engine this run of the test is in (see ``pytest_generate_tests``)."""
+    started = engines.get(request.param)
+    yield started
+    ENGINE_VERSIONS[started.name] = started.version()
+
+
+@pytest.fixture
+def visit(engine: Engine, live_site: LiveSite) -> Iterator[Callable[..., Visitor]]:
+    """Opens a page of the demo site in the test's engine, as a visitor:
+    ``visit("/csp/", microphone=SPOKEN_ONCE, script=...)`` (``script`` runs before the
+    page's own). The test fails if a page threw or logged an error, or if the site
+    answered anything with an error status (a missing favicon, say)."""
+    pages: list[EnginePage] = []
+
+    def open_(path: str = "/", *, microphone: Speech | None = None, script: str = "") -> Visitor:
+        page = engine.new_page(live_site, microphone=microphone)
+        pages.append(page)
+        if script:
+            page.add_init_script(script)
+        page.goto(live_site.url + path)
+        return Visitor(page).wait_loaded()
+
+    yield open_
+    problems = [f"{page.engine}: {error}" for page in pages for error in page.unexpected_errors()]
+    for page in pages:
+        page.close()
+    if problems:
+        pytest.fail(f"page errors: {problems}")
+    if live_site.refused:
+        pytest.fail(f"the site answered with errors: {live_site.refused}")

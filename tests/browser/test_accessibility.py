@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.widget import TIMEOUT, WidgetOnPage
+from tests.browser.widget import WidgetOnPage
 
 
 def focused(page) -> str:
@@ -26,32 +26,6 @@ def tab_until(page, fragment: str, limit: int = 30) -> None:
         if fragment in focused(page):
             return
     raise AssertionError(f"never reached {fragment!r} with Tab; last: {focused(page)!r}")
-
-
-def test_keyboard_alone_runs_a_whole_conversation(live_site, page):
-    page.goto(live_site.url + "/")
-    widget = WidgetOnPage(page).wait_loaded()
-    tab_until(page, "launcher")
-    page.keyboard.press("Enter")
-    expect(widget.panel).to_be_visible()
-    assert "primary-button" in focused(page)  # focus moved into the panel
-    page.keyboard.press("Enter")
-    widget.expect_state("live")
-    page.wait_for_function(
-        "() => document.querySelector('webcall-widget')"
-        ".shadowRoot.activeElement?.classList.contains('input')",
-        timeout=TIMEOUT,
-    )
-    page.keyboard.type("typed with keys only")
-    page.keyboard.press("Enter")
-    widget.expect_agent_reply("You said: typed with keys only")
-    tab_until(page, "link-button")  # End conversation
-    page.keyboard.press("Enter")
-    widget.expect_state("ended")
-    assert "secondary-button" in focused(page)  # Start again
-    page.keyboard.press("Escape")
-    expect(widget.panel).to_be_hidden()
-    assert "launcher" in focused(page)
 
 
 def test_escape_closes_the_panel_and_returns_focus_to_the_launcher(live_site, page):

@@ -68,21 +68,6 @@ def test_origin_not_listed_gets_no_widget_and_a_console_hint(live_site, other_si
     expect(page.locator("webcall-widget .launcher")).to_have_count(0)
 
 
-def test_strict_csp_page_works_with_zero_violations(live_site, page):
-    response = page.goto(live_site.url + "/csp/")
-    policy = response.headers["content-security-policy"]
-    assert "script-src 'self' 'nonce-" in policy and "style-src 'self';" in policy
-    assert "unsafe-inline" not in policy
-    widget = WidgetOnPage(page).wait_loaded()
-    widget.start_text_chat()
-    widget.say("strict")
-    widget.expect_agent_reply("You said: strict")
-    expect(page.locator("webcall-widget .message--user")).to_have_css(
-        "align-self", "flex-end"
-    )  # the stylesheet applied
-    assert page.probe.csp_violations() == []
-
-
 NONCE = "pinned-for-the-test"
 
 
@@ -119,17 +104,6 @@ def test_a_module_that_cannot_be_loaded_leaves_the_launcher_and_a_console_warnin
         widget.launcher.hover()
     expect(widget.panel).to_have_count(0)
     expect(widget.launcher).to_be_visible()
-
-
-def test_csp_violations_are_detected_by_this_test_harness(live_site, page):
-    """The zero-violation test above would be worthless if violations went unseen."""
-    page.goto(live_site.url + "/csp/")
-    page.evaluate(
-        "() => { const s = document.createElement('style');"
-        " s.textContent = 'b{}'; document.head.append(s); }"
-    )
-    page.wait_for_function("() => (window.__cspViolations || []).length > 0")
-    assert page.probe.csp_violations()
 
 
 def test_api_key_is_in_no_page_response_or_socket_frame(live_site, page):

@@ -2,34 +2,30 @@
 const LEVEL_INTERVAL_S = 0.05
 const GAP_S = 0.25
 
-class LowPass {
-	/** @param {number} cutoff @param {number} rate */
-	constructor(cutoff, rate) {
-		const w = (2 * Math.PI * Math.min(cutoff, rate * 0.45)) / rate
-		const alpha = Math.sin(w) / (2 * Math.SQRT1_2)
-		const cos = Math.cos(w)
-		const a0 = 1 + alpha
-		this.b0 = (1 - cos) / 2 / a0
-		this.b1 = (1 - cos) / a0
-		this.a1 = (-2 * cos) / a0
-		this.a2 = (1 - alpha) / a0
-		this.state = [0, 0, 0, 0]
-	}
-
-	/** @param {Float32Array} input @param {Float32Array} output (may be the input) */
-	run(input, output) {
-		let [x1, x2, y1, y2] = this.state
-		const { b0, b1, a1, a2 } = this
-		for (let i = 0; i < input.length; i += 1) {
-			const x = input[i]
+/** @type {LowPass} */
+const lowPass = (cutoff, rate) => {
+	const w = (2 * Math.PI * Math.min(cutoff, rate * 0.45)) / rate
+	const alpha = Math.sin(w) / (2 * Math.SQRT1_2)
+	const cos = Math.cos(w)
+	const a0 = 1 + alpha
+	const b0 = (1 - cos) / 2 / a0
+	const b1 = (1 - cos) / a0
+	const a1 = (-2 * cos) / a0
+	const a2 = (1 - alpha) / a0
+	let x1 = 0
+	let x2 = 0
+	let y1 = 0
+	let y2 = 0
+	return (samples) => {
+		for (let i = 0; i < samples.length; i += 1) {
+			const x = samples[i]
 			const y = b0 * (x + x2) + b1 * x1 - a1 * y1 - a2 * y2
 			x2 = x1
 			x1 = x
 			y2 = y1
 			y1 = y
-			output[i] = y
+			samples[i] = y
 		}
-		this.state = [x1, x2, y1, y2]
 	}
 }
 
@@ -46,7 +42,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
 		this.previous = 0
 		const cutoff = targetRate * 0.45
 		// twice, for a steeper slope
-		this.filters = targetRate < sampleRate ? [new LowPass(cutoff, sampleRate), new LowPass(cutoff, sampleRate)] : []
+		this.filters = targetRate < sampleRate ? [lowPass(cutoff, sampleRate), lowPass(cutoff, sampleRate)] : []
 		this.filtered = new Float32Array(128)
 		this.levelSum = 0
 		this.levelCount = 0
@@ -61,7 +57,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
 
 	/** @param {Float32Array[][]} inputs */
 	process(inputs) {
-		const channel = inputs[0] && inputs[0][0]
+		const channel = inputs[0]?.[0]
 		if (!channel) {
 			return this.running
 		}
@@ -71,7 +67,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
 		const samples = this.filtered
 		samples.set(channel)
 		for (const filter of this.filters) {
-			filter.run(samples, samples)
+			filter(samples)
 		}
 		for (let i = 0; i < channel.length; i += 1) {
 			this.levelSum += channel[i] * channel[i]
@@ -148,27 +144,20 @@ class PlaybackProcessor extends AudioWorkletProcessor {
 			this.dryAt = null
 			this.setSpeaking(false)
 		} else if (message.type === "stats") {
-			this.port.postMessage({
-				type: "stats",
-				underruns: this.underruns,
-				played: this.played,
-				speaking: this.speaking,
-			})
+			this.port.postMessage({ type: "stats", underruns: this.underruns, played: this.played, speaking: this.speaking })
 		} else if (message.type === "stop") {
 			this.running = false
 		}
 	}
 
-	/** @param {boolean} speaking */
-	setSpeaking(speaking) {
+	setSpeaking(speaking = false) {
 		if (speaking !== this.speaking) {
 			this.speaking = speaking
 			this.port.postMessage({ type: "speaking", speaking })
 		}
 	}
 
-	/** @param {number} index */
-	sample(index) {
+	sample(index = 0) {
 		let chunk = 0
 		let at = index
 		while (chunk < this.chunks.length && at >= this.chunks[chunk].length) {
@@ -217,14 +206,10 @@ class PlaybackProcessor extends AudioWorkletProcessor {
 				this.offset -= whole
 			}
 		}
-		for (let c = 1; c < outputs[0].length; c += 1) {
-			outputs[0][c].set(output)
-		}
 		return this.running
 	}
 
-	/** @param {number} count */
-	consume(count) {
+	consume(count = 0) {
 		let left = count
 		this.played += count
 		this.queued -= count

@@ -245,7 +245,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 			return
 		}
 		const known = this.config.relay.closeCodes[code]
-		if (!known && (this.phase === "live" || this.phase === "reconnecting") && this.startReconnecting()) {
+		if (!known && (this.phase === "live" || this.phase === "reconnecting") && this.startReconnecting(code === 1001)) {
 			return
 		}
 		const starting = this.phase === "calling"
@@ -329,7 +329,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		return Boolean(this.resume?.token && this.call)
 	},
 
-	startReconnecting() {
+	startReconnecting(later) {
 		if (!this.canResume()) {
 			return false
 		}
@@ -340,7 +340,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 				}
 			}
 			this.deadline = Date.now() + (this.resume?.seconds || 0) * 1000
-			this.attempt = 0
+			this.attempt = later ? 2 : 0
 			this.phase = "reconnecting"
 			this.listener.onReconnecting()
 		}
@@ -379,11 +379,15 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		if (type === "pagehide") {
 			if (resumable) {
 				this.save()
+				clearTimeout(this.retryTimer)
+				this.stopPinging()
+				this.socket = null
+				socket?.close()
 			} else if (this.isOpen()) {
 				this.sendJson({ type: "end" })
 				socket?.close(1000)
 			}
-		} else if (type === "pageshow" && persisted && phase === "live" && !this.isOpen()) {
+		} else if (type === "pageshow" && persisted && resumable && !socket) {
 			this.startReconnecting()
 		} else if (type === "offline" && phase === "live" && socket && resumable) {
 			this.drop(socket)

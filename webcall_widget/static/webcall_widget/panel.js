@@ -11,20 +11,18 @@ const STATE_LABELS = {
 	ended: "stateEnded",
 	error: "stateError",
 }
-// what the words on a marked message say
-const MARKS = { pending: "waitingToSend", unsent: "notSent", interrupted: "interrupted" }
 /** @type {H} */
 let h
 
-/** @param {string} classes @param {Children} children @param {() => void} onClick @param {Attributes} [attributes] */
-function button(classes, children, onClick, attributes) {
+/** @type {Button} */
+const button = (classes, children, onClick, attributes) => {
 	const element = h(`button.${classes}`, { type: "button", ...attributes }, children)
 	element.addEventListener("click", onClick)
 	return element
 }
 
-/** @param {Node} element @param {string} text */
-function setText(element, text) {
+/** @type {SetText} */
+const setText = (element, text) => {
 	if (element.textContent !== text) {
 		element.textContent = text
 	}
@@ -106,7 +104,8 @@ export const createPanel = ({ config, root, shadow, launcher }, kit, owner) => {
 	)
 	const meter = h("div.meter", { role: "presentation", title: s.micLevel }, [h("div.meter-fill")])
 	const voiceStatus = h("span.voice-status", { "aria-live": "polite" })
-	const voiceBar = h("div.voicebar", {}, [continueVoiceButton, micButton, meter, voiceStatus])
+	const soundButton = button("secondary-button", [s.soundOn], () => owner.voice?.resume())
+	const voiceBar = h("div.voicebar", {}, [continueVoiceButton, micButton, meter, voiceStatus, soundButton])
 	const endButton = button("link-button", [s.end], () => owner.end())
 	const restartButton = button("secondary-button", [s.restart], () => owner.restart())
 	const footer = h("div.footer", {}, [voiceBar, composer, h("div.footer-actions", {}, [endButton, restartButton])])
@@ -188,11 +187,16 @@ export const createPanel = ({ config, root, shadow, launcher }, kit, owner) => {
 							: state === "live"
 								? s.voiceListening
 								: s.stateConnecting
-				} else if (state === "connecting") {
+				} else if (voice.stream || state === "connecting") {
 					voiceText = s.voiceStarting
 				} else if (voice.speaking) {
 					voiceText = s.voiceSpeaking
 				}
+			}
+			const silent = voice?.late && !voice.closed && voice.context.state !== "running"
+			soundButton.hidden = !silent
+			if (silent) {
+				voiceText = s[voice.resumed ? "noSound" : "soundHeld"]
 			}
 			setText(voiceStatus, voiceText)
 		},
@@ -262,14 +266,14 @@ export const createPanel = ({ config, root, shadow, launcher }, kit, owner) => {
 			let item = messageElements.get(id)
 			if (!item) {
 				item = h(`li.message.message--${user ? "user" : "agent"}`, {}, [
-					h("span.sr-only", {}, [`${user ? s.you : agent.title}: `]),
+					h("span.sr-only", {}, [h("bdi", {}, [user ? s.you : agent.title]), ": "]),
 					h(`${user ? "span" : "div"}.text`, { dir: "auto" }),
 				])
 				messageElements.set(id, item)
 				transcript.append(item)
 				this.render()
 			}
-			const textElement = /** @type {Element} */ (item.querySelector(".text"))
+			const textElement = item.children[1]
 			if (user) {
 				textElement.textContent = text
 			} else {
@@ -280,9 +284,9 @@ export const createPanel = ({ config, root, shadow, launcher }, kit, owner) => {
 			if (user) {
 				this.mark(id, pending ? "pending" : "")
 			} else if (final && !quiet) {
-				/** @type {Record<string, ?string>} */
-				const values = { name: agent.title, text: textElement.textContent }
-				announcer.textContent = s.agentSays.replace(/%\((\w+)\)s/g, (_, key) => values[key] ?? "")
+				announcer.textContent = s.agentSays.replace(/%\((\w+)\)s/g, (_, key) =>
+					key === "name" ? agent.title : textElement.textContent || "",
+				)
 			}
 			if (nearBottom || user) {
 				transcript.scrollTop = transcript.scrollHeight
@@ -299,7 +303,7 @@ export const createPanel = ({ config, root, shadow, launcher }, kit, owner) => {
 			if (mark) {
 				item.classList.add(`message--${mark}`)
 				status ||= item.appendChild(h("span.message-status"))
-				status.textContent = s[MARKS[mark]]
+				status.textContent = s[mark]
 			} else {
 				status?.remove()
 			}

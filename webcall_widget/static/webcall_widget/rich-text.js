@@ -40,8 +40,8 @@ function inline(h, text) {
 	return nodes
 }
 
-/** @param {H} h the launcher's element builder @param {string} text */
-export function richText(h, text) {
+/** @type {RichText} */
+export const richText = (h, text) => {
 	const fragment = document.createDocumentFragment()
 	/** @type {string[]} */
 	let paragraph = []

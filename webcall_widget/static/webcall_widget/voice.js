@@ -1,5 +1,7 @@
 // A voice call's audio (docs/widget.md)
 const PLAYBACK_PREBUFFER_MS = 100
+const SOUND_WAIT_MS = 2000
+const EARLY_FRAMES = 250
 
 /** @type {Record<string, string>} */
 const MICROPHONE_ERRORS = {
@@ -16,10 +18,8 @@ export const voiceSupported = () => Boolean(window.AudioContext && window.AudioW
 // Synchronously in the click: iOS Safari starts audio only from a user gesture.
 /** @type {VoiceFactory} */
 export const createVoice = (config, listener) => {
-	const context = new AudioContext({ latencyHint: "interactive" })
-	if (context.state === "suspended") {
-		context.resume().catch(() => {})
-	}
+	const context = new AudioContext()
+	context.resume().catch(() => {})
 	const onVisibility = () => {
 		if (document.visibilityState === "visible" && !voice.closed) {
 			voice.holdWakeLock()
@@ -38,27 +38,31 @@ export const createVoice = (config, listener) => {
 		speaking: false,
 		wakeLock: null,
 		closed: false,
+		capturing: false,
+		late: false,
+		resumed: false,
+		early: [],
+		ready: context.audioWorklet
+			.addModule(config.assets.worklet)
+			.then(() => voice.startPlayback())
+			.catch(() => "audio_failed"),
 
-		get capturing() {
-			return Boolean(this.capture)
-		},
-
-		start() {
-			return this.startPlayback()
-				.then((failed) => failed || this.startCapture())
-				.catch(() => "audio_failed")
-		},
-
-		retryCapture() {
-			return this.startCapture().catch(() => "audio_failed")
-		},
-
-		async startPlayback() {
-			try {
-				await this.context.audioWorklet.addModule(this.config.assets.worklet)
-			} catch {
-				return "audio_failed"
+		async start() {
+			const media = navigator.mediaDevices
+			if (!media?.getUserMedia) {
+				return window.isSecureContext ? "mic_missing" : "mic_insecure"
 			}
+			let stream
+			try {
+				stream = this.stream = await media.getUserMedia({ audio: { channelCount: 1, ...this.config.microphone } })
+			} catch (error) {
+				return MICROPHONE_ERRORS[error?.name] || "audio_failed"
+			}
+			this.ready = this.ready.then((failed) => failed || this.startCapture(stream)).catch(() => "audio_failed")
+			return null
+		},
+
+		startPlayback() {
 			this.playback = new AudioWorkletNode(this.context, "webcall-playback", {
 				numberOfInputs: 0,
 				outputChannelCount: [1],
@@ -66,24 +70,18 @@ export const createVoice = (config, listener) => {
 			})
 			this.playback.port.onmessage = (event) => this.fromPlayback(event.data)
 			this.playback.connect(this.context.destination)
+			for (const buffer of this.early.splice(0)) {
+				this.play(buffer)
+			}
 			return null
 		},
 
-		async startCapture() {
-			const media = navigator.mediaDevices
-			if (!media?.getUserMedia) {
-				return window.isSecureContext ? "mic_missing" : "mic_insecure"
-			}
-			try {
-				this.stream = await media.getUserMedia({ audio: { channelCount: 1, ...this.config.microphone } })
-			} catch (error) {
-				return MICROPHONE_ERRORS[error?.name] || "audio_failed"
-			}
+		startCapture(stream) {
 			if (this.closed) {
 				this.stopTracks()
 				return null
 			}
-			this.source = this.context.createMediaStreamSource(this.stream)
+			this.source = this.context.createMediaStreamSource(stream)
 			this.capture = new AudioWorkletNode(this.context, "webcall-capture", {
 				processorOptions: { targetRate: this.config.audio.inputRate, frameMs: this.config.audio.frameMs },
 			})
@@ -96,12 +94,24 @@ export const createVoice = (config, listener) => {
 			return null
 		},
 
+		resume() {
+			this.context.resume().catch(() => {})
+			setTimeout(() => {
+				this.resumed = true
+				this.listener.onChange()
+			}, 1000)
+		},
+
 		fromCapture(message) {
 			if (message.type === "frame") {
 				if (!this.closed) {
 					this.listener.onFrame(message.pcm)
 				}
 			} else if (message.type === "level") {
+				if (!this.capturing) {
+					this.capturing = true
+					this.listener.onChange()
+				}
 				this.listener.onLevel(this.muted ? 0 : message.rms)
 			}
 		},
@@ -109,13 +119,15 @@ export const createVoice = (config, listener) => {
 		fromPlayback(message) {
 			if (message.type === "speaking") {
 				this.speaking = message.speaking
-				this.listener.onSpeaking(message.speaking)
+				this.listener.onChange()
 			}
 		},
 
 		play(buffer) {
 			if (this.playback && !this.closed) {
 				this.playback.port.postMessage({ type: "push", pcm: buffer }, [buffer])
+			} else if (this.early.length < EARLY_FRAMES) {
+				this.early.push(buffer)
 			}
 		},
 
@@ -170,5 +182,10 @@ export const createVoice = (config, listener) => {
 			}
 		},
 	}
+	context.onstatechange = () => listener.onChange()
+	setTimeout(() => {
+		voice.late = true
+		listener.onChange()
+	}, SOUND_WAIT_MS)
 	return voice
 }

@@ -69,16 +69,13 @@ export const mount = (shell, kit) => {
 			}
 			this.setState("connecting")
 			if (voice) {
-				const code = await voice.start()
+				const code = await this.startVoice(voice)
 				if (voice !== this.voice) {
 					voice.close()
 					return
 				}
-				if (code && !this.textInstead(voice, code)) {
-					this.voice = null
-					await voice.close()
-					const text = config.modes.includes("text")
-					this.fail(code, { retry: true, actions: text ? [[s.textInstead, () => this.start("text")]] : [] })
+				if (code && !this.textInstead(code)) {
+					this.voiceFailed(code)
 					return
 				}
 				panel.render()
@@ -92,7 +89,7 @@ export const mount = (shell, kit) => {
 				this.voice = createVoice(config, {
 					onFrame: (pcm) => connection.sendAudio(pcm),
 					onLevel: (rms) => panel.showLevel(rms),
-					onSpeaking: () => panel.render(),
+					onChange: () => panel.render(),
 				})
 			} catch {
 				this.voice = null
@@ -100,8 +97,22 @@ export const mount = (shell, kit) => {
 			return this.voice
 		},
 
-		textInstead(voice, code) {
-			if (this.mode !== "TextAudio" || !voice.playback) {
+		async startVoice(voice) {
+			const code = await voice.start()
+			voice.ready.then((failed) => failed && voice === this.voice && this.voiceFailed(failed))
+			return code
+		},
+
+		voiceFailed(code) {
+			this.releaseVoice()
+			connection.isOpen() && connection.end()
+			connection.abandon()
+			const text = config.modes.includes("text")
+			this.fail(code, { retry: true, actions: text ? [[s.textInstead, () => this.start("text")]] : [] })
+		},
+
+		textInstead(code) {
+			if (this.mode !== "TextAudio") {
 				return false
 			}
 			panel.showNotice(`${this.errorText(code)} ${s.continuingAsText}`, [[s.retry, () => this.retryMicrophone()]])
@@ -114,12 +125,12 @@ export const mount = (shell, kit) => {
 			if (!voice || voice.capturing || voice.closed) {
 				return
 			}
-			const code = await voice.retryCapture()
+			const code = await this.startVoice(voice)
 			if (voice !== this.voice) {
 				return
 			}
 			if (code) {
-				this.textInstead(voice, code)
+				this.textInstead(code)
 			} else {
 				panel.hideNotice()
 			}
@@ -144,11 +155,11 @@ export const mount = (shell, kit) => {
 			}
 			this.voicePending = false
 			panel.render()
-			const code = await voice.start()
+			const code = await this.startVoice(voice)
 			if (voice !== this.voice) {
 				voice.close()
 			} else if (code) {
-				if (!this.textInstead(voice, code)) {
+				if (!this.textInstead(code)) {
 					this.voice = null
 					this.voicePending = true
 					await voice.close()

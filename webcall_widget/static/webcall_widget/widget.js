@@ -79,10 +79,10 @@
 			this.launcher = h("button.launcher", { type: "button", "aria-expanded": "false" }, [
 				icon("M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"),
 			])
-			const commands = /** @type {Commands} */ (/** @type {object} */ (this))
+			const commands = /** @type {Commands} */ (this)
 			for (const name of COMMANDS) {
-				commands[name] = (...args) =>
-					this.app().then((widget) => /** @type {Commands} */ (/** @type {object} */ (widget))[name](...args))
+				commands[name] = (/** @type {unknown[]} */ ...args) =>
+					this.app().then((widget) => /** @type {Commands} */ (widget)[name](...args))
 			}
 			this.loaded = this.load()
 			this.loaded.catch(() => {})
@@ -216,8 +216,7 @@
 			},
 		}
 		for (const name of COMMANDS) {
-			api[name] = (/** @type {unknown[]} */ ...args) =>
-				/** @type {Commands} */ (/** @type {object} */ (shells[0]))[name](...args)
+			api[name] = (/** @type {unknown[]} */ ...args) => /** @type {Commands} */ (shells[0])[name](...args)
 		}
 	}
 	api._shells.push(new Shell())
