@@ -2,7 +2,10 @@
 
 Every call sends a 640-byte PCM16 frame (20 ms at 16 kHz) every 20 ms and gets it back
 from a lean loopback upstream (benchmarks/loopback_upstream.py), for ``--seconds`` per
-run. The same client measures, in one run:
+run; ``--frame-ms 20 40 60`` runs it all again with longer frames on both legs
+(AUDIO_FRAME_MS and UPSTREAM.FRAME_MS; ``--upstream-frame-ms`` keeps VoiceHub's apart)
+and ends with the relay's CPU and added latency per frame length, side by side. The same
+client measures, in one run:
 
 * ``direct``: straight to the upstream over Socket.IO, as the relay itself talks to it;
 * ``nginx``: through nginx as a pure WebSocket proxy, the reference for one hop;
@@ -52,8 +55,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import wire  # noqa: E402
 from tests.servers import free_port, wait_for_port  # noqa: E402
 
-FRAME_BYTES = 640
-FRAME_SECONDS = 0.02
+BYTES_PER_MS = 32  # PCM16 at 16 kHz
 MESSAGE_SECONDS = 1.0
 WARM_UP_SECONDS = 2.0
 STAMP = struct.Struct("<dI")  # send time (perf_counter), sequence number
@@ -302,17 +304,17 @@ async def open_relay(site_url: str, deflate: bool, kind: type[Call]) -> Call | N
             return None
 
 
-def audio_bodies(count: int = 512) -> list[bytes]:
+def audio_bodies(frame_bytes: int, count: int = 512) -> list[bytes]:
     """What follows each frame's stamp: PCM that varies like speech, a random walk, and
     differs from frame to frame over more than a deflate window (32 KB). With zeros, a
     server that compresses (permessage-deflate, which browsers offer) had nothing to do."""
     rng = random.Random(7)
     sample, samples = 0, array.array("h")
-    for _ in range(count * (FRAME_BYTES - STAMP.size) // 2):
+    for _ in range(count * (frame_bytes - STAMP.size) // 2):
         sample = max(-32000, min(32000, sample + rng.randint(-900, 900)))
         samples.append(sample)
     data = samples.tobytes()
-    size = FRAME_BYTES - STAMP.size
+    size = frame_bytes - STAMP.size
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
@@ -372,7 +374,7 @@ class Window:
 
 
 async def run_calls(
-    target: Target, calls: int, text_calls: int, seconds: float, window: Window
+    target: Target, calls: int, text_calls: int, seconds: float, window: Window, frame_ms: int
 ) -> tuple[list[CallResult], list[CallResult]]:
     """The voice calls' results and the text calls'."""
     opened: list[Call] = []
@@ -396,13 +398,13 @@ async def run_calls(
     loop.call_at(start + WARM_UP_SECONDS, window.mark)
     loop.call_at(start + WARM_UP_SECONDS + seconds, window.mark)
     stop = start + WARM_UP_SECONDS + seconds
-    bodies = audio_bodies()
+    bodies = audio_bodies(frame_ms * BYTES_PER_MS)
     await asyncio.gather(
         pace(
             opened,
             start,
             stop,
-            FRAME_SECONDS,
+            frame_ms / 1000,
             lambda call, seq, slot: call.send_frame(seq, bodies[(seq + slot) % len(bodies)]),
         ),
         pace(
@@ -462,12 +464,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(target: Target, calls: int, text_calls: int, seconds: float) -> Measured:
+def measure(
+    target: Target, calls: int, text_calls: int, seconds: float, frame_ms: int
+) -> Measured:
     window = Window(
         [p for pid in target.pids for p in process_tree(pid)],
         [p for pid in target.helpers for p in process_tree(pid)],
     )
-    results, chats = run(run_calls(target, calls, text_calls, seconds, window))
+    results, chats = run(run_calls(target, calls, text_calls, seconds, window, frame_ms))
     latencies = [x for r in results for x in r.latencies]
     message_latencies = [x for r in chats for x in r.latencies]
     cpu, helper_cpu, client_cpu = window.shares()
@@ -587,6 +591,22 @@ def main() -> None:
         default=10,
         help="chat calls beside the voice calls, each sending a message every second",
     )
+    parser.add_argument(
+        "--frame-ms",
+        type=int,
+        nargs="+",
+        default=[20],
+        choices=(20, 40, 60),
+        help="milliseconds of audio per frame (AUDIO_FRAME_MS and the client's frames); "
+        "several run one after the other and are compared at the end",
+    )
+    parser.add_argument(
+        "--upstream-frame-ms",
+        type=int,
+        choices=(20, 40, 60),
+        help="UPSTREAM.FRAME_MS (default: the same as --frame-ms): the relay cuts the "
+        "visitor's frames to it and joins the agent's back",
+    )
     parser.add_argument("--idle-calls", type=int, default=50, help="0 skips the memory figure")
     parser.add_argument(
         "--postgres",
@@ -617,19 +637,63 @@ def main() -> None:
 
     # A terminated run stops its servers too, as an interrupted one does.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    workdir = Path(tempfile.mkdtemp(prefix="webcall-load-"))
-    http_port, ws_port = free_port(), free_port()
-    upstream_url = f"http://127.0.0.1:{http_port}"
-    with site_environment(workdir, upstream_url, None) as env:
-        servers = Servers(workdir, env)
-        try:
-            targets = start_targets(servers, args, workdir, http_port, ws_port)
-            for target in targets:
-                target.deflate = args.deflate and not target.socketio
-            report(targets, args)
-        finally:
-            servers.stop_all()
-    print(f"\nLogs: {workdir}")
+    rows: list[Row] = []
+    for number, frame_ms in enumerate(args.frame_ms):
+        if number:
+            args.idle_calls = 0  # memory does not depend on the frames' length
+        os.environ["BENCH_AUDIO_FRAME_MS"] = str(frame_ms)
+        os.environ["BENCH_UPSTREAM_FRAME_MS"] = str(args.upstream_frame_ms or frame_ms)
+        workdir = Path(tempfile.mkdtemp(prefix=f"webcall-load-{frame_ms}ms-"))
+        http_port, ws_port = free_port(), free_port()
+        upstream_url = f"http://127.0.0.1:{http_port}"
+        with site_environment(workdir, upstream_url, None) as env:
+            servers = Servers(workdir, env)
+            try:
+                targets = start_targets(servers, args, workdir, http_port, ws_port)
+                for target in targets:
+                    target.deflate = args.deflate and not target.socketio
+                rows += report(targets, args, frame_ms)
+            finally:
+                servers.stop_all()
+        print(f"\nLogs: {workdir}\n")
+    if len(args.frame_ms) > 1:
+        compare_frames(rows, args)
+
+
+@dataclass(frozen=True)
+class Row:
+    frame_ms: int
+    calls: int
+    path: str
+    measured: Measured
+
+
+def compare_frames(rows: list[Row], args: argparse.Namespace) -> None:
+    """The relay's CPU and added latency per frame length, against the first length."""
+    upstream = (
+        f"UPSTREAM.FRAME_MS {args.upstream_frame_ms}"
+        if args.upstream_frame_ms
+        else ("VoiceHub's frames as long")
+    )
+    print(f"Per frame length (AUDIO_FRAME_MS; {upstream}), CPU against {args.frame_ms[0]} ms:")
+    header = f"{'calls':>5}  {'path':<14} " + " ".join(
+        f"{f'{ms} ms CPU':>10} {'+p50':>6} {'+p99':>7}" for ms in args.frame_ms
+    )
+    print(header)
+    print("-" * len(header))
+    found = {(r.frame_ms, r.calls, r.path): r.measured for r in rows}
+    direct = {(r.frame_ms, r.calls): r.measured for r in rows if r.path == "direct"}
+    for calls in args.calls:
+        for path in dict.fromkeys(r.path for r in rows if r.path != "direct"):
+            first = found[(args.frame_ms[0], calls, path)]
+            cells = []
+            for ms in args.frame_ms:
+                m, base = found[(ms, calls, path)], direct.get((ms, calls))
+                ratio = m.cpu / first.cpu if first.cpu else float("nan")
+                added50 = m.p50 - base.p50 if base else float("nan")
+                added99 = m.p99 - base.p99 if base else float("nan")
+                cells.append(f"{m.cpu:>4.0%} x{ratio:<4.2f} {added50:>+6.2f} {added99:>+7.2f}")
+            print(f"{calls:>5}  {path:<14} " + " ".join(cells), flush=True)
 
 
 def start_targets(
@@ -743,7 +807,7 @@ with psycopg.connect(sys.argv[1], autocommit=True) as db:
 """
 
 
-def report(targets: list[Target], args: argparse.Namespace) -> None:
+def report(targets: list[Target], args: argparse.Namespace, frame_ms: int) -> list[Row]:
     # Memory first: after the load runs, freed memory is reused and hides what a call costs.
     memory = {
         target.name: memory_per_idle_call(target, args.idle_calls)
@@ -752,7 +816,8 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
     }
     print(
         f"{len(targets)} paths, {args.seconds:g} s per run, median of {args.repeat} runs; "
-        "each call sends and gets back a 640-byte frame every 20 ms."
+        f"each call sends and gets back a {frame_ms * BYTES_PER_MS}-byte frame every "
+        f"{frame_ms} ms."
     )
     header = (
         f"{'calls':>5}  {'path':<14} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
@@ -762,14 +827,17 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
     print(header)
     print("-" * len(header))
     chats: list[str] = []
+    rows: list[Row] = []
     for calls in args.calls:
         baseline: Measured | None = None
         chat_baseline: Chats | None = None
         for target in targets:
             runs = [
-                measure(target, calls, args.text_calls, args.seconds) for _ in range(args.repeat)
+                measure(target, calls, args.text_calls, args.seconds, frame_ms)
+                for _ in range(args.repeat)
             ]
             m, chat = median_run(runs), Chats.of(runs)
+            rows.append(Row(frame_ms, calls, target.name, m))
             if target.name == "direct":
                 baseline, chat_baseline = m, chat
             added50 = m.p50 - baseline.p50 if baseline else float("nan")
@@ -803,6 +871,7 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
         print()
     for name, (per_call, held) in memory.items():
         print(f"{name}: {per_call / 1024:.0f} KB per idle call ({held} held)")
+    return rows
 
 
 if __name__ == "__main__":

@@ -44,7 +44,11 @@ if os.environ.get("BENCH_REDIS"):
     }
     CHANNEL_LAYERS = {"default": redis_channel_layer(os.environ["BENCH_REDIS"])}
 WEBCALL_WIDGET = {
-    "UPSTREAM": {"URL": os.environ["BENCH_UPSTREAM"]},
+    "UPSTREAM": {
+        "URL": os.environ["BENCH_UPSTREAM"],
+        "FRAME_MS": int(os.environ.get("BENCH_UPSTREAM_FRAME_MS", "20")),
+    },
+    "AUDIO_FRAME_MS": int(os.environ.get("BENCH_AUDIO_FRAME_MS", "20")),
     # The client floods on purpose, and opens many calls from one address: lift the limits
     # meant for visitors, so that the path is what is measured.
     "LIMITS": {

@@ -185,6 +185,34 @@ def test_resume_seconds_outside_0_to_600_is_a_problem(seconds):
     assert "from 0 (off) to 600" in problem.message
 
 
+# audio frames
+
+
+def test_audio_frames_are_20_ms_on_both_legs_by_default():
+    current = build({}, debug=False)
+    assert (current.browser_audio.frame_ms, current.upstream.audio.frame_ms) == (20, 20)
+
+
+def test_the_browser_leg_and_voicehubs_leg_have_their_own_frame_length():
+    current = build({"AUDIO_FRAME_MS": 60, "UPSTREAM": {"FRAME_MS": 40}}, debug=False)
+    assert (current.browser_audio.frame_ms, current.upstream.audio.frame_ms) == (60, 40)
+
+
+@pytest.mark.parametrize("ms", [10, 30, "20", True, 20.5])
+def test_audio_frame_ms_other_than_20_40_60_is_a_problem(ms):
+    (problem,) = problems({"AUDIO_FRAME_MS": ms})
+    assert (problem.key, problem.kind) == ("AUDIO_FRAME_MS", "bad-value")
+    assert "must be 20, 40 or 60" in problem.message
+
+
+def test_a_frame_limit_below_one_frame_of_audio_says_how_large_it_must_be():
+    raw = {"AUDIO_FRAME_MS": 60, "MAX_FRAME_BYTES": 4096, "UPSTREAM": {"INPUT_SAMPLE_RATE": 48000}}
+    (problem,) = problems(raw)
+    assert problem.key == "MAX_FRAME_BYTES"
+    assert "5760 bytes: 60 ms at 48000 Hz" in problem.message
+    assert "at least 5760" in problem.hint
+
+
 # the upstream protocol profile
 
 
@@ -244,6 +272,7 @@ def test_message_fields_merge_with_the_defaults():
         ("CALL_END", "hangup", "must be one of 'event', 'disconnect', 'either'"),
         ("JOIN_CONFIRMATION", True, "must be one of 'event', 'ack', 'none'"),
         ("REJOIN", "sometimes", "must be one of 'auto', 'never'"),
+        ("FRAME_MS", 30, "must be 20, 40 or 60"),
     ],
 )
 def test_bad_protocol_settings_say_what_is_allowed(key, value, says):

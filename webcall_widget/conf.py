@@ -11,6 +11,7 @@ table is tested against it).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
@@ -125,10 +126,17 @@ class Settings:
     connect_token_max_age: int
     resume_seconds: int
     drain_seconds: float
+    audio_frame_ms: int
     max_text_length: int
     max_frame_bytes: int
     health: HealthSettings
     metrics: MetricsSettings
+
+    @property
+    def browser_audio(self) -> AudioFormat:
+        """The audio format between the browser and the relay (its frames' length is
+        AUDIO_FRAME_MS; VoiceHub's leg is ``upstream.audio``)."""
+        return dataclasses.replace(self.upstream.audio, frame_ms=self.audio_frame_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +353,13 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
     "CONNECT_TOKEN_MAX_AGE": Key(
         60, "Seconds a visitor has to open the relay socket of a new call.", schema.positive_int
     ),
+    "AUDIO_FRAME_MS": Key(
+        20,
+        "Milliseconds of audio in each frame between the browser and the relay, both ways: "
+        "20, 40 or 60. Longer frames mean fewer frames (less CPU for the relay) and that "
+        "much more delay; VoiceHub's leg follows UPSTREAM.FRAME_MS.",
+        schema.frame_ms,
+    ),
     "RESUME_SECONDS": Key(
         20,
         "Seconds a live call waits for its visitor after the socket drops without an end "
@@ -450,8 +465,27 @@ def problems(raw: Any) -> list[Problem]:
         elif entry.validate(raw[name]):
             found.append(_bad(name, entry, raw[name]))
     if not found:
-        found += _profile_problems(raw)
+        found += _profile_problems(raw) or _frame_problems(raw)
     return found
+
+
+def _frame_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """A visitor's audio frame must fit in the largest frame the relay takes."""
+    rate = build_profile(raw.get("UPSTREAM", {})).audio_in.rate
+    frame_ms, largest = _value(raw, "AUDIO_FRAME_MS"), _value(raw, "MAX_FRAME_BYTES")
+    needed = rate * frame_ms // 1000 * 2
+    if needed <= largest:
+        return []
+    return [
+        Problem(
+            "bad-value",
+            "MAX_FRAME_BYTES",
+            f"WEBCALL_WIDGET MAX_FRAME_BYTES ({largest}) is smaller than one frame of the "
+            f"visitor's audio ({needed} bytes: {frame_ms} ms at {rate} Hz), so every voice "
+            "call would close with 4413.",
+            f"Raise MAX_FRAME_BYTES to at least {needed}, or lower AUDIO_FRAME_MS.",
+        )
+    ]
 
 
 def _profile_problems(raw: Mapping[str, Any]) -> list[Problem]:
@@ -553,6 +587,7 @@ def build(raw: Mapping[str, Any], *, debug: bool) -> Settings:
         connect_token_max_age=v("CONNECT_TOKEN_MAX_AGE"),
         resume_seconds=v("RESUME_SECONDS"),
         drain_seconds=float(v("DRAIN_SECONDS")),
+        audio_frame_ms=v("AUDIO_FRAME_MS"),
         max_text_length=v("MAX_TEXT_LENGTH"),
         max_frame_bytes=v("MAX_FRAME_BYTES"),
         health=HealthSettings(

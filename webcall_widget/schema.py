@@ -78,6 +78,16 @@ def path(value: Any) -> str | None:
     return None
 
 
+FRAME_MS_CHOICES = (20, 40, 60)
+
+
+def frame_ms(value: Any) -> str | None:
+    """Milliseconds of audio per frame: the lengths a browser's worklet and VoiceHub take."""
+    if isinstance(value, bool) or value not in FRAME_MS_CHOICES:
+        return "must be 20, 40 or 60"
+    return None
+
+
 def choice(values: type[enum.StrEnum]) -> Validator:
     allowed = [member.value for member in values]
 

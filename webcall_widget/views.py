@@ -76,10 +76,10 @@ def _widget_config(request: HttpRequest, slug: str) -> JsonResponse:
             "strings": widget_strings(),
             "maxTextLength": current.max_text_length,
             "audio": {
-                "format": current.upstream.audio.encoding,
-                "inputRate": current.upstream.audio.input_rate,
-                "outputRate": current.upstream.audio.output_rate,
-                "frameMs": current.upstream.audio.frame_ms,
+                "format": current.browser_audio.encoding,
+                "inputRate": current.browser_audio.input_rate,
+                "outputRate": current.browser_audio.output_rate,
+                "frameMs": current.browser_audio.frame_ms,
             },
             "microphone": {
                 "echoCancellation": current.microphone.echo_cancellation,

@@ -547,6 +547,41 @@ async def test_binary_audio_is_forwarded_unchanged_in_both_directions(
     assert [text for _, text, _ in transcript] == [sandbox.app.config.greeting]  # no audio rows
 
 
+async def test_longer_browser_frames_reach_voicehub_in_its_own_and_come_back_whole(
+    sandbox, agent_factory, async_client, open_socket, settings
+):
+    settings.WEBCALL_WIDGET = {**settings.WEBCALL_WIDGET, "AUDIO_FRAME_MS": 60}
+    agent = await database_sync_to_async(agent_factory)(voicehub_agent_id="loopback-agent")
+    call_id, socket = await open_call(async_client, open_socket, agent, "WebAudio")
+    assert (await next_json(socket))["audio"]["frameMs"] == 60
+    frames = [bytes(range(n, n + 20)) * 96 for n in range(10)]  # 60 ms at 16 kHz each
+    for frame in frames:
+        await socket.send_to(bytes_data=frame)
+    echoed: list[bytes] = []
+    while len(echoed) < len(frames):
+        output = await socket.receive_output(timeout=5)
+        if output.get("bytes") is not None:
+            echoed.append(output["bytes"])
+    assert echoed == frames
+    assert sandbox.state.audio_in_sizes == {640}, "VoiceHub takes 20 ms frames"
+    await hang_up(socket)
+
+
+async def test_voicehub_frame_length_is_its_own_setting(
+    sandbox, agent_factory, async_client, open_socket, settings
+):
+    current = settings.WEBCALL_WIDGET
+    settings.WEBCALL_WIDGET = {**current, "UPSTREAM": {**current["UPSTREAM"], "FRAME_MS": 40}}
+    agent = await database_sync_to_async(agent_factory)(voicehub_agent_id="loopback-agent")
+    _, socket = await open_call(async_client, open_socket, agent, "WebAudio")
+    assert (await next_json(socket))["audio"]["frameMs"] == 20
+    for _ in range(6):
+        await socket.send_to(bytes_data=bytes(640))
+    await sandbox.state.await_for(lambda: sum(sandbox.state.audio_in.values()) == 6 * 640)
+    assert sandbox.state.audio_in_sizes == {1280}
+    await hang_up(socket)
+
+
 async def test_audio_sent_before_ready_reaches_the_agent(
     sandbox, agent_factory, async_client, open_socket
 ):

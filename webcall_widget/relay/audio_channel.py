@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from webcall_widget.relay.drops import Drops
+from webcall_widget.relay.framing import Frames
 from webcall_widget.voicehub import errors
 from webcall_widget.voicehub.events import Channel, Joined
 from webcall_widget.voicehub.session import UpstreamSession
@@ -37,7 +38,9 @@ class AudioChannel:
         joined: bool,
         drops: Drops,
         tell: Callable[[str], Awaitable[None]],
+        frames: Frames | None = None,
     ) -> None:
+        """``frames``: how the browser's frames become VoiceHub's (None: as they are)."""
         self._upstream = upstream
         self._call_id = voicehub_call_id
         self._label = label
@@ -46,11 +49,19 @@ class AudioChannel:
         self._waiting: deque[bytes] | None = None  # while the channel is joined again
         self._drops = drops
         self._tell = tell
+        self._frames = frames
 
     async def send(self, pcm: bytes) -> None:
         if not self.joined:
             await self._wait(pcm)
             return
+        if self._frames is None:
+            await self._send(pcm)
+        else:
+            for frame in self._frames.cut(pcm):
+                await self._send(frame)
+
+    async def _send(self, pcm: bytes) -> None:
         if await self._upstream.send_audio(pcm):
             self._drops.counters.audio_bytes_in += len(pcm)
             return

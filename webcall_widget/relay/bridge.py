@@ -26,7 +26,6 @@ from webcall_widget.relay.call import (
     Mailbox,
     OpenSession,
     RelayedCall,
-    message_frame,
 )
 from webcall_widget.relay.deadlines import VISITOR_GONE
 from webcall_widget.relay.lifecycle import Registry, registry
@@ -302,7 +301,7 @@ class Bridge(RelayedCall):
             since = transcript.held_since(sent)
             sent = transcript.held_total
             for message in since:
-                await browser.send_text(message_frame(message))
+                await browser.send_text(message.frame())
         return not self.over()
 
     async def _stored_transcript(self) -> list[NewMessage]:

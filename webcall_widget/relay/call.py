@@ -33,6 +33,7 @@ from webcall_widget.models import CallStatus
 from webcall_widget.relay import joining, outcomes, protocol
 from webcall_widget.relay.audio_channel import AudioChannel
 from webcall_widget.relay.drops import Drops
+from webcall_widget.relay.framing import AgentAudio, visitor_frames
 from webcall_widget.relay.lifecycle import Registry, registry
 from webcall_widget.relay.outcomes import Browser
 from webcall_widget.relay.records import (
@@ -127,6 +128,7 @@ class RelayedCall:
             renew_token=self._renew_token,
         )
         self.drops = Drops(self.counters, self.label, self._loop.time)
+        self._agent_audio = AgentAudio(settings.browser_audio)
         self._finished = False
         self._stopping = False  # this bridge cancelled its own task
         self.outcome: Outcome | None = None
@@ -200,6 +202,7 @@ class RelayedCall:
             joined=Channel.AUDIO.value in channels,
             drops=self.drops,
             tell=self._tell,
+            frames=visitor_frames(self.settings),
         )
         self._ready = True
         self.transcript.writer.start()
@@ -264,7 +267,7 @@ class RelayedCall:
         if isinstance(event, Audio):
             if browser is not None:  # nobody to play it to while the visitor is away
                 self.counters.audio_bytes_out += len(event.pcm)
-                await browser.send_bytes(event.pcm)
+                await self._agent_audio.send(event.pcm, browser.send_bytes)
         elif isinstance(event, Message):
             shown = self.transcript.heard(event)
             if shown is not None:
@@ -272,6 +275,7 @@ class RelayedCall:
                     self.counters.messages_from_agent += 1
                 await self._show(shown)
         elif isinstance(event, AudioClear):
+            self._agent_audio.clear()
             if browser is not None:
                 await browser.send_text(protocol.INTERRUPT_FRAME)
         elif isinstance(event, UpstreamError):
@@ -284,7 +288,7 @@ class RelayedCall:
         if browser is None:
             self.transcript.hold(message)
         else:
-            await browser.send_text(message_frame(message))
+            await browser.send_text(message.frame())
 
     async def _tell(self, frame: str) -> None:
         """A frame for the visitor, if a socket holds the call."""
@@ -384,7 +388,7 @@ class RelayedCall:
         return protocol.ready_frame(
             self.label,
             self.mode,
-            self.settings.upstream.audio,
+            self.settings.browser_audio,
             resume_token=self._resume_token(),
             resume_seconds=self.call.resume_seconds,
             resumed=resumed,
@@ -450,6 +454,7 @@ class RelayedCall:
                     ),
                 )
             await self._step("write the transcript", self.transcript.close())
+            await self._agent_audio.close()
             await self._step("record the end", self._record_end(outcome))
             browser = self._holder()
             if browser is not None:
@@ -491,9 +496,3 @@ class RelayedCall:
             await self.recorder.finish(
                 self.call.call_id, outcome, self.counters, owner=self.call.owner
             )
-
-
-def message_frame(message: NewMessage) -> str:
-    return protocol.message_frame(
-        message.upstream_id, message.role, message.text, final=message.final
-    )

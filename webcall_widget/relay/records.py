@@ -31,7 +31,7 @@ from webcall_widget.conf import Settings
 from webcall_widget.limits import budget_seconds_left, caps_for
 from webcall_widget.models import Agent, Call, CallStatus, TranscriptMessage
 from webcall_widget.relay.budgets import shared_budgets
-from webcall_widget.relay.protocol import CloseCode
+from webcall_widget.relay.protocol import CloseCode, message_frame
 from webcall_widget.signals import call_ended, call_live, message_received, send_robustly
 from webcall_widget.voicehub.address import ConnectContext
 from webcall_widget.voicehub.monitor import UpstreamReport
@@ -86,6 +86,10 @@ class NewMessage:
     text: str
     upstream_id: str
     final: bool
+
+    def frame(self) -> str:
+        """The message as the browser is shown it."""
+        return message_frame(self.upstream_id, self.role, self.text, final=self.final)
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,7 @@ class SandboxState:
         self.connections = 0
         self.disconnections = 0
         self.audio_in: dict[str, int] = {}  # bytes per call; frames are not recorded one by one
+        self.audio_in_sizes: set[int] = set()  # the lengths of the visitor's frames, all calls
         self.audio_out: dict[str, int] = {}
         # webhooks: where they go (None: SandboxConfig's webhook_url), each attempt, and
         # the analyses served; ``generation`` drops deliveries queued before a reset
@@ -154,6 +155,8 @@ class SandboxState:
     def count_audio(self, call_id: str, direction: str, size: int) -> None:
         with self._changed:
             counters = self.audio_in if direction == "in" else self.audio_out
+            if direction == "in":
+                self.audio_in_sizes.add(size)
             counters[call_id] = counters.get(call_id, 0) + size
             self._changed.notify_all()
 
@@ -218,6 +221,7 @@ class SandboxState:
             self.connections = 0
             self.disconnections = 0
             self.audio_in.clear()
+            self.audio_in_sizes.clear()
             self.audio_out.clear()
             self.webhook = None
             self.deliveries.clear()

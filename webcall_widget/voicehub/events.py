@@ -95,12 +95,16 @@ class EventNames:
 
 @dataclass(frozen=True, slots=True)
 class AudioFormat:
-    """PCM16 little-endian mono in both directions; 20 ms frames."""
+    """PCM16 little-endian mono in both directions, in frames of ``frame_ms``."""
 
     input_rate: int = 16000
     output_rate: int = 16000
     frame_ms: int = 20
     encoding: str = "pcm16le"
+
+    @property
+    def input_frame_bytes(self) -> int:
+        return self.input_rate * self.frame_ms // 1000 * 2
 
     @property
     def output_frame_bytes(self) -> int:

@@ -154,10 +154,13 @@ class UpstreamProfile:
     join_confirmation: JoinConfirmation = JoinConfirmation.EVENT
     rejoin: Rejoin = Rejoin.AUTO
     protocol: str = DEFAULT_PROTOCOL
+    frame_ms: int = 20  # the visitor's audio, per frame sent
 
     @property
     def audio(self) -> AudioFormat:
-        return AudioFormat(input_rate=self.audio_in.rate, output_rate=self.audio_out.rate)
+        return AudioFormat(
+            input_rate=self.audio_in.rate, output_rate=self.audio_out.rate, frame_ms=self.frame_ms
+        )
 
     def contradictions(self) -> list[str]:
         """Settings that cannot work together, each as a sentence with what to do."""

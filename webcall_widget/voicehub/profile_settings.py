@@ -184,6 +184,12 @@ EVENT_KEYS: dict[str, Key] = {
     ),
     "AUDIO_OUT_FIELD": Key("audio", "FIELD of 'object' and 'base64' payloads.", schema.name),
     "OUTPUT_SAMPLE_RATE": Key(16000, "Sample rate (Hz) of agent audio.", _sample_rate),
+    "FRAME_MS": Key(
+        20,
+        "Milliseconds of the visitor's audio in each frame sent to VoiceHub: 20, 40 or 60 "
+        "(the relay cuts or joins the browser's frames to it).",
+        schema.frame_ms,
+    ),
     "MESSAGE_FIELDS": Key(
         MessageFields().as_dict(),
         "Where a message (EVENTS created) keeps its parts; overrides merge with these; "
@@ -258,6 +264,7 @@ def build_profile(upstream: Mapping[str, Any]) -> UpstreamProfile:
         join_confirmation=JoinConfirmation(v("JOIN_CONFIRMATION")),
         rejoin=Rejoin(v("REJOIN")),
         protocol=v("PROTOCOL"),
+        frame_ms=v("FRAME_MS"),
     )
 
 
