@@ -24,6 +24,7 @@ from django.core.checks import Tags, run_checks
 from django.test import override_settings
 
 from docs import settings_reference
+from tests import quickstart
 from webcall_widget import conf, schema
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.voicehub.events import Message, Role
@@ -219,3 +220,30 @@ def test_systemd_accepts_the_example_unit(tmp_path):
         ["systemd-analyze", "verify", "--man=no", str(instance)], capture_output=True, text=True
     )
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_the_readmes_short_settings_are_the_quickstarts():
+    (block,) = re.findall(
+        r"^ *```python\n(.*?)^ *```", (ROOT / "README.md").read_text(), re.M | re.S
+    )
+
+    def settings_after(code: str) -> dict[str, Any]:
+        namespace: dict[str, Any] = {
+            "INSTALLED_APPS": ["django.contrib.admin", "django.contrib.staticfiles"],
+            "MIDDLEWARE": ["django.middleware.security.SecurityMiddleware"],
+            "TEMPLATES": [{"DIRS": []}],
+            "DATABASES": {"default": {}},
+            "BASE_DIR": ROOT,
+        }
+        exec(textwrap.dedent(code), namespace)
+        keys = ("INSTALLED_APPS", "MIDDLEWARE", "ASGI_APPLICATION", "WEBCALL_WIDGET")
+        return {key: namespace[key] for key in keys}
+
+    assert settings_after(block) == settings_after(quickstart.written("mysite/settings.py"))
+
+
+def test_the_readme_stays_short_and_links_into_the_docs():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    for link in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / link).exists(), link
