@@ -22,23 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from webcall_widget import metrics
 from webcall_widget.conf import get_settings
-from webcall_widget.models import Agent, CallStatus
+from webcall_widget.models import Agent
 from webcall_widget.relay import (
-    admission,
     adoption,
     protocol,
-    records,
     resume,
     starting,
     stopping,
@@ -47,14 +43,13 @@ from webcall_widget.relay import (
 from webcall_widget.relay.admission import Refusal
 from webcall_widget.relay.call import OpenSession
 from webcall_widget.relay.outbox import Outbox
-from webcall_widget.relay.port import CallPort, HeldCall
+from webcall_widget.relay.port import CallPort
 from webcall_widget.relay.process import RelayProcess, current
 from webcall_widget.relay.protocol import CloseCode, ProtocolError
 from webcall_widget.relay.records import Recorder
 from webcall_widget.relay.remote import ATTACH_TIMEOUT_SECONDS
 from webcall_widget.relay.throttle import FrameBudget
 from webcall_widget.strings import visitor_message
-from webcall_widget.voicehub.events import Mode
 from webcall_widget.voicehub.session import open_session
 
 logger = logging.getLogger("webcall_widget.relay")
@@ -63,16 +58,6 @@ logger = logging.getLogger("webcall_widget.relay")
 MAX_QUEUED_AUDIO_SECONDS = 1.0
 # How long a close waits for the frames queued before it (the end, its last words).
 CLOSE_FLUSH_SECONDS = 2.0
-
-aclaim = database_sync_to_async(tokens.claim)
-afinish = database_sync_to_async(records.finish)
-
-_BUSY = records.Outcome(
-    CallStatus.ENDED,
-    "relay-busy",
-    "agent_busy",
-    "this process relayed as many voice calls as LIMITS.VOICE_CALLS_PER_PROCESS allows",
-)
 
 
 class RelayConsumer(AsyncWebsocketConsumer):
@@ -162,7 +147,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
                 switch=self._switch,
             )
         else:
-            refusal = await self._start(token, relaying)
+            refusal = await starting.connect(self, self.scope, token, relaying)
         if isinstance(refusal, tuple):
             code, error = refusal
             await self.send_text(protocol.error_frame(error, visitor_message(error)))
@@ -186,28 +171,6 @@ class RelayConsumer(AsyncWebsocketConsumer):
     def _switch(self, port: CallPort) -> None:
         """The call this socket resumed was taken over here (its process did not answer)."""
         self.port = port
-
-    async def _start(self, token: str, relaying: adoption.Relaying) -> Refusal | CallPort:
-        """A new call: start its bridge."""
-        try:
-            call_id = tokens.read(token, max_age=self.settings.connect_token_max_age)
-        except tokens.TokenError as exc:
-            logger.debug("A socket with a bad connect token was refused: %s.", exc)
-            return CloseCode.BAD_TOKEN, "bad_token"
-        call = await admission.load(self.scope, call_id, self.settings)
-        if not isinstance(call, records.CallInfo):
-            return call
-        if not await aclaim(call_id, self.process.id):
-            return CloseCode.TOKEN_USED, "token_used"
-        call = dataclasses.replace(call, owner=self.process.id)
-        if Mode(call.mode).has_audio and admission.at_capacity(self.process.calls, self.settings):
-            await afinish(call.call_id, _BUSY, records.Counters())
-            metrics.refused("agent_busy")
-            return CloseCode.RATE_LIMITED, "agent_busy"
-        grant = tokens.Grant(call.call_id, admission.origin_of(self.scope), call.resumes)
-        bridge = relaying.bridge(call, self, grant)
-        bridge.start()
-        return HeldCall(bridge, self)
 
     # frames
 

@@ -1,5 +1,10 @@
-"""A call started over the relay's socket: from the visitor's choice to ``ready`` in one
-round trip.
+"""A new call's bridge started on the visitor's socket, whichever way the call was made.
+
+A socket at ``<SOCKET_PATH><connect token>/`` takes up a call the create-call endpoint
+made (:func:`connect`): the token is read (4401) and claimed once (4409), the call loaded
+and checked (:mod:`.admission`), and a voice call refused on a process at capacity (4429).
+
+A start socket goes from the visitor's choice to ``ready`` in one round trip.
 
 The widget opens ``<SOCKET_PATH>start/<slug>/`` when its panel opens (no call yet, no
 credit spent), and sends ``{"type": "start", "mode": ...}`` when the visitor picks a
@@ -27,7 +32,7 @@ from channels.db import database_sync_to_async
 from webcall_widget import access, calls, limits, metrics, origins
 from webcall_widget.conf import Settings
 from webcall_widget.http import client_address
-from webcall_widget.models import Agent
+from webcall_widget.models import Agent, CallStatus
 from webcall_widget.relay import admission, adoption, protocol, records, tokens
 from webcall_widget.relay.admission import Refusal
 from webcall_widget.relay.outcomes import Browser
@@ -139,8 +144,48 @@ async def start(
         return Refused(CloseCode.RATE_LIMITED, exc.code, exc.retry_after)
     except VoiceHubError as exc:
         return Refused(CloseCode.UPSTREAM_FAILED, exc.code)
-    grant = tokens.Grant(call.call_id, visitor.origin, call.resumes)
-    bridge = relaying.bridge(call, socket, grant)
+    return _held(call, socket, visitor.origin, relaying)
+
+
+async def connect(
+    socket: Browser, scope: dict[str, Any], token: str, relaying: adoption.Relaying
+) -> CallPort | Refusal:
+    """The call the create-call endpoint made, on the socket its connect token opened."""
+    settings, process = relaying.settings, relaying.process
+    try:
+        call_id = tokens.read(token, max_age=settings.connect_token_max_age)
+    except tokens.TokenError as exc:
+        logger.debug("A socket with a bad connect token was refused: %s.", exc)
+        return CloseCode.BAD_TOKEN, "bad_token"
+    call = await admission.load(scope, call_id, settings)
+    if not isinstance(call, records.CallInfo):
+        return call
+    if not await aclaim(call_id, process.id):
+        return CloseCode.TOKEN_USED, "token_used"
+    call = dataclasses.replace(call, owner=process.id)
+    if Mode(call.mode).has_audio and admission.at_capacity(process.calls, settings):
+        await afinish(call.call_id, _BUSY, records.Counters())
+        metrics.refused("agent_busy")
+        return CloseCode.RATE_LIMITED, "agent_busy"
+    return _held(call, socket, admission.origin_of(scope), relaying)
+
+
+aclaim = database_sync_to_async(tokens.claim)
+afinish = database_sync_to_async(records.finish)
+
+_BUSY = records.Outcome(
+    CallStatus.ENDED,
+    "relay-busy",
+    "agent_busy",
+    "this process relayed as many voice calls as LIMITS.VOICE_CALLS_PER_PROCESS allows",
+)
+
+
+def _held(
+    call: records.CallInfo, socket: Browser, origin: str, relaying: adoption.Relaying
+) -> HeldCall:
+    """The call's bridge, started, held by ``socket``."""
+    bridge = relaying.bridge(call, socket, tokens.Grant(call.call_id, origin, call.resumes))
     bridge.start()
     return HeldCall(bridge, socket)
 
