@@ -247,3 +247,20 @@ def test_the_readme_stays_short_and_links_into_the_docs():
     assert len(readme.splitlines()) <= 200
     for link in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / link).exists(), link
+
+
+def test_the_quickstart_page_shows_every_step_of_its_file():
+    names = list(quickstart.steps())
+    assert names == ["install", "settings", "urls", "asgi", "template", "agent", "serve"]
+    shown = page("quickstart.md")
+    # Each step is included from the file by the line it starts after.
+    for start in (
+        "# step: install",
+        "cat >> mysite/settings.py",
+        "cat >> mysite/urls.py",
+        "cat > mysite/asgi.py",
+        "cat > templates/home.html",
+        "# step: agent",  # and the serve step after it
+    ):
+        assert f':start-after: "{start}"' in shown, start
+        assert start in quickstart.STEPS.read_text(), start
