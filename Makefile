@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run check fmt messages test test-js test-fast test-postgres bench bench-start bench-weight bench-load bench-health clean
+.PHONY: help install system-deps run check fmt messages docs test test-js test-fast test-postgres bench bench-start bench-weight bench-load bench-health clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -54,6 +54,12 @@ messages: install ## Update and compile the translation catalogs (needs GNU gett
 	cd webcall_widget && ../$(BIN)/django-admin makemessages -l fr -l ar --settings=tests.settings --pythonpath=..
 	cd webcall_widget && ../$(BIN)/django-admin compilemessages --settings=tests.settings --pythonpath=..
 
+# The documentation site (Sphinx, MyST, furo): warnings, broken internal links and missing
+# anchors fail it (-W -n), and so does a settings reference that differs from conf.SCHEMA.
+docs: install ## Build the documentation site into docs/_build/html (warnings fail it)
+	$(BIN)/python -m docs.settings_reference --check
+	$(BIN)/sphinx-build -q -W -n --keep-going -b html -d docs/_build/doctrees docs docs/_build/html
+
 # Most of the suite waits on sockets and servers, so it runs on 4 workers (a module whose
 # tests share servers stays on one: xdist_group); the browser tests, whose audio timing is
 # part of what they check, run on their own afterwards.
@@ -62,7 +68,7 @@ PARALLEL := -n 4 --dist loadgroup
 # fail_under in pyproject.toml.
 COVERAGE := --cov --cov-report=term-missing:skip-covered
 
-test: install system-deps check test-js ## Run everything CI runs: checks, the widget's unit tests, the suite on SQLite and on PostgreSQL, the browser tests on PostgreSQL
+test: install system-deps check docs test-js ## Run everything CI runs: checks, the docs, the widget's unit tests, the suite on SQLite and on PostgreSQL, the browser tests on PostgreSQL
 	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser" $(COVERAGE)
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not browser"
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest -m browser
@@ -95,4 +101,4 @@ bench-health: install system-deps ## What /health/ready costs: requests/s, p99, 
 	$(BIN)/python benchmarks/health.py
 
 clean: ## Remove the virtualenv, the demo database and caches
-	rm -rf $(VENV) demo.sqlite3* staticfiles tests/.artifacts .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo.sqlite3* staticfiles tests/.artifacts .mypy_cache .ruff_cache docs/_build

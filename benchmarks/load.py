@@ -12,7 +12,7 @@ client measures, in one run:
 * ``daphne`` / ``uvicorn``: through the relay, served by that ASGI server (one process);
 * ``uvicorn uvloop``: the same with uvloop's event loop (``uvicorn[standard]``);
 * ``uvicorn x2``: two relay processes behind nginx, with channels_redis, the Redis cache
-  and PostgreSQL, as the README's deployment section lays them out.
+  and PostgreSQL, as docs/deployment.md lays them out.
 
 Beside the voice calls, ``--text-calls`` chat calls each send a message every second, and
 the upstream answers with the same text as the agent's message: how long a visitor waits

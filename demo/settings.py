@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from demo.settings_base import *  # noqa: F403
-from demo.settings_base import INSTALLED_APPS, MIDDLEWARE
+from demo.settings_base import INSTALLED_APPS, MIDDLEWARE, TEMPLATES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,7 +19,11 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret")
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
-INSTALLED_APPS = [*INSTALLED_APPS, "demo"]  # its templates, static files and seed_demo
+INSTALLED_APPS = [*INSTALLED_APPS, "demo"]  # its seed_demo command
+
+# The demo site's pages and stylesheet: the top-level templates/ and static/.
+TEMPLATES = [{**TEMPLATES[0], "DIRS": [BASE_DIR / "templates"]}]
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,7 +1,7 @@
 """What every site in this checkout has in common: the demo site (demo/settings.py), the
 test suite's site (tests/settings.py, which the benchmarks' settings extend).
 
-It is what the README's "Add it to your site" asks of a site: the apps, CORS first, the
+It is what the quickstart (docs/quickstart.md) asks of a site: the apps, CORS first, the
 locale middleware for the widget's languages, Channels. Each site adds its own database,
 URLs, secrets and upstream.
 """

@@ -58,14 +58,14 @@ def _agent_must_be_a_slug(
 
 @_agent_must_be_a_slug
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "demo/index.html", _context(request))
+    return render(request, "index.html", _context(request))
 
 
 @_agent_must_be_a_slug
 def strict_csp(request: HttpRequest) -> HttpResponse:
     """The widget under ``script-src 'self'; style-src 'self'`` plus a nonce."""
     nonce = secrets.token_urlsafe(16)
-    response = render(request, "demo/strict_csp.html", _context(request, csp_nonce=nonce))
+    response = render(request, "strict_csp.html", _context(request, csp_nonce=nonce))
     response["Content-Security-Policy"] = STRICT_CSP.format(nonce=nonce)
     return response
 
@@ -76,7 +76,7 @@ def plain_embed(request: HttpRequest) -> HttpResponse:
     context = _context(request)
     base_url = f"{request.scheme}://{request.get_host()}"
     context["snippet"] = script_tag(str(context["slug"]), base_url=base_url)
-    return render(request, "demo/plain_embed.html", context)
+    return render(request, "plain_embed.html", context)
 
 
 def favicon(request: HttpRequest) -> HttpResponse:

@@ -31,7 +31,7 @@ CACHES = {
         "KEY_PREFIX": os.environ["MULTI_PREFIX"],
     }
 }
-# As the README says: connections that outlast channels_redis's blocking receive, so that
+# As docs/deployment.md says: connections that outlast channels_redis's blocking receive, so that
 # a quiet call (one waiting for its visitor to come back) keeps its mailbox.
 CHANNEL_LAYERS = {
     "default": redis_channel_layer(os.environ["MULTI_REDIS"], prefix=os.environ["MULTI_PREFIX"])

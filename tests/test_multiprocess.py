@@ -250,7 +250,7 @@ def test_a_text_call_resumed_on_the_other_process_goes_on(two_processes):
 def test_a_voice_call_resumed_on_the_other_process_relays_audio_both_ways(two_processes):
     """The loopback agent plays back every frame it hears: each frame goes from the
     visitor's socket on one process, through Redis, to the process holding the call, to
-    the agent, and back. Prints the round trip of a frame both ways, for the README."""
+    the agent, and back. Prints the round trip of a frame both ways."""
     holder, other = two_processes.urls
     response = post_create_call(
         holder, "multi-voice", "WebAudio", **{"X-Forwarded-For": "198.51.100.31"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import re
 import subprocess
@@ -45,12 +46,23 @@ def wheel_names(wheel) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def requirements(wheel) -> dict[str, set[str]]:
+def metadata(wheel) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        return email.parser.Parser().parsestr(archive.read(name).decode())
+
+
+def test_the_wheel_has_the_version_the_package_reports(metadata):
+    import webcall_widget
+
+    assert metadata["Version"] == webcall_widget.__version__
+
+
+@pytest.fixture(scope="module")
+def requirements(metadata) -> dict[str, set[str]]:
     """Each distribution the wheel's metadata requires, and the extras that require it
     ("" for a plain dependency)."""
-    with zipfile.ZipFile(wheel) as archive:
-        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
-        headers = email.parser.Parser().parsestr(archive.read(metadata).decode())
+    headers = metadata
     found: dict[str, set[str]] = {}
     for requirement in headers.get_all("Requires-Dist", []):
         spec, _, marker = requirement.partition(";")

@@ -3,7 +3,7 @@ without them while its sandbox is disabled, and is told what to install when it 
 
 Each site here is a new Python process whose import system refuses socketio, engineio and
 daphne, as on a machine where the extra was never installed; its ``asgi.py`` is the
-README's own code block.
+quickstart's (docs/quickstart/steps.sh).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from django.core.checks import Tags, run_checks
 from django.test import override_settings
 
-from tests.test_readme_install import readme_python_block
+from tests import quickstart
 from webcall_widget.sandbox import extra
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,13 +56,12 @@ WEBCALL_WIDGET = {{
 
 
 def site(base: Path, *, sandbox_enabled: bool) -> Path:
-    """A project ``mysite`` with the README's asgi.py."""
+    """A project ``mysite`` with the quickstart's asgi.py."""
     package = base / "mysite"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "settings.py").write_text(SETTINGS.format(enabled=sandbox_enabled))
-    asgi = readme_python_block("mount_sandbox(").replace("yourproject", "mysite")
-    (package / "asgi.py").write_text(asgi)
+    (package / "asgi.py").write_text(quickstart.written("mysite/asgi.py"))
     return base
 
 

@@ -5,8 +5,8 @@ so ``override_settings`` works in tests. Problems are collected by :func:`proble
 which the system checks report with stable ids; ``get_settings()`` raises
 ``ImproperlyConfigured`` with the same words if it is asked to build from bad values.
 
-Every key, its default and its meaning are listed in :data:`DOCS` (the README's settings
-table is tested against it).
+Every key, its default and its meaning are listed in :data:`DOCS`; the settings reference,
+``docs/settings.md``, is generated from :data:`SCHEMA` (``python -m docs.settings_reference``).
 """
 
 from __future__ import annotations
@@ -331,7 +331,7 @@ SCHEMA: dict[str, dict[str, Key] | Key] = {
             75,
             "Voice calls one server process relays at once; beyond it a new voice call is "
             "refused (4429 agent_busy) rather than delaying every call's audio. Measured: "
-            "see the README's Performance section. Text calls are not counted.",
+            "see docs/performance.md. Text calls are not counted.",
             schema.positive_int,
         ),
     },
@@ -453,7 +453,7 @@ def problems(raw: Any) -> list[Problem]:
             section = raw[name]
             if not isinstance(section, Mapping):
                 found.append(
-                    Problem("bad-value", name, f"{name} must be a dict.", "See the README.")
+                    Problem("bad-value", name, f"{name} must be a dict.", "See docs/settings.md.")
                 )
                 continue
             found += _unknown(f"{name}.", section, entry)
@@ -509,7 +509,7 @@ def _profile_problems(raw: Mapping[str, Any]) -> list[Problem]:
                     "bad-profile",
                     "UPSTREAM",
                     f"WEBCALL_WIDGET UPSTREAM: {sentence}",
-                    "See 'Connecting to the real VoiceHub' in the README.",
+                    "See docs/voicehub.md, Connecting to the real VoiceHub.",
                 )
             )
     return found
@@ -521,7 +521,7 @@ def _bad(name: str, key: Key, value: Any) -> Problem:
         "bad-url" if name in ("UPSTREAM.URL", "SOCKET_URL", "SANDBOX.WEBHOOK_URL") else "bad-value"
     )
     # Connection templates may hold a pasted credential, and a token is one: never echoed.
-    got = "See the README." if name.startswith(_SECRET) else f"Got {value!r}."
+    got = "See docs/settings.md." if name.startswith(_SECRET) else f"Got {value!r}."
     return Problem(kind, name, f"WEBCALL_WIDGET {name} {reason}.", got)
 
 

@@ -9,7 +9,9 @@ hand the work to a task queue. Where each one runs is said below.
 ``call_created``
     A visitor's call was created at VoiceHub (``sender=Call``). Arguments: ``call`` (the
     :class:`~webcall_widget.models.Call`, with its ``voicehub_call_id``), ``agent``,
-    ``request`` (the create-call ``HttpRequest``). Runs in the create-call request.
+    ``request`` (the create-call ``HttpRequest``, or None for a call started on the
+    relay's start socket, as the widget starts them). Runs in the create-call request, or
+    in a worker thread of the relay.
 
 ``call_live``
     The relay joined VoiceHub's channels and the visitor may talk (``sender=Call``).
@@ -29,7 +31,7 @@ hand the work to a task queue. Where each one runs is said below.
     float, or None if it never went live). Runs in a worker thread of the relay.
 
 ``limit_reached``
-    A limit refused one of an agent's calls (see the README's Limits section). Sent with
+    A limit refused one of an agent's calls (see docs/limits.md). Sent with
     ``sender=Agent`` (the class) and keyword arguments:
 
     * ``agent``: the :class:`~webcall_widget.models.Agent`;

@@ -1,7 +1,7 @@
 """Browser tests: Debian's Chromium driven by Playwright for Python, and the scenarios that
 matter to a visitor in Firefox and WebKit too (the ``engine`` fixture, engines/).
 
-The site under test is the demo site (demo/urls.py, demo/templates/ and demo/static/)
+The site under test is the demo site (demo/urls.py, templates/ and static/)
 composed as tests/asgi.py composes it, with the VoiceHub sandbox mounted on it as
 the default upstream, served by uvicorn on a real port.
 
@@ -119,9 +119,9 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def demo_settings(settings: Any) -> Any:
     settings.ROOT_URLCONF = "demo.urls"
-    # The demo app's own templates and static files, without installing the app mid-run.
-    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [ROOT / "demo" / "templates"]}]
-    settings.STATICFILES_DIRS = [ROOT / "demo" / "static"]
+    # The demo site's templates and static files (top-level templates/ and static/).
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [ROOT / "templates"]}]
+    settings.STATICFILES_DIRS = [ROOT / "static"]
     settings.WEBCALL_WIDGET = {"SANDBOX": {"ENABLED": True}}
     return settings
 

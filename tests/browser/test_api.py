@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from playwright.sync_api import expect
 
 from tests.browser.widget import TIMEOUT, WidgetOnPage
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "api.js"
 
 RECORD_EVENTS = """
   window.__events = [];
@@ -18,22 +22,29 @@ def events(page, name):
     return [detail for kind, detail in page.evaluate("window.__events") if kind == name]
 
 
-def test_commands_queued_before_the_script_loaded_are_run(live_site, page):
-    page.add_init_script(
-        RECORD_EVENTS
-        + """
-        window.__viaOn = [];
-        window.WebcallWidget = window.WebcallWidget || [];
-        window.WebcallWidget.push(['on', 'message', (detail) => window.__viaOn.push(detail.text)]);
-        window.WebcallWidget.push(['start']);
-        """
-    )
+def test_the_documented_example_queues_commands_and_hears_the_events(live_site, page):
+    """docs/examples/api.js, as the embedding page shows it, run before the embed script."""
+    logged: list[str] = []
+    page.on("console", lambda message: logged.append(message.text))
+    page.add_init_script(EXAMPLE.read_text())
     page.goto(live_site.url + "/")
     widget = WidgetOnPage(page)
     widget.expect_state("live")
     expect(widget.panel).to_be_visible()  # start opens the panel
-    page.wait_for_function("() => window.__viaOn.length >= 1", timeout=TIMEOUT)
-    assert page.evaluate("window.__viaOn[0]").startswith("Hi! I'm the sandbox echo agent")
+    expect(widget.last_agent_reply).to_contain_text("Hi! I'm the sandbox echo agent")
+
+    def greeted() -> bool:
+        return any(line.startswith("agent: Hi! I'm the sandbox") for line in logged)
+
+    for _ in range(100):  # the console's messages reach Python as the page's events are read
+        if greeted():
+            break
+        page.wait_for_timeout(50)
+    assert greeted()
+    assert "widget idle -> connecting" in logged
+    assert "widget connecting -> live" in logged
+    (live,) = [line for line in logged if line.startswith("call ")]
+    assert live.endswith(" is live (text)")
 
 
 def test_api_drives_a_conversation_and_events_report_it(live_site, page):

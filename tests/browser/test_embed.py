@@ -6,6 +6,7 @@ import contextlib
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -16,6 +17,8 @@ from tests.servers import ServerThread
 from webcall_widget.embed import script_tag
 from webcall_widget.models import Agent
 from webcall_widget.sandbox.config import SANDBOX_API_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -51,10 +54,9 @@ def site_the_agent_allows(html: str, headers: dict[str, str] | None = None) -> I
 
 def test_plain_script_naming_only_the_server_and_slug_works(live_site, page):
     Agent.objects.get(slug="echo").save()
-    snippet = (
-        f'<script src="{live_site.url}/static/webcall_widget/widget.js" '
-        f'data-agent="echo" data-server="{live_site.url}" defer></script>'
-    )
+    snippet = (ROOT / "docs" / "examples" / "embed.html").read_text()  # as the docs show it
+    snippet = snippet.replace("https://django.example", live_site.url)
+    snippet = snippet.replace('data-agent="slug"', 'data-agent="echo"')
     with site_the_agent_allows(page_with(snippet)) as site:
         page.goto(site + "/")
         widget = WidgetOnPage(page).wait_loaded()

@@ -245,6 +245,15 @@ def test_a_result_that_is_not_a_json_object_is_refused():
         fetch(host.url + "/analysis/1")
 
 
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"1e999"])
+def test_a_result_with_a_number_no_database_stores_is_refused(number):
+    with (
+        serving(200, body=b'{"summary": "s", "sentimentScore": ' + number + b"}") as host,
+        pytest.raises(AnalysisBadResponse, match="not JSON"),
+    ):
+        fetch(host.url + "/analysis/1")
+
+
 def test_a_host_that_answers_too_slowly_times_out():
     with (
         serving(200, delay=2.0) as host,

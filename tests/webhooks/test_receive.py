@@ -120,6 +120,12 @@ def test_a_body_that_is_not_a_json_object_is_400_and_not_stored(client, hooked_a
     assert not WebhookEvent.objects.exists()
 
 
+def test_a_body_with_nan_is_400_and_not_stored(client, hooked_agent):
+    response = post_event(client, hooked_agent, b'{"eventId": "e-1", "score": NaN}')
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
 def test_the_secret_is_checked_before_the_body_is_read(client, hooked_agent):
     response = post_event(client, hooked_agent, b"not json", secret=None)
     assert response.status_code == 401

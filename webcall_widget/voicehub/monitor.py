@@ -115,7 +115,7 @@ class Monitor:
         if held is not None:
             logger.warning(
                 "VoiceHub call %s: ignored event %r %s (%d of this name so far%s). If the "
-                "relay should use it, see UPSTREAM.EVENTS in the README or run "
+                "relay should use it, see UPSTREAM.EVENTS in docs/protocol-settings.md or run "
                 "manage.py webcall_probe.",
                 self.label,
                 self._redact(event.name[:80]),

@@ -84,7 +84,8 @@ class UpstreamProtocol(abc.ABC):
 
     @abc.abstractmethod
     def audio(self, call_id: str, pcm: bytes) -> Outgoing:
-        """The event that carries 20 ms of the visitor's PCM16 mono at INPUT_SAMPLE_RATE.
+        """The event that carries one frame (UPSTREAM.FRAME_MS) of the visitor's PCM16 mono at
+        INPUT_SAMPLE_RATE.
 
         On a plain WebSocket, an event whose payload is ``bytes`` goes as a bare binary
         frame."""

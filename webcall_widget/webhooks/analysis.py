@@ -16,7 +16,6 @@ and the raw JSON is always stored as well.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -152,7 +151,7 @@ def fetch_analysis(
             raise AnalysisBadResponse(f"{url} answered {status}: {what}")
         body = _read_limited(response, url, max_bytes, deadline)
     try:
-        data = storable.json_value(json.loads(body))
+        data = storable.loads(body)
     except (ValueError, RecursionError) as exc:
         raise AnalysisBadResponse(f"{url} answered with a body that is not JSON") from exc
     if not isinstance(data, dict):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +63,7 @@ def parse_body(body: bytes) -> ParsedEvent:
         BadEvent: it is not a JSON object.
     """
     try:
-        payload = storable.json_value(json.loads(body))
+        payload = storable.loads(body)
     except (ValueError, RecursionError) as exc:
         raise BadEvent("the body is not JSON") from exc
     if not isinstance(payload, dict):
