@@ -3,10 +3,7 @@ versions they were verified on; an upgrade past them fails here, saying what to 
 
 from __future__ import annotations
 
-from channels.sessions import InstanceSessionWrapper
-
 from webcall_widget import seams
-from webcall_widget.seams import channels_sessions
 from webcall_widget.seams.verified import Verified
 
 
@@ -25,19 +22,3 @@ def test_a_version_past_the_verified_range_is_named_with_what_to_do():
 def test_a_library_that_is_not_installed_is_no_problem():
     seam = Verified("no-such-library", (1, 0), (2, 0), "seam.py", "tests")
     assert seam.problem() is None
-
-
-def test_the_relay_writes_below_channels_session_middleware():
-    async def socket_send(message: dict) -> None:
-        raise AssertionError("not called")
-
-    scope = {"type": "websocket", "cookies": {}}
-    outer = InstanceSessionWrapper(scope, InstanceSessionWrapper(scope, socket_send).send)
-    assert channels_sessions.websocket_send(outer.send) is socket_send
-
-
-def test_a_send_without_session_middleware_is_written_to_as_it_is():
-    async def socket_send(message: dict) -> None:
-        raise AssertionError("not called")
-
-    assert channels_sessions.websocket_send(socket_send) is socket_send

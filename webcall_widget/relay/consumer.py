@@ -49,7 +49,6 @@ from webcall_widget.relay.protocol import CloseCode, ProtocolError
 from webcall_widget.relay.records import Recorder
 from webcall_widget.relay.remote import ATTACH_TIMEOUT_SECONDS
 from webcall_widget.relay.throttle import FrameBudget
-from webcall_widget.seams import channels_sessions
 from webcall_widget.strings import visitor_message
 from webcall_widget.voicehub.session import open_session
 
@@ -97,7 +96,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
         consumer has no channel of its own (:class:`~.remote.RemoteCall` makes one when a
         call needs it)."""
         self.scope = scope
-        self.base_send = channels_sessions.websocket_send(send)
+        self.base_send = send
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         audio = get_settings().upstream.audio
         self._outbox = Outbox(

@@ -11,9 +11,6 @@ range.
 ==========================  ===========================================================
 seam                        why
 ==========================  ===========================================================
-:mod:`.channels_sessions`  write the browser's frames below Channels' session middleware,
-                            which looks at the session on every message to save it on an
-                            HTTP response (``InstanceSessionWrapper.real_send``)
 :mod:`.early_exit`          end live calls at the very start of the interpreter's shutdown,
                             while the threads the database needs still take work
                             (``threading._register_atexit``)
@@ -27,13 +24,12 @@ seam                        why
 
 from __future__ import annotations
 
-from webcall_widget.seams import channels_sessions, early_exit, twisted_reactor, websockets_lane
+from webcall_widget.seams import early_exit, twisted_reactor, websockets_lane
 
 
 def unverified() -> list[str]:
     """Every seam whose library is installed at a version it was not verified on."""
     seams = (
-        *channels_sessions.VERIFIED,
         *early_exit.VERIFIED,
         *twisted_reactor.VERIFIED,
         *websockets_lane.VERIFIED,
