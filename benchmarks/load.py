@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import wire  # noqa: E402
+from benchmarks.writes import Report, Writes, settle  # noqa: E402
 from tests.deployment import (  # noqa: E402
     APP,
     Deployment,
@@ -295,6 +296,8 @@ class Window:
     pids: list[int]
     helpers: list[int]
     marks: list[tuple[float, float, float, float]] = field(default_factory=list)
+    writes: Writes | None = None
+    counts: list[Any] = field(default_factory=list)
 
     def mark(self) -> None:
         self.marks.append(
@@ -305,6 +308,8 @@ class Window:
                 sum(os.times()[:2]),
             )
         )
+        if self.writes is not None:
+            self.counts.append(self.writes.counts())
 
     def shares(self) -> tuple[float, float, float]:
         (t0, *before), (t1, *after) = self.marks
@@ -373,6 +378,7 @@ class Target:
     pids: list[int]
     helpers: list[int] = field(default_factory=list)  # nginx in front of the relay, Redis
     deflate: bool = False  # offer permessage-deflate to the relay, as browsers do
+    writes: Writes | None = None  # what its calls write to Redis and PostgreSQL
 
     async def open(self, kind: type[Call]) -> Call | None:
         if self.socketio:
@@ -474,7 +480,22 @@ def memory_per_idle_call(target: Target, calls: int) -> tuple[float, int]:
         await asyncio.gather(*(call.end() for call in opened))
         return (after - before) / max(1, len(opened)), len(opened)
 
-    return run(hold())
+    measured = run(hold())
+    wait_released(target)
+    return measured
+
+
+def wait_released(target: Target, timeout: float = 60.0) -> None:
+    """Wait until the relay holds no call (its health says so): calls end after their
+    sockets close, and a load run started before would find the process still full."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException, ValueError):
+            state = requests.get(f"{target.url}/webcall/health/live", timeout=2).json()
+            if state.get("voice_calls") == 0:
+                return
+        time.sleep(0.2)
+    print(f"{target.name}: still holding calls {timeout:g} s after they ended", file=sys.stderr)
 
 
 # the run
@@ -513,7 +534,7 @@ def main() -> None:
         help="UPSTREAM.FRAME_MS (default: the same as --frame-ms): the relay cuts the "
         "visitor's frames to it and joins the agent's back",
     )
-    parser.add_argument("--idle-calls", type=int, default=50, help="0 skips the memory figure")
+    parser.add_argument("--idle-calls", type=int, default=200, help="0 skips the memory figure")
     parser.add_argument(
         "--postgres",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
@@ -523,8 +544,10 @@ def main() -> None:
     parser.add_argument(
         "--capacity",
         type=int,
-        help="LIMITS.VOICE_CALLS_PER_PROCESS for the relay (default: the app's), to measure "
-        "a process past its capacity",
+        default=1000,
+        help="LIMITS.VOICE_CALLS_PER_PROCESS for the relay: high by default, so that a process "
+        "is measured with every call it is given (the app's default is 75: pass it to see "
+        "the calls past it refused)",
     )
     parser.add_argument(
         "--deflate",
@@ -538,8 +561,7 @@ def main() -> None:
         help="more options for every Uvicorn, e.g. '--ws-per-message-deflate false'",
     )
     args = parser.parse_args()
-    if args.capacity is not None:
-        os.environ["BENCH_VOICE_CALLS_PER_PROCESS"] = str(args.capacity)
+    os.environ["BENCH_VOICE_CALLS_PER_PROCESS"] = str(args.capacity)
 
     # A terminated run stops its servers too, as an interrupted one does.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -668,6 +690,7 @@ def start_two_workers(servers: Servers, args: argparse.Namespace, workdir: Path)
         False,
         [workers.pid(0), workers.pid(1)],
         [workers.nginx.pid],
+        writes=Writes(args.redis, postgres),
     )
 
 
@@ -735,7 +758,31 @@ def report(targets: list[Target], args: argparse.Namespace, frame_ms: int) -> li
         print()
     for name, (per_call, held) in memory.items():
         print(f"{name}: {per_call / 1024:.0f} KB per idle call ({held} held)")
+    for target in targets:
+        if target.writes is not None:
+            print()
+            report = measure_writes(
+                target, args.calls[-1], args.text_calls, args.seconds, frame_ms
+            )
+            print("\n".join(report.lines()))
     return rows
+
+
+def measure_writes(
+    target: Target, calls: int, text_calls: int, seconds: float, frame_ms: int
+) -> Report:
+    """One more run, counting what the calls write: while they talk (the measured seconds),
+    and the rest, opening and ending them (less the talk outside the measured seconds)."""
+    assert target.writes is not None
+    settle()
+    before = target.writes.counts()
+    window = Window([], [], writes=target.writes)
+    run(run_calls(target, calls, text_calls, seconds, window, frame_ms))
+    settle()
+    total = target.writes.counts() - before
+    talking = window.counts[1] - window.counts[0]
+    outside = talking.times((0.5 + WARM_UP_SECONDS + 1.0) / seconds)  # warm-up, last frames
+    return Report(calls, text_calls, seconds, total - talking - outside, talking)
 
 
 if __name__ == "__main__":

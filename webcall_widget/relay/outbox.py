@@ -30,8 +30,8 @@ Write = Callable[[dict[str, Any]], Awaitable[None]]
 
 # One audio frame in this many is timed from its queueing to its write (1 s of 20 ms frames).
 SAMPLE_EVERY = 50
-# A writer with nothing to write for this long (up to twice as long) ends; the next frame
-# starts another (an idle call holds no task).
+# A writer with nothing to write for this long ends; the next frame starts another (an
+# idle call holds no task).
 IDLE_SECONDS = 5.0
 
 
@@ -63,10 +63,6 @@ class Outbox:
         self._idle: asyncio.Future[None] | None = None
         self._writing = False
         self._task: asyncio.Task[None] | None = None
-        # One timer looks every IDLE_SECONDS whether anything was put since it last did,
-        # rather than a timer armed and cancelled around every frame.
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._puts = 0
         self.failed: BaseException | None = None
         self.dropped_bytes = 0
         self._on_latency = on_latency
@@ -112,7 +108,6 @@ class Outbox:
         self._queue.clear()
         self._audio_bytes = 0
         task, self._task = self._task, None
-        self._stop_idle_timer()
         if task is not None:
             task.cancel()
             await asyncio.wait((task,))  # a cancellation of the caller still reaches it
@@ -122,7 +117,6 @@ class Outbox:
         if self.failed is not None:
             return
         self._queue.append(message)
-        self._puts += 1
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="webcall-outbox")
         elif (wakeup := self._wakeup) is not None:
@@ -167,15 +161,16 @@ class Outbox:
                         self._on_latency(time.perf_counter() - sample[1])
                 self._now_idle()
                 wakeup = self._wakeup = loop.create_future()
-                if self._idle_timer is None:
-                    self._idle_timer = loop.call_later(IDLE_SECONDS, self._look_idle, self._puts)
-                if not await wakeup and not self._queue:
-                    self._task = None  # nothing for a while: gone until the next put
-                    return
+                timer = loop.call_later(IDLE_SECONDS, _resolve, wakeup, False)
+                try:
+                    if not await wakeup and not self._queue:
+                        self._task = None  # nothing for a while: gone until the next put
+                        return
+                finally:
+                    timer.cancel()
         except Exception as exc:
             logger.debug("A browser socket could not be written to: %r", exc)
             self.failed = exc
-            self._stop_idle_timer()
             self._queue.clear()
             self._audio_bytes = 0
             if self._on_failed is not None:
@@ -183,20 +178,6 @@ class Outbox:
         finally:
             self._writing = False
             self._now_idle()
-
-    def _look_idle(self, puts: int) -> None:
-        """The idle timer: the writer ends if nothing was put since the last look."""
-        self._idle_timer = None
-        if self._puts != puts:
-            loop = asyncio.get_running_loop()
-            self._idle_timer = loop.call_later(IDLE_SECONDS, self._look_idle, self._puts)
-        elif self._wakeup is not None:
-            _resolve(self._wakeup, False)
-
-    def _stop_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
 
     def _now_idle(self) -> None:
         if self._idle is not None and not self._idle.done():
