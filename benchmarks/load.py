@@ -761,6 +761,8 @@ def report(targets: list[Target], args: argparse.Namespace, frame_ms: int) -> li
     for target in targets:
         if target.writes is not None:
             print()
+            resident = ", ".join(f"{rss_bytes([pid]) / 2**20:.0f} MiB" for pid in target.pids)
+            print(f"{target.name}: each process's memory (RSS) after the runs above: {resident}")
             report = measure_writes(
                 target, args.calls[-1], args.text_calls, args.seconds, frame_ms
             )

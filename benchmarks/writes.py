@@ -85,11 +85,11 @@ class Report:
             f"What {self.voice_calls} voice and {self.text_calls} text calls wrote (the text "
             "calls send a message a second, which the agent answers):",
             f"  per call, to open and end it: {each.redis_commands / calls:.1f} Redis commands, "
-            f"{each.transactions / calls:.1f} PostgreSQL transactions, "
+            f"{each.transactions / calls:.1f} PostgreSQL transactions (reads too), "
             f"{each.rows_written / calls:.1f} rows",
             f"  per minute while they talk, all {calls} calls: "
             f"{talk.redis_commands / minutes:.0f} Redis commands, "
-            f"{talk.transactions / minutes:.0f} PostgreSQL transactions, "
+            f"{talk.transactions / minutes:.0f} PostgreSQL transactions (reads too), "
             f"{talk.rows_written / minutes:.0f} rows",
         ]
 
