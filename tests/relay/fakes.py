@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels.layers import InMemoryChannelLayer
+
 from webcall_widget.relay.records import CallInfo, Counters, NewMessage, Outcome
 from webcall_widget.voicehub.errors import UpstreamClosed
 from webcall_widget.voicehub.events import Joined, UpstreamEvent
@@ -169,3 +171,32 @@ class FakeRecorder:
         await asyncio.sleep(self.read_seconds)
         self._maybe_fail("load_transcript")
         return list(self.messages)
+
+
+class BreakableLayer(InMemoryChannelLayer):
+    """The in-memory layer, whose methods named in ``failing`` fail like a Redis that
+    went away."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.failing: set[str] = set()
+
+    def _maybe_fail(self, method: str) -> None:
+        if method in self.failing:
+            raise Broken("Redis went away")
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        self._maybe_fail("send")
+        await super().send(channel, message)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self._maybe_fail("group_send")
+        await super().group_send(group, message)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        self._maybe_fail("receive")
+        return await super().receive(channel)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self._maybe_fail("group_add")
+        await super().group_add(group, channel)

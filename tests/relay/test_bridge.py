@@ -32,9 +32,10 @@ ORIGIN = "https://shop.example"
 class Live:
     """A started bridge and its fakes."""
 
-    def __init__(self, **call_fields: Any) -> None:
+    def __init__(self, *, mailbox: Any = None, **call_fields: Any) -> None:
         self.browser = FakeBrowser()
         self.upstream = FakeUpstream()
+        self.mailbox = mailbox
         self.recorder = FakeRecorder()
         self.call = make_call(**call_fields)
         self.grant = tokens.Grant(self.call.call_id, ORIGIN, 0)
@@ -50,6 +51,7 @@ class Live:
             open_upstream=open_upstream,  # type: ignore[arg-type]
             recorder=self.recorder,
             grant=self.grant,
+            mailbox=self.mailbox,
         )
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
