@@ -72,6 +72,8 @@ class FakeUpstream:
         self.aborted = False
         self.closed = False
         self.backlogged = False  # VoiceHub reads slower than audio comes: audio is dropped
+        self.fail_send: Exception | None = None  # what sending text raises
+        self.join_held: asyncio.Event | None = None  # the join is confirmed once it is set
 
     def push(self, event: UpstreamEvent | Exception) -> None:
         self.events.put_nowait(event)
@@ -91,6 +93,8 @@ class FakeUpstream:
     ) -> list[UpstreamEvent]:
         """As the real session: join, and the events that came before the confirmation."""
         self.sent.append(("rejoin" if under_way else "join", channels))
+        if self.join_held is not None:
+            await self.join_held.wait()
         self.push(Joined(channels))
         held: list[UpstreamEvent] = []
         async with asyncio.timeout(seconds):
@@ -104,6 +108,8 @@ class FakeUpstream:
     async def send_text(self, call_id: str, text: str) -> None:
         if self.closed:
             raise UpstreamClosed("closed")
+        if self.fail_send is not None:
+            raise self.fail_send
         self.sent.append(("text", text))
 
     async def send_audio(self, pcm: bytes) -> bool:
