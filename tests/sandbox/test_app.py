@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -26,9 +27,9 @@ def test_a_prefix_must_start_and_end_with_a_slash():
 async def test_the_sandbox_starts_and_stops_under_the_lifespan_protocol():
     """As Uvicorn runs it alone (``python -m webcall_widget.sandbox``)."""
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     for kind in ("lifespan.startup", "lifespan.shutdown"):
