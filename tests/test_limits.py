@@ -13,10 +13,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.servers import free_port
 from webcall_widget import http, leases, limits
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Call, CallStatus, Limit, LimitHit
@@ -683,3 +684,17 @@ def test_refusals_reach_the_database_in_batches(sandbox, agent_factory, client):
     hit.refresh_from_db()
     assert hit.count == 4
     assert limits.pending_refusals([hit]) == {hit.pk: 0}
+
+
+def test_a_refusal_a_vanished_cache_cannot_count_is_logged_and_never_raised(agent, caplog):
+    refusal = limits.LimitExceeded("agent_busy", 30, limit=Limit.CONCURRENT)
+    redis_gone = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+    with override_settings(CACHES=redis_gone):
+        limits.record_refusal(agent, refusal)
+    assert f"Agent {agent.slug}: could not count a refusal by concurrent." in caplog.text
+    assert not LimitHit.objects.exists()
