@@ -1011,3 +1011,14 @@ async def test_a_call_whose_process_went_silent_ends_lost_where_voicehub_refuses
     assert await closed_with(late) == CloseCode.NORMAL
     call, _ = await load(call_id)
     assert (call.status, call.end_reason) == (CallStatus.FAILED, "relay-lost")
+
+
+async def test_a_resume_for_a_call_whose_agent_was_disabled_meanwhile_is_refused_4503(
+    resumable, agent, async_client, open_socket
+):
+    _, socket, token = await resumable_call(async_client, open_socket, agent)
+    await socket.disconnect(code=1006)
+    agent.is_active = False
+    await database_sync_to_async(agent.save)(update_fields=["is_active"])
+    again = open_socket(resume_path(token))
+    assert await refusal(again) == ("agent_disabled", CloseCode.AGENT_DISABLED)
