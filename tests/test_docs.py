@@ -165,11 +165,11 @@ def test_the_production_settings_pass_the_apps_checks():
     assert [m.id for m in messages if (m.id or "").startswith("webcall_widget.")] == []
 
 
-def test_a_plain_redis_layer_would_fail_the_checks_the_example_passes():
-    """The check above can fail: the same settings with channels_redis's plain host list."""
+def test_a_redis_layer_that_times_out_would_fail_the_checks_the_example_passes():
+    """The check above can fail: the same settings with a Redis host that times out too soon."""
     values = production_settings()
     plain = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
-    plain["default"]["CONFIG"] = {"hosts": ["redis://127.0.0.1:6379/0"]}
+    plain["default"]["CONFIG"] = {"hosts": ["redis://127.0.0.1:6379/0?socket_timeout=5"]}
     with override_settings(
         WEBCALL_WIDGET=values["WEBCALL_WIDGET"], CHANNEL_LAYERS=plain, CACHES=values["CACHES"]
     ):

@@ -579,7 +579,12 @@ async def test_voicehub_frame_length_is_its_own_setting(
         await socket.send_to(bytes_data=bytes(640))
     await sandbox.state.await_for(lambda: sum(sandbox.state.audio_in.values()) == 6 * 640)
     assert sandbox.state.audio_in_sizes == {1280}
-    await hang_up(socket)
+    # The greeting may come at any time before the end: nothing here waited for it.
+    await socket.send_json_to({"type": "end"})
+    frames = await receive_until(socket, lambda frame: frame.get("type") == "ended")
+    assert {frame["type"] for frame in frames[:-1]} <= {"message"}
+    assert frames[-1] == {"type": "ended", "reason": "visitor-ended"}
+    assert await closed_with(socket) == CloseCode.NORMAL
 
 
 async def test_audio_sent_before_ready_reaches_the_agent(
