@@ -23,29 +23,26 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.load import (  # noqa: E402
-    _CREATE_DATABASE,
-    _DROP_DATABASE,
+from benchmarks.load import cpu_seconds, percentile  # noqa: E402
+from tests.deployment import (  # noqa: E402
     Servers,
-    cpu_seconds,
-    percentile,
+    fresh_database,
     site_environment,
+    uvicorn_command,
 )
 from tests.servers import free_port  # noqa: E402
 
 READY = "/webcall/health/ready"
 LIVE = "/webcall/health/live"
-APP = "tests.asgi:application"
 # Any request through Django, for comparison: what every one of them costs.
 NOT_FOUND = "/webcall/no-such-page"
 
@@ -116,21 +113,6 @@ def cpu_while(pid: int, wait: Callable[[], object]) -> float:
     return cpu_seconds([pid]) - before
 
 
-@contextlib.contextmanager
-def fresh_database(server: str) -> Iterator[str | None]:
-    """A database of its own on the PostgreSQL ``server``, dropped afterwards (None: the
-    benchmark's SQLite file)."""
-    if not server:
-        yield None
-        return
-    name = f"webcall_health_{os.getpid()}"
-    subprocess.run([sys.executable, "-c", _CREATE_DATABASE, server, name], check=True, cwd=ROOT)
-    try:
-        yield server.rsplit("/", 1)[0] + "/" + name
-    finally:
-        subprocess.run([sys.executable, "-c", _DROP_DATABASE, server, name], check=False, cwd=ROOT)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -155,14 +137,17 @@ def main() -> None:
     if args.redis:
         os.environ["BENCH_REDIS"] = args.redis
     with contextlib.ExitStack() as stack:
-        postgres = stack.enter_context(fresh_database(args.postgres))
-        env = stack.enter_context(site_environment(workdir, "http://127.0.0.1:9", postgres))
+        postgres = (
+            stack.enter_context(fresh_database(args.postgres, "webcall_health"))
+            if args.postgres
+            else None
+        )
+        env = site_environment(workdir, "http://127.0.0.1:9", postgres)
         servers = Servers(workdir, env)
         stack.callback(servers.stop_all)
         port = free_port()
-        command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--lifespan", "off", "--log-level", "warning", "--no-access-log"]
-        server = servers.start("uvicorn", [*command, *args.uvicorn_args.split(), APP], port)
+        command = uvicorn_command(port, "--no-access-log", *args.uvicorn_args.split())
+        server = servers.start("uvicorn", command, port)
         report(server.pid, port, args)
     print(f"\nLogs: {workdir}")
 

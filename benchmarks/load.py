@@ -35,14 +35,12 @@ import json
 import math
 import os
 import random
-import shutil
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,7 +51,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import wire  # noqa: E402
-from tests.servers import free_port, wait_for_port  # noqa: E402
+from benchmarks.writes import Report, Writes, settle  # noqa: E402
+from tests.deployment import (  # noqa: E402
+    APP,
+    Deployment,
+    Servers,
+    fresh_database,
+    nginx_command,
+    proxy_conf,
+    site_environment,
+    uvicorn_command,
+)
+from tests.servers import free_port  # noqa: E402
 
 BYTES_PER_MS = 32  # PCM16 at 16 kHz
 MESSAGE_SECONDS = 1.0
@@ -63,47 +72,16 @@ AUDIO_HEADER = b'451-["audio.chunk",{"_placeholder":true,"num":0}]'
 T = TypeVar("T")
 C = TypeVar("C", bound="Call")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The agent every call goes to: the loopback upstream answers any agent and key.
+BENCH_AGENT = (
+    "from webcall_widget.models import Agent; Agent.objects.update_or_create("
+    "slug='bench', defaults=dict(name='Bench', voicehub_agent_id='loopback', "
+    "api_key='bench-key', modes=['WebAudio', 'text'], default_mode='WebAudio', "
+    "max_concurrent_calls=100000, max_calls_per_day=1000000))"
+)
 
 
 # processes
-
-
-class Servers:
-    """Every process of one run, started in ``workdir`` and stopped together."""
-
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
-        self.workdir = workdir
-        self.env = env
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.cleanups: list[list[str]] = []  # commands to run once every process stopped
-
-    def start(self, name: str, command: list[str], port: int) -> subprocess.Popen[bytes]:
-        with (self.workdir / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(
-                command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-            )
-        self.processes[name] = process
-        try:
-            wait_for_port(port, process, name)
-        except BaseException:
-            self.stop(name)
-            raise
-        return process
-
-    def stop(self, name: str) -> None:
-        process = self.processes.pop(name)
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-    def stop_all(self) -> None:
-        for name in list(self.processes):
-            self.stop(name)
-        for command in self.cleanups:
-            subprocess.run(command, cwd=ROOT, check=False)
 
 
 def process_tree(pid: int) -> list[int]:
@@ -132,45 +110,6 @@ def rss_bytes(pids: list[int]) -> int:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
     return total
-
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/nginx-body;
-  proxy_temp_path {dir}/nginx-proxy;
-  fastcgi_temp_path {dir}/nginx-fastcgi;
-  uwsgi_temp_path {dir}/nginx-uwsgi;
-  scgi_temp_path {dir}/nginx-scgi;
-  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-  upstream backend {{ least_conn; {servers} }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $remote_addr;
-      proxy_read_timeout 3600s;
-      proxy_buffering off;
-    }}
-  }}
-}}
-"""
-
-
-def nginx_command(workdir: Path, name: str, port: int, backends: list[int]) -> list[str]:
-    servers = " ".join(f"server 127.0.0.1:{p};" for p in backends)
-    conf = workdir / f"{name}.conf"
-    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, servers=servers))
-    return [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-e", "stderr"]
 
 
 # the client
@@ -357,6 +296,8 @@ class Window:
     pids: list[int]
     helpers: list[int]
     marks: list[tuple[float, float, float, float]] = field(default_factory=list)
+    writes: Writes | None = None
+    counts: list[Any] = field(default_factory=list)
 
     def mark(self) -> None:
         self.marks.append(
@@ -367,6 +308,8 @@ class Window:
                 sum(os.times()[:2]),
             )
         )
+        if self.writes is not None:
+            self.counts.append(self.writes.counts())
 
     def shares(self) -> tuple[float, float, float]:
         (t0, *before), (t1, *after) = self.marks
@@ -435,6 +378,7 @@ class Target:
     pids: list[int]
     helpers: list[int] = field(default_factory=list)  # nginx in front of the relay, Redis
     deflate: bool = False  # offer permessage-deflate to the relay, as browsers do
+    writes: Writes | None = None  # what its calls write to Redis and PostgreSQL
 
     async def open(self, kind: type[Call]) -> Call | None:
         if self.socketio:
@@ -536,42 +480,25 @@ def memory_per_idle_call(target: Target, calls: int) -> tuple[float, int]:
         await asyncio.gather(*(call.end() for call in opened))
         return (after - before) / max(1, len(opened)), len(opened)
 
-    return run(hold())
+    measured = run(hold())
+    wait_released(target)
+    return measured
+
+
+def wait_released(target: Target, timeout: float = 60.0) -> None:
+    """Wait until the relay holds no call (its health says so): calls end after their
+    sockets close, and a load run started before would find the process still full."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException, ValueError):
+            state = requests.get(f"{target.url}/webcall/health/live", timeout=2).json()
+            if state.get("voice_calls") == 0:
+                return
+        time.sleep(0.2)
+    print(f"{target.name}: still holding calls {timeout:g} s after they ended", file=sys.stderr)
 
 
 # the run
-
-
-@contextlib.contextmanager
-def site_environment(
-    workdir: Path, upstream_url: str, postgres: str | None
-) -> Iterator[dict[str, str]]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
-        "BENCH_DATABASE": str(workdir / "bench.sqlite3"),
-        "BENCH_UPSTREAM": upstream_url,
-    }
-    if postgres:
-        env["BENCH_POSTGRES"] = postgres
-    django = [sys.executable, "-m", "django"]
-    subprocess.run([*django, "migrate", "--noinput", "-v0"], env=env, check=True)
-    subprocess.run(
-        [
-            *django,
-            "shell",
-            "-v0",
-            "-c",
-            "from webcall_widget.models import Agent; Agent.objects.update_or_create("
-            "slug='bench', defaults=dict(name='Bench', voicehub_agent_id='loopback', "
-            "api_key='bench-key', modes=['WebAudio', 'text'], default_mode='WebAudio', "
-            "max_concurrent_calls=100000, max_calls_per_day=1000000))",
-        ],
-        env=env,
-        check=True,
-    )
-    yield env
 
 
 def main() -> None:
@@ -607,7 +534,7 @@ def main() -> None:
         help="UPSTREAM.FRAME_MS (default: the same as --frame-ms): the relay cuts the "
         "visitor's frames to it and joins the agent's back",
     )
-    parser.add_argument("--idle-calls", type=int, default=50, help="0 skips the memory figure")
+    parser.add_argument("--idle-calls", type=int, default=200, help="0 skips the memory figure")
     parser.add_argument(
         "--postgres",
         default="postgresql://postgres@127.0.0.1:5432/postgres",
@@ -617,8 +544,10 @@ def main() -> None:
     parser.add_argument(
         "--capacity",
         type=int,
-        help="LIMITS.VOICE_CALLS_PER_PROCESS for the relay (default: the app's), to measure "
-        "a process past its capacity",
+        default=1000,
+        help="LIMITS.VOICE_CALLS_PER_PROCESS for the relay: high by default, so that a process "
+        "is measured with every call it is given (the app's default is 75: pass it to see "
+        "the calls past it refused)",
     )
     parser.add_argument(
         "--deflate",
@@ -632,8 +561,7 @@ def main() -> None:
         help="more options for every Uvicorn, e.g. '--ws-per-message-deflate false'",
     )
     args = parser.parse_args()
-    if args.capacity is not None:
-        os.environ["BENCH_VOICE_CALLS_PER_PROCESS"] = str(args.capacity)
+    os.environ["BENCH_VOICE_CALLS_PER_PROCESS"] = str(args.capacity)
 
     # A terminated run stops its servers too, as an interrupted one does.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -646,15 +574,15 @@ def main() -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"webcall-load-{frame_ms}ms-"))
         http_port, ws_port = free_port(), free_port()
         upstream_url = f"http://127.0.0.1:{http_port}"
-        with site_environment(workdir, upstream_url, None) as env:
-            servers = Servers(workdir, env)
-            try:
-                targets = start_targets(servers, args, workdir, http_port, ws_port)
-                for target in targets:
-                    target.deflate = args.deflate and not target.socketio
-                rows += report(targets, args, frame_ms)
-            finally:
-                servers.stop_all()
+        env = site_environment(workdir, upstream_url, None, setup=BENCH_AGENT)
+        servers = Servers(workdir, env)
+        try:
+            targets = start_targets(servers, args, workdir, http_port, ws_port)
+            for target in targets:
+                target.deflate = args.deflate and not target.socketio
+            rows += report(targets, args, frame_ms)
+        finally:
+            servers.stop_all()
         print(f"\nLogs: {workdir}\n")
     if len(args.frame_ms) > 1:
         compare_frames(rows, args)
@@ -722,89 +650,48 @@ def start_targets(
         targets.append(Target("direct", url, True, [upstream.pid]))
     if "nginx" in args.targets:
         port = free_port()
-        nginx = servers.start("nginx", nginx_command(workdir, "nginx", port, [ws_port]), port)
+        command = nginx_command(workdir, "nginx", proxy_conf(port, [ws_port]))
+        nginx = servers.start("nginx", command, port)
         targets.append(Target("nginx", f"http://127.0.0.1:{port}", True, [nginx.pid]))
-    app = "tests.asgi:application"
     if "daphne" in args.targets:
         port = free_port()
         daphne = servers.start(
             "daphne",
-            [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
+            [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APP],
             port,
         )
         targets.append(Target("daphne", f"http://127.0.0.1:{port}", False, [daphne.pid]))
-    uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--lifespan", "off"]
-    uvicorn += [
-        "--log-level",
-        "warning",
-        "--ws",
-        "websockets-sansio",
-        *args.uvicorn_args.split(),
-    ]
-    if "uvicorn" in args.targets:
-        port = free_port()
-        command = [*uvicorn, "--loop", "asyncio", "--port", str(port), app]
-        process = servers.start("uvicorn", command, port)
-        targets.append(Target("uvicorn", f"http://127.0.0.1:{port}", False, [process.pid]))
-    if "uvicorn uvloop" in args.targets:
-        port = free_port()
-        command = [*uvicorn, "--loop", "uvloop", "--port", str(port), app]
-        process = servers.start("uvicorn-uvloop", command, port)
-        targets.append(Target("uvicorn uvloop", f"http://127.0.0.1:{port}", False, [process.pid]))
+    options = args.uvicorn_args.split()
+    for name, loop in (("uvicorn", "asyncio"), ("uvicorn uvloop", "uvloop")):
+        if name in args.targets:
+            port = free_port()
+            command = uvicorn_command(port, "--loop", loop, *options)
+            process = servers.start(name.replace(" ", "-"), command, port)
+            targets.append(Target(name, f"http://127.0.0.1:{port}", False, [process.pid]))
     if "uvicorn x2" in args.targets:
-        targets.append(start_two_workers(servers, args, workdir, uvicorn, app))
+        targets.append(start_two_workers(servers, args, workdir))
     return targets
 
 
-def start_two_workers(
-    servers: Servers,
-    args: argparse.Namespace,
-    workdir: Path,
-    uvicorn: list[str],
-    app: str,
-) -> Target:
+def start_two_workers(servers: Servers, args: argparse.Namespace, workdir: Path) -> Target:
     """Two relay processes behind nginx, sharing Redis (layer and cache) and PostgreSQL."""
-    database = f"webcall_bench_{os.getpid()}"
-    admin = args.postgres
-    subprocess.run([sys.executable, "-c", _CREATE_DATABASE, admin, database], check=True, cwd=ROOT)
-    servers.cleanups.append([sys.executable, "-c", _DROP_DATABASE, admin, database])
-    env = {
-        **servers.env,
-        "BENCH_POSTGRES": admin.rsplit("/", 1)[0] + "/" + database,
-        "BENCH_REDIS": args.redis,
-    }
-    with site_environment(workdir, servers.env["BENCH_UPSTREAM"], env["BENCH_POSTGRES"]):
-        pass
-    servers.env = env
-    ports = [free_port(), free_port()]
-    workers = [
-        servers.start(f"worker-{i}", [*uvicorn, "--port", str(port), app], port)
-        for i, port in enumerate(ports)
-    ]
-    port = free_port()
-    nginx = servers.start("nginx-x2", nginx_command(workdir, "nginx-x2", port, ports), port)
+    database = contextlib.ExitStack()
+    servers.cleanups.append(database.close)
+    postgres = database.enter_context(fresh_database(args.postgres))
+    servers.env = site_environment(
+        workdir, servers.env["BENCH_UPSTREAM"], postgres, setup=BENCH_AGENT, redis=args.redis
+    )
+    options = tuple(args.uvicorn_args.split())
+    workers = Deployment(servers, uvicorn_options=options, name="x2-worker").start()
+    assert workers.nginx is not None
     return Target(
         "uvicorn x2",
-        f"http://127.0.0.1:{port}",
+        workers.url,
         False,
-        [w.pid for w in workers],
-        [nginx.pid],
+        [workers.pid(0), workers.pid(1)],
+        [workers.nginx.pid],
+        writes=Writes(args.redis, postgres),
     )
-
-
-_CREATE_DATABASE = """
-import sys, psycopg
-with psycopg.connect(sys.argv[1], autocommit=True) as db:
-    db.execute(f'DROP DATABASE IF EXISTS "{sys.argv[2]}"')
-    db.execute(f'CREATE DATABASE "{sys.argv[2]}"')
-"""
-
-
-_DROP_DATABASE = """
-import sys, psycopg
-with psycopg.connect(sys.argv[1], autocommit=True) as db:
-    db.execute(f'DROP DATABASE IF EXISTS "{sys.argv[2]}" WITH (FORCE)')
-"""
 
 
 def report(targets: list[Target], args: argparse.Namespace, frame_ms: int) -> list[Row]:
@@ -871,7 +758,33 @@ def report(targets: list[Target], args: argparse.Namespace, frame_ms: int) -> li
         print()
     for name, (per_call, held) in memory.items():
         print(f"{name}: {per_call / 1024:.0f} KB per idle call ({held} held)")
+    for target in targets:
+        if target.writes is not None:
+            print()
+            resident = ", ".join(f"{rss_bytes([pid]) / 2**20:.0f} MiB" for pid in target.pids)
+            print(f"{target.name}: each process's memory (RSS) after the runs above: {resident}")
+            report = measure_writes(
+                target, args.calls[-1], args.text_calls, args.seconds, frame_ms
+            )
+            print("\n".join(report.lines()))
     return rows
+
+
+def measure_writes(
+    target: Target, calls: int, text_calls: int, seconds: float, frame_ms: int
+) -> Report:
+    """One more run, counting what the calls write: while they talk (the measured seconds),
+    and the rest, opening and ending them (less the talk outside the measured seconds)."""
+    assert target.writes is not None
+    settle()
+    before = target.writes.counts()
+    window = Window([], [], writes=target.writes)
+    run(run_calls(target, calls, text_calls, seconds, window, frame_ms))
+    settle()
+    total = target.writes.counts() - before
+    talking = window.counts[1] - window.counts[0]
+    outside = talking.times((0.5 + WARM_UP_SECONDS + 1.0) / seconds)  # warm-up, last frames
+    return Report(calls, text_calls, seconds, total - talking - outside, talking)
 
 
 if __name__ == "__main__":

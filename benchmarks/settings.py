@@ -1,6 +1,6 @@
-"""Settings for the benchmarks: the test site, a file database (PostgreSQL, Redis for the
-cache and the channel layer when the load benchmark runs several processes), and a
-separate upstream."""
+"""Settings for the benchmarks and the chaos tests: the test site, a file database
+(PostgreSQL, Redis for the cache and the channel layer when several processes run, as
+tests/deployment.py starts them), and a separate upstream."""
 
 from __future__ import annotations
 
@@ -47,8 +47,11 @@ WEBCALL_WIDGET = {
     "UPSTREAM": {
         "URL": os.environ["BENCH_UPSTREAM"],
         "FRAME_MS": int(os.environ.get("BENCH_UPSTREAM_FRAME_MS", "20")),
+        # The chaos tests and bench-chaos: whether VoiceHub lets a call be joined again.
+        "REJOIN": os.environ.get("BENCH_REJOIN", "auto"),
     },
     "AUDIO_FRAME_MS": int(os.environ.get("BENCH_AUDIO_FRAME_MS", "20")),
+    "DRAIN_SECONDS": float(os.environ.get("BENCH_DRAIN_SECONDS", "25")),
     # The client floods on purpose, and opens many calls from one address: lift the limits
     # meant for visitors, so that the path is what is measured.
     "LIMITS": {

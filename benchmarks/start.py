@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import wire  # noqa: E402
-from benchmarks.load import Servers, site_environment  # noqa: E402
+from benchmarks.load import BENCH_AGENT  # noqa: E402
+from tests.deployment import APP, Servers, site_environment, uvicorn_command  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 STAGES = ("create", "open", "ready", "total")
@@ -209,41 +210,38 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="webcall-start-"))
     http_port, ws_port = free_port(), free_port()
-    with site_environment(workdir, f"http://127.0.0.1:{http_port}", None) as env:
-        servers = Servers(workdir, env)
-        try:
-            upstream = [sys.executable, "benchmarks/loopback_upstream.py"]
-            upstream += ["--http-port", str(http_port), "--ws-port", str(ws_port)]
-            servers.start("upstream", upstream, ws_port)
-            ports = {name: start_server(servers, name) for name in args.servers}
-            print(
-                f"{args.calls} text calls started one after the other; milliseconds, "
-                "median and p95, as the client saw them."
-            )
-            print(
-                f"{'server':<8} {'start':<6} {'RTT':>4}  "
-                + "  ".join(f"{stage + ' p50':>7} {'p95':>7}" for stage in STAGES)
-            )
-            for name, port in ports.items():
-                for rtt in args.rtt:
-                    for how in ("socket", "http"):
-                        run = lambda p, how=how: measure(p, args.calls, how)  # noqa: E731
-                        with asyncio.Runner(loop_factory=wire.new_event_loop) as runner:
-                            stages = runner.run(through(port, rtt, run))
-                        print(f"{name:<8} {how:<6} {rtt:>4g}  {stages.row()}")
-        finally:
-            servers.stop_all()
+    env = site_environment(workdir, f"http://127.0.0.1:{http_port}", None, setup=BENCH_AGENT)
+    servers = Servers(workdir, env)
+    try:
+        upstream = [sys.executable, "benchmarks/loopback_upstream.py"]
+        upstream += ["--http-port", str(http_port), "--ws-port", str(ws_port)]
+        servers.start("upstream", upstream, ws_port)
+        ports = {name: start_server(servers, name) for name in args.servers}
+        print(
+            f"{args.calls} text calls started one after the other; milliseconds, "
+            "median and p95, as the client saw them."
+        )
+        print(
+            f"{'server':<8} {'start':<6} {'RTT':>4}  "
+            + "  ".join(f"{stage + ' p50':>7} {'p95':>7}" for stage in STAGES)
+        )
+        for name, port in ports.items():
+            for rtt in args.rtt:
+                for how in ("socket", "http"):
+                    run = lambda p, how=how: measure(p, args.calls, how)  # noqa: E731
+                    with asyncio.Runner(loop_factory=wire.new_event_loop) as runner:
+                        stages = runner.run(through(port, rtt, run))
+                    print(f"{name:<8} {how:<6} {rtt:>4g}  {stages.row()}")
+    finally:
+        servers.stop_all()
 
 
 def start_server(servers: Servers, name: str) -> int:
     port = free_port()
-    app = "tests.asgi:application"
     if name == "daphne":
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APP]
     else:
-        command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--lifespan", "off", "--log-level", "warning", "--loop", "uvloop"]
-        command += ["--ws", "websockets-sansio", app]
+        command = uvicorn_command(port, "--loop", "uvloop")
     servers.start(name, command, port)
     return port
 

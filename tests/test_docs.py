@@ -189,10 +189,11 @@ def test_nginx_accepts_the_example_site(tmp_path):
         check=True,
         capture_output=True,
     )
+    # The example leaves TLS out ("as for any site"): checked with it added, as a site would.
     site = (EXAMPLES / "nginx.conf").read_text()
-    site = site.replace("/etc/ssl/certs/www.example.com.pem", str(cert))
-    site = site.replace("/etc/ssl/private/www.example.com.key", str(key))
-    (tmp_path / "site.conf").write_text(site)
+    assert "    listen 80;\n" in site
+    tls = f"    listen 443 ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
+    (tmp_path / "site.conf").write_text(site.replace("    listen 80;\n", "    listen 80;\n" + tls))
     temp = " ".join(
         f"{kind}_temp_path {tmp_path};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi")
     )

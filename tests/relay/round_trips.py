@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from tests.relay.test_consumer import (
-    closed_with,
     hang_up,
+    hang_up_after_audio,
     next_json,
     open_call,
     receive_until,
 )
 from webcall_widget.probe.speech import frames, silence, speech_like
-from webcall_widget.relay.protocol import CloseCode
 
 SPEECH_SECONDS = 1.0
 
@@ -69,15 +68,4 @@ async def voice_round_trip(
     return heard
 
 
-async def hang_up_after_audio(socket: Any) -> None:
-    """``hang_up``, skipping agent audio still on its way."""
-    await socket.send_json_to({"type": "end"})
-    while True:
-        frame = await next_json(socket)
-        if frame["type"] == "ended":
-            break
-    assert frame == {"type": "ended", "reason": "visitor-ended"}
-    assert await closed_with(socket) == CloseCode.NORMAL
-
-
-__all__ = ["hang_up", "live", "text_round_trip", "voice_round_trip"]
+__all__ = ["hang_up", "hang_up_after_audio", "live", "text_round_trip", "voice_round_trip"]

@@ -65,9 +65,9 @@ async def two(resumable):
     await stop_processes(a, b)
 
 
-async def call_on(process: Process, async_client, open_socket, agent):
-    """A live text call held by ``process``: its id, the socket and its resume token."""
-    return await resumable_call(async_client, open_socket, agent, application=process.app)
+async def call_on(process: Process, async_client, open_socket, agent, mode="text"):
+    """A live call held by ``process``: its id, the socket and its resume token."""
+    return await resumable_call(async_client, open_socket, agent, mode, application=process.app)
 
 
 async def test_a_call_whose_process_lease_lapsed_is_taken_over_without_waiting_for_it(
@@ -143,6 +143,36 @@ async def test_the_sweeper_takes_over_a_gone_processs_call_and_waits_for_its_vis
     await hang_up(back)
     call, _ = await load(call_id)
     assert (call.end_reason, call.owner) == ("visitor-ended", b.process.id)
+
+
+async def test_the_sweeper_takes_over_a_voice_call_joining_the_channels_its_mode_needs(
+    sandbox, two, agent_factory, async_client, open_socket
+):
+    """VoiceHub wants a voice call's socket to join ``audio`` (its documented rules): the
+    sweeper's new socket joins it with ``text``, then leaves ``audio`` while the call waits
+    for its visitor, who gets their voice back when they return."""
+    a, b = two
+    voice = await sync_to_async(agent_factory)(voicehub_agent_id="loopback-agent")
+    call_id, socket, token = await call_on(a, async_client, open_socket, voice, "TextAudio")
+    await socket.disconnect(code=1006)
+    holder = a.holds(call_id)
+    assert holder is not None
+    await holder.let_go()  # A dies: its call stays live, and its lease goes
+    await sync_to_async(leases.drop)(a.process.id)
+    assert await adoption.sweep(b.relaying()) == 1
+    back, ready = await resume(open_socket, token, application=b.app)
+    assert ready["resumed"] is True, ready
+    await next_json(back)  # the transcript
+    frame = bytes(range(256)) * 2 + bytes(128)  # 20 ms at 16 kHz
+    await back.send_to(bytes_data=frame)
+    while (output := await back.receive_output(timeout=5)).get("bytes") != frame:
+        assert output["type"] == "websocket.send", output
+    vh_call = (await load(call_id))[0].voicehub_call_id
+    joins = [r.data["channels"] for r in sandbox.state.records if r.event == "channel.join"]
+    leaves = [r.data["channels"] for r in sandbox.state.records if r.event == "channel.leave"]
+    assert joins[-2:] == [["audio", "text"], ["audio"]]  # the sweeper's, then the visitor's
+    assert ["audio"] in leaves and vh_call
+    await hang_up(back)
 
 
 async def test_a_stopping_process_hands_its_calls_over_and_loses_no_message(

@@ -215,3 +215,23 @@ def test_a_writer_with_nothing_to_write_goes_and_the_next_frame_brings_another()
         await outbox.close()
 
     run(scenario())
+
+
+def test_a_writer_kept_busy_stays_one_task_and_ends_once_the_frames_stop():
+    async def scenario() -> None:
+        socket = Socket()
+        outbox = Outbox(socket.write, max_audio_bytes=10**6)
+        outbox.put_bytes(FRAME)
+        await outbox.flush()
+        writer = outbox._task
+        for _ in range(int(3 * IDLE_SECONDS / 0.1)):
+            await asyncio.sleep(0.1)
+            outbox.put_bytes(FRAME)
+        await outbox.flush()
+        assert outbox._task is writer
+        await asyncio.sleep(2 * IDLE_SECONDS + 0.1)
+        assert writer is not None and writer.done() and outbox._task is None
+        assert len(socket.audio()) == 1 + int(3 * IDLE_SECONDS / 0.1)
+        await outbox.close()
+
+    run(scenario())
