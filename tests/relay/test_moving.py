@@ -12,6 +12,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.utils import timezone
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import create_call, relay_app, socket_path
 from tests.relay.test_consumer import (
@@ -23,6 +25,7 @@ from tests.relay.test_consumer import (
     resumable_call,
     resume,
 )
+from tests.servers import ServerThread
 from webcall_widget import leases
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Call, CallStatus
@@ -213,6 +216,28 @@ async def test_a_stopping_process_refuses_new_sockets_so_they_go_elsewhere(
     assert (await next_json(again))["type"] == "ready"
     assert (await next_json(again))["role"] == "agent"  # the greeting
     await hang_up(again)
+
+
+async def test_under_uvicorn_a_stopping_process_refuses_a_resume_s_handshake_with_503(
+    sandbox, two, agent, async_client, open_socket
+):
+    """Behind nginx (``proxy_next_upstream http_503``) the resume then lands on the next
+    process at once, whichever process the load balancer chose first; other sockets are
+    still accepted and sent on with 4013, which the widget tries again itself."""
+    a, b = two
+    _, socket, token = await call_on(b, async_client, open_socket, agent)
+    a.process.draining = True
+    with ServerThread(a.app, name="stopping-relay") as server:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"{server.ws_url}/ws/webcall/{token}/"):
+                pass
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.headers["Retry-After"] == "1"
+        async with connect(f"{server.ws_url}/ws/webcall/start/{agent.slug}/") as start:
+            with pytest.raises(ConnectionClosed):
+                await start.recv()
+        assert start.close_code == CloseCode.MOVING
+    await hang_up(socket)  # the call goes on where it is
 
 
 async def test_without_rejoins_a_stopping_process_lets_calls_run_then_ends_them_1012(
