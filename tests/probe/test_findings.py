@@ -18,7 +18,7 @@ from webcall_widget.probe.findings import (
     analyse,
     answer_to,
 )
-from webcall_widget.voicehub.profile import CallEnd, UpstreamProfile
+from webcall_widget.voicehub.profile import CallEnd, JoinConfirmation, Rejoin, UpstreamProfile
 
 
 def observe(*records: Recorded, sent_text: str | None = None, **configured) -> Observation:
@@ -239,3 +239,106 @@ def test_a_rejoin_not_tried_is_said():
     result = analyse(observation)
     assert "rejoin not tried: --no-rejoin" in result.findings
     assert any("REJOIN" in item for item in result.unlearnt)
+
+
+# the join
+
+
+def test_a_join_confirmed_by_an_event_of_another_name_sets_that_name():
+    result = analyse(observe(Recorded(0.1, "in", "room.join.ok", {"room": "c"})))
+    assert result.changes == {"EVENTS": {"joined": "room.join.ok"}}
+    assert "the join was confirmed by event 'room.join.ok'" in result.findings
+
+
+def test_a_join_event_where_an_acknowledgement_was_expected_suggests_the_event():
+    observation = observe(joined())
+    observation.profile = UpstreamProfile(join_confirmation=JoinConfirmation.ACK)
+    assert analyse(observation).changes == {"JOIN_CONFIRMATION": "event"}
+
+
+def test_an_acknowledgement_where_one_was_expected_changes_nothing():
+    observation = observe(Recorded(0.0, "ack", "channel.join", {"channels": ["text"]}))
+    observation.profile = UpstreamProfile(join_confirmation=JoinConfirmation.ACK)
+    result = analyse(observation)
+    assert result.changes == {}
+    assert "the join was confirmed by a Socket.IO acknowledgement" in result.findings
+
+
+def test_events_without_any_confirmation_of_the_join_suggest_none():
+    records = [Recorded(0.3, "in", "created", {"id": "1", "role": "agent", "text": "Hi"})]
+    result = analyse(observe(*records))
+    assert result.changes == {"JOIN_CONFIRMATION": "none"}
+    assert any(
+        f.startswith("nothing confirmed the join, but events came") for f in result.findings
+    )
+
+
+# what came
+
+
+def test_audio_at_no_common_rate_is_said_to_come_in_bursts_and_left_as_set():
+    chunks = audio_stream("audio.chunk", lambda pcm: pcm, 1.0, 2.0, 37000)
+    result = analyse(observe(joined(), *chunks))
+    assert "OUTPUT_SAMPLE_RATE" not in result.changes
+    (audio,) = [f for f in result.findings if f.startswith("agent audio arrived")]
+    assert audio.endswith(
+        "2.3x real time at 16000 Hz: it may come in bursts; listen to it to tell the rate"
+    )
+
+
+def test_messages_one_object_down_are_read_there():
+    records = [
+        joined(),
+        Recorded(0.5, "in", "created", {"message": {"speaker": "agent", "body": "Hi"}}),
+        Recorded(0.9, "in", "created", {"message": {"speaker": "agent", "body": "there"}}),
+    ]
+    result = analyse(observe(*records))
+    assert result.changes == {
+        "MESSAGE_FIELDS": {"role": "message.speaker", "text": "message.body"}
+    }
+
+
+def test_an_event_whose_payload_is_a_list_carries_neither_audio_nor_messages():
+    result = analyse(observe(joined(), Recorded(0.5, "in", "stats", [1, 2, 3])))
+    assert result.changes == {}
+    assert "events the relay will not use: `stats` x1" in result.findings
+    assert any(f.startswith("no agent audio arrived") for f in result.findings)
+
+
+# the end
+
+
+def test_a_close_by_voicehub_where_either_end_is_expected_changes_nothing():
+    observation = observe(joined(), closed_by_voicehub(1.0))
+    observation.profile = UpstreamProfile(call_end=CallEnd.EITHER)
+    result = analyse(observation)
+    assert result.changes == {}
+    assert "the agent ended the call by closing the socket, without an end event" in (
+        result.findings
+    )
+
+
+def test_a_socket_that_failed_under_the_probe_is_said_to_have_failed():
+    records = [joined(), Recorded(1.0, "closed", "transport error", {"by_upstream": False})]
+    result = analyse(observe(*records))
+    assert "the socket failed: transport error" in result.findings
+    assert "CALL_END" not in result.changes
+
+
+# joining again
+
+
+def test_a_working_rejoin_where_never_was_set_suggests_auto():
+    observation = rejoined("rejoined", answered=None)
+    observation.profile = UpstreamProfile(rejoin=Rejoin.NEVER)
+    result = analyse(observation)
+    assert result.changes == {"REJOIN": "auto"}
+    assert any(
+        f.endswith("the agent kept the call (not asked to answer)") for f in result.findings
+    )
+
+
+def test_a_refused_rejoin_where_never_was_set_changes_nothing():
+    observation = rejoined("refused", detail="no")
+    observation.profile = UpstreamProfile(rejoin=Rejoin.NEVER)
+    assert "REJOIN" not in analyse(observation).changes

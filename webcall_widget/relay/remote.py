@@ -3,8 +3,8 @@
 :class:`RemoteCall` asks the call's group to attach the socket (:mod:`.messages`), then
 carries the visitor's frames (parsed here, once) to the mailbox that answered, and what
 the call sends back to the socket. When nobody answers within the attach timeout, the
-process that held the call is gone: the visitor is shown the call as lost, or as over
-if it ended meanwhile.
+process that held the call is gone: ``take_over`` decides what follows (:mod:`.resume`
+takes the call over here, or shows the visitor how it ended).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
 from webcall_widget.conf import Settings
-from webcall_widget.models import OVER_STATUSES
 from webcall_widget.relay import messages, over, protocol, records, tokens
 from webcall_widget.relay.call import MAX_EARLY_FRAMES
 from webcall_widget.relay.outcomes import Browser
@@ -43,8 +42,8 @@ class RemoteCall:
         socket: Browser,
         settings: Settings,
         *,
+        take_over: Callable[[], Awaitable[CallPort | None]],
         attach_timeout: float = ATTACH_TIMEOUT_SECONDS,
-        take_over: Callable[[], Awaitable[CallPort | None]] | None = None,
     ) -> None:
         """``take_over``: what to do when the process holding the call does not answer (it
         is gone): the port of the call taken over here, or None when it showed the socket
@@ -58,7 +57,7 @@ class RemoteCall:
         self._attach_timeout = attach_timeout
         self._channel = ""
         self._owner: str | None = None  # the owner's mailbox channel, once it answered
-        self._early: deque[messages.VisitorMessage] = deque(maxlen=MAX_EARLY_FRAMES)
+        self._early: deque[messages.Frame | messages.Refused] = deque(maxlen=MAX_EARLY_FRAMES)
         self._reader: asyncio.Task[None] | None = None
         self._dropping = False
         self._dropped = 0  # bytes of agent audio the socket dropped, not yet told
@@ -108,7 +107,7 @@ class RemoteCall:
                 "Call %s: could not tell its process the socket closed.", self.call_id
             )
 
-    async def _to_owner(self, message: messages.VisitorMessage) -> bool:
+    async def _to_owner(self, message: messages.Frame | messages.Refused) -> bool:
         """False when the message was dropped (the owner does not keep up)."""
         if self._owner is None:
             self._early.append(message)  # until the owner answers
@@ -178,22 +177,10 @@ class RemoteCall:
         return True
 
     async def _owner_silent(self) -> None:
-        if self._take_over is not None:
-            port = await self._take_over()
-            while port is not None and self._early:  # what the visitor said meanwhile
-                await _deliver(port, self._early.popleft())
-            return
-        call = await records.aload_call(self.call_id, self._settings)
-        if call is not None and call.status in OVER_STATUSES:
-            await over.show_over(self._socket, call.call_id, call.end_reason)
-        else:
-            await over.show_lost(self._socket, self.call_id)
-
-
-async def _deliver(port: CallPort, message: messages.VisitorMessage) -> None:
-    if isinstance(message, messages.Frame):
-        await port.take(message.frame)
-    elif isinstance(message, messages.Refused):
-        await port.refuse(message.error, message.reason)
-    else:
-        port.audio_dropped(message.size)
+        port = await self._take_over()
+        while port is not None and self._early:  # what the visitor said meanwhile
+            early = self._early.popleft()
+            if isinstance(early, messages.Frame):
+                await port.take(early.frame)
+            else:
+                await port.refuse(early.error, early.reason)
