@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -122,7 +121,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
     # connecting
 
     async def connect(self) -> None:
-        if self.process.draining and await self._deny_resume():
+        if self.process.draining and await stopping.deny_resume(self.scope, self.base_send):
             return
         await self.accept()
         self.settings = get_settings()
@@ -162,34 +161,6 @@ class RelayConsumer(AsyncWebsocketConsumer):
             self.port = refusal
         rate = self.settings.limits.frames_per_second
         self.budget = FrameBudget(rate=rate, burst=2 * rate)
-
-    async def _deny_resume(self) -> bool:
-        """A stopping process refuses a resume's handshake with 503 where the ASGI server
-        can answer a socket with HTTP (Uvicorn): a proxy then tries the next process at
-        once (nginx: ``proxy_next_upstream http_503``), where a 4013 after the handshake
-        would send the widget back through the load balancer, which may choose this
-        process again. False (accept, then 4013) for other sockets and servers: the widget
-        tries those again itself."""
-        token = self.scope["url_route"]["kwargs"].get("token", "")
-        extensions = self.scope.get("extensions") or {}
-        if not tokens.is_resume_token(token) or "websocket.http.response" not in extensions:
-            return False
-        body = json.dumps(
-            {"error": {"code": "restarting", "message": str(visitor_message("restarting"))}}
-        ).encode()
-        await self.base_send(
-            {
-                "type": "websocket.http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", b"1"),
-                ],
-            }
-        )
-        await self.base_send({"type": "websocket.http.response.body", "body": body})
-        return True
 
     async def _serve_process(self, relaying: adoption.Relaying) -> None:
         """The process's lease and sweeper run, and a stop signal drains it first."""
