@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels.layers import InMemoryChannelLayer
+
 from webcall_widget.relay.records import CallInfo, Counters, NewMessage, Outcome
 from webcall_widget.voicehub.errors import UpstreamClosed
 from webcall_widget.voicehub.events import Joined, UpstreamEvent
@@ -70,6 +72,8 @@ class FakeUpstream:
         self.aborted = False
         self.closed = False
         self.backlogged = False  # VoiceHub reads slower than audio comes: audio is dropped
+        self.fail_send: Exception | None = None  # what sending text raises
+        self.join_held: asyncio.Event | None = None  # the join is confirmed once it is set
 
     def push(self, event: UpstreamEvent | Exception) -> None:
         self.events.put_nowait(event)
@@ -89,6 +93,8 @@ class FakeUpstream:
     ) -> list[UpstreamEvent]:
         """As the real session: join, and the events that came before the confirmation."""
         self.sent.append(("rejoin" if under_way else "join", channels))
+        if self.join_held is not None:
+            await self.join_held.wait()
         self.push(Joined(channels))
         held: list[UpstreamEvent] = []
         async with asyncio.timeout(seconds):
@@ -102,6 +108,8 @@ class FakeUpstream:
     async def send_text(self, call_id: str, text: str) -> None:
         if self.closed:
             raise UpstreamClosed("closed")
+        if self.fail_send is not None:
+            raise self.fail_send
         self.sent.append(("text", text))
 
     async def send_audio(self, pcm: bytes) -> bool:
@@ -169,3 +177,32 @@ class FakeRecorder:
         await asyncio.sleep(self.read_seconds)
         self._maybe_fail("load_transcript")
         return list(self.messages)
+
+
+class BreakableLayer(InMemoryChannelLayer):
+    """The in-memory layer, whose methods named in ``failing`` fail like a Redis that
+    went away."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.failing: set[str] = set()
+
+    def _maybe_fail(self, method: str) -> None:
+        if method in self.failing:
+            raise Broken("Redis went away")
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        self._maybe_fail("send")
+        await super().send(channel, message)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self._maybe_fail("group_send")
+        await super().group_send(group, message)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        self._maybe_fail("receive")
+        return await super().receive(channel)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self._maybe_fail("group_add")
+        await super().group_add(group, channel)

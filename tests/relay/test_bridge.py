@@ -32,14 +32,16 @@ ORIGIN = "https://shop.example"
 class Live:
     """A started bridge and its fakes."""
 
-    def __init__(self, **call_fields: Any) -> None:
+    def __init__(self, *, mailbox: Any = None, adopting: bool = False, **call_fields: Any) -> None:
         self.browser = FakeBrowser()
         self.upstream = FakeUpstream()
+        self.mailbox = mailbox
+        self.adopting = adopting
         self.recorder = FakeRecorder()
         self.call = make_call(**call_fields)
         self.grant = tokens.Grant(self.call.call_id, ORIGIN, 0)
 
-    async def start(self) -> Live:
+    async def start(self, *, until_ready: bool = True) -> Live:
         async def open_upstream(**kwargs: Any) -> FakeUpstream:
             return self.upstream
 
@@ -50,11 +52,14 @@ class Live:
             open_upstream=open_upstream,  # type: ignore[arg-type]
             recorder=self.recorder,
             grant=self.grant,
+            mailbox=self.mailbox,
+            adopting=self.adopting,
         )
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         self.bridge.start()
-        await until(lambda: bool(self.browser.of_type("ready")))
+        if until_ready:
+            await until(lambda: bool(self.browser.of_type("ready")))
         return self
 
     async def ended(self) -> float:

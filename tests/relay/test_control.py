@@ -41,3 +41,17 @@ async def test_a_text_frame_a_full_channel_refuses_is_not_counted_as_audio():
     remote = RemoteBrowser(layer, channel, "call", dropped.append)
     await remote.send_text('{"type": "pong", "t": 1}')
     assert dropped == []
+
+
+async def test_a_channel_that_stays_full_is_warned_about_once_until_it_takes_frames_again(
+    caplog,
+):
+    layer, channel = await full_channel()
+    remote = RemoteBrowser(layer, channel, "call")
+    for _ in range(3):
+        await remote.send_text('{"type": "pong", "t": 1}')
+    await layer.receive(channel)  # its consumer reads again
+    await remote.send_text('{"type": "pong", "t": 2}')
+    await remote.send_text('{"type": "pong", "t": 3}')  # full again
+    warnings = [r for r in caplog.records if "is not reading" in r.getMessage()]
+    assert len(warnings) == 2

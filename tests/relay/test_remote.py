@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
 
 from tests.polling import until
-from tests.relay.fakes import Broken, FakeBrowser, make_call
+from tests.relay.fakes import BreakableLayer, FakeBrowser, make_call
 from tests.relay.virtual_time import run
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Call, CallStatus
@@ -22,31 +22,6 @@ from webcall_widget.relay.port import CallPort
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.relay.remote import RemoteCall
 from webcall_widget.voicehub.events import Mode
-
-
-class BreakableLayer(InMemoryChannelLayer):
-    """The in-memory layer, whose methods named in ``failing`` fail like a Redis that
-    went away."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.failing: set[str] = set()
-
-    def _maybe_fail(self, method: str) -> None:
-        if method in self.failing:
-            raise Broken("Redis went away")
-
-    async def send(self, channel: str, message: dict[str, Any]) -> None:
-        self._maybe_fail("send")
-        await super().send(channel, message)
-
-    async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        self._maybe_fail("group_send")
-        await super().group_send(group, message)
-
-    async def receive(self, channel: str) -> dict[str, Any]:
-        self._maybe_fail("receive")
-        return await super().receive(channel)
 
 
 class RecordingPort:

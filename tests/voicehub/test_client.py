@@ -7,6 +7,7 @@ import socket
 import pytest
 import requests
 
+from tests.webhooks.test_analysis import serving
 from webcall_widget.sandbox.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY
 from webcall_widget.voicehub import errors
 from webcall_widget.voicehub.client import MAX_RESPONSE_BYTES, _parse, create_web_call
@@ -167,3 +168,30 @@ def test_upstream_quoting_the_key_back_is_redacted():
         _parse(401, body, secret=secret)
     assert secret not in str(caught.value)
     assert "[redacted]" in str(caught.value)
+
+
+def test_an_answer_cut_off_midway_is_upstream_unavailable():
+    head = [(b"content-length", b"4096")]  # and far fewer bytes come
+    with (
+        serving(201, body=b'{"callId": "c1", "webCallSo', headers=head) as host,
+        pytest.raises(errors.UpstreamUnavailable, match="answer was cut off"),
+    ):
+        create_web_call(host.url, api_key="k", agent_id="a", mode=Mode.TEXT, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"Bad Request", ""),
+        (
+            b'{"message": ["agentId must be a UUID", "type is required"]}',
+            ": agentId must be a UUID; type is required",
+        ),
+        (b'{"message": {"code": 17}}', ""),
+        (b'["not", "an", "object"]', ""),
+    ],
+)
+def test_voicehubs_own_words_about_an_error_are_quoted_when_it_sent_some(body, said):
+    with pytest.raises(errors.AgentMisconfigured) as caught:
+        _parse(400, body, secret="k")
+    assert str(caught.value) == "create-web-call answered 400" + said

@@ -101,3 +101,34 @@ def test_descriptions_give_the_shape_in_one_line():
     assert describe({"callId": "c", "audio": PCM, "n": 3, "ok": True, "x": None}) == (
         "{callId: 'c', audio: binary(1280), n: int, ok: bool, x: null}"
     )
+
+
+def test_picking_from_something_not_an_object_finds_nothing():
+    assert pick("a string", "text") is None
+    assert pick([{"text": "hi"}], "text") is None
+
+
+def test_url_safe_base64_is_not_taken_for_audio():
+    urlsafe = base64.urlsafe_b64encode(bytes([251, 255]) * 150).decode()
+    assert "-" in urlsafe or "_" in urlsafe
+    assert summarise({"a": urlsafe})["a"].startswith(urlsafe[:20])
+
+
+def test_summaries_trim_big_objects_and_lists():
+    summary = summarise(
+        {"many": {str(n): n for n in range(5)}, "list": list(range(5))}, max_items=3
+    )
+    assert summary == {
+        "many": {"0": 0, "1": 1, "2": 2, "…": "2 more"},
+        "list": [0, 1, 2, "… 2 more"],
+    }
+
+
+def test_summaries_stop_at_their_depth():
+    assert summarise({"a": {"b": {"c": 1}}}, depth=2) == {"a": {"b": "<…>"}}
+    assert describe({"a": {"b": {"c": {"d": 1}}}}) == "{a: {b: {c: …}}}"
+
+
+def test_values_json_does_not_know_are_named_by_their_type():
+    assert summarise({"when": object(), "set": {1}}) == {"when": "<object>", "set": "<set>"}
+    assert describe([PCM, "hi"]) == "[binary(1280), 'hi']"

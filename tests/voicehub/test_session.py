@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 
+from tests.voicehub.peers import OPEN, open_peer
 from webcall_widget.sandbox.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY
 from webcall_widget.voicehub.client import create_web_call
 from webcall_widget.voicehub.errors import UpstreamClosed, UpstreamConnectFailed
@@ -174,39 +174,6 @@ async def test_path_that_is_not_a_socket_fails_to_connect(sandbox):
             names=EventNames(),
             connect_timeout=2,
         )
-
-
-Handler = Callable[[ServerConnection], Awaitable[None]]
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    """A hand-written upstream on a real port, for behaviour the sandbox never shows."""
-    servers = []
-
-    async def run(handler: Handler) -> str:
-        server = await serve(handler, "127.0.0.1", 0)
-        servers.append(server)
-        port = server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    yield run
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-
-
-OPEN = '0{"sid":"s","upgrades":[],"pingInterval":200,"pingTimeout":200,"maxPayload":100000}'
-
-
-async def open_peer(url: str, connect_timeout: float = 2):
-    return await open_session(
-        base_url=url,
-        socket_path="/socket.io",
-        transport=Transport.SOCKETIO,
-        names=EventNames(),
-        connect_timeout=connect_timeout,
-    )
 
 
 async def test_heartbeat_ping_is_answered_with_pong(peer):

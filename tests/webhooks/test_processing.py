@@ -230,3 +230,52 @@ def test_a_retry_with_a_wrong_secret_is_still_refused(client, hooked_agent):
     payload = status_event("vh-1", "queued")
     post_event(client, hooked_agent, payload)
     assert post_event(client, hooked_agent, payload, secret=SECRET + "x").status_code == 401
+
+
+def analysis_event(call_id: str, url: str = "https://voicehub.example/analysis/an-1") -> dict:
+    return {
+        "eventType": "AnalysisResultReady",
+        "analysisId": "an-1",
+        "callId": call_id,
+        "analysisResultUrl": url,
+    }
+
+
+def test_an_analysis_with_no_voicehub_to_fetch_it_from_fails_with_the_reason(
+    client, hooked_agent, settings
+):
+    settings.WEBCALL_WIDGET = {}  # no UPSTREAM.URL, and no call to read one from
+    post_event(client, hooked_agent, analysis_event("vh-unknown"))
+    event = WebhookEvent.objects.get()
+    assert event.state == WebhookEventState.FAILED
+    assert event.error == "no VoiceHub URL is configured to fetch the analysis from"
+    assert not CallAnalysis.objects.exists()
+
+
+def test_an_analysis_that_failed_is_fetched_again_when_its_event_is_processed_again(
+    client, hooked_agent
+):
+    call = call_of(hooked_agent)
+    post_event(client, hooked_agent, analysis_event("vh-1"))
+    CallAnalysis.objects.update(state="failed", error="503 from VoiceHub")
+    processing.process_again(WebhookEvent.objects.all(), upstream=None)
+    analysis = CallAnalysis.objects.get()
+    assert (analysis.call, analysis.state, analysis.error) == (call, "pending", "")
+    assert WebhookEvent.objects.get().state == WebhookEventState.PROCESSED
+
+
+def test_an_analysis_fetched_already_is_left_alone_when_its_event_is_processed_again(
+    client, hooked_agent
+):
+    call_of(hooked_agent)
+    post_event(client, hooked_agent, analysis_event("vh-1"))
+    CallAnalysis.objects.update(state="fetched")
+    processing.process_again(WebhookEvent.objects.all(), upstream=None)
+    assert CallAnalysis.objects.get().state == "fetched"
+
+
+def test_a_call_without_a_voicehub_id_has_no_events_waiting(client, hooked_agent):
+    post_event(client, hooked_agent, status_event("", "queued"))  # no callId: failed
+    call = call_of(hooked_agent, voicehub_call_id="")
+    assert processing.call_appeared(call) == 0
+    assert WebhookEvent.objects.get().call is None

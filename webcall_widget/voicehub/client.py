@@ -133,7 +133,9 @@ def create_web_call(
         )
     except requests.Timeout as exc:
         raise UpstreamUnavailable(f"create-web-call timed out after {timeout:g}s") from exc
-    except requests.exceptions.InvalidHeader:
+    # This and the UnicodeError below cannot happen after _check_sendable (printable ASCII
+    # only); they stay so that no change there ever lets a message quote the key.
+    except requests.exceptions.InvalidHeader:  # pragma: no cover
         # Its message quotes the header's value: not chained, not repeated.
         raise UnsendableCredentials(
             "create-web-call was not sent: requests refused a header value "
@@ -143,7 +145,7 @@ def create_web_call(
         raise UpstreamUnavailable(
             f"create-web-call could not reach {base_url}: {type(exc).__name__}"
         ) from exc
-    except (UnicodeError, ValueError) as exc:
+    except (UnicodeError, ValueError) as exc:  # pragma: no cover
         # Raised while the request is encoded (http.client encodes headers as Latin-1).
         # A UnicodeEncodeError holds the whole string it failed on: not chained.
         raise UnsendableCredentials(
