@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run check fmt messages docs test test-js test-fast test-postgres bench bench-start bench-weight bench-load bench-health clean
+.PHONY: help install system-deps run check fmt messages docs test test-js test-fast test-postgres test-versions bench bench-start bench-weight bench-load bench-health clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -68,10 +68,24 @@ PARALLEL := -n 4 --dist loadgroup
 # fail_under in pyproject.toml.
 COVERAGE := --cov --cov-report=term-missing:skip-covered
 
-test: install system-deps check docs test-js ## Run everything CI runs: checks, the docs, the widget's unit tests, the suite on SQLite and on PostgreSQL, the browser tests on PostgreSQL
-	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser" $(COVERAGE)
+# The chaos tests bring their own PostgreSQL whatever WEBCALL_TEST_DB says: they run once.
+test: install system-deps check docs test-js ## Run everything CI runs: checks, the docs, the widget's unit tests, the suite on SQLite and on PostgreSQL, the browser tests on PostgreSQL, the version matrix
+	WEBCALL_TEST_DB=sqlite $(BIN)/pytest $(PARALLEL) -m "not browser and not chaos" $(COVERAGE)
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest $(PARALLEL) -m "not browser"
 	WEBCALL_TEST_DB=postgres $(BIN)/pytest -m browser
+	$(MAKE) --no-print-directory test-versions
+
+# The version matrix (noxfile.py): the fast suite on Python 3.13 with Django 6.1, and on the
+# lowest version of every direct dependency; virtualenvs made by uv, kept in .nox/, and
+# installed again only when pyproject.toml changes. The two sessions run side by side (their
+# tests mostly wait), each one's output printed whole when it ends.
+NOX_SESSIONS := django61 lowest
+
+test-versions: install ## The fast suite on Django 6.1 (Python 3.13) and on the lowest dependencies
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(addprefix nox-,$(NOX_SESSIONS))
+
+nox-%: install
+	NOX_WORKERS=$${NOX_WORKERS:-4} $(BIN)/nox -s $*
 
 # The Connection's state machine on a fake socket and virtual time (js/test/); Node runs the
 # widget's modules as they ship.
@@ -101,4 +115,4 @@ bench-health: install system-deps ## What /health/ready costs: requests/s, p99, 
 	$(BIN)/python benchmarks/health.py
 
 clean: ## Remove the virtualenv, the demo database and caches
-	rm -rf $(VENV) demo.sqlite3* staticfiles tests/.artifacts .mypy_cache .ruff_cache docs/_build
+	rm -rf $(VENV) demo.sqlite3* staticfiles tests/.artifacts .mypy_cache .ruff_cache docs/_build .nox

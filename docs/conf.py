@@ -10,6 +10,7 @@ search, dark mode and a narrow-screen layout, and needs no JavaScript build.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -38,3 +39,16 @@ html_theme = "furo"
 html_title = f"django-webcall-widget {release}"
 html_static_path: list[str] = []
 html_show_sourcelink = False
+
+
+class _OptionalPages(logging.Filter):
+    """The index lists the ``deployment-*`` pages by a glob, so that a deployment page added
+    beside deployment.md is in the site at once; that glob may match none. (Sphinx logs an
+    empty glob without a type, so ``suppress_warnings`` cannot name it.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "deployment-*" not in record.getMessage()
+
+
+def setup(app: object) -> None:
+    logging.getLogger("sphinx.sphinx.directives.other").addFilter(_OptionalPages())

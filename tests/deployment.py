@@ -69,7 +69,9 @@ class Servers:
         process.wait(5)
 
     def stop_all(self) -> None:
-        for name in list(self.processes):
+        """The processes in the reverse order of their start (those that use the others
+        first)."""
+        for name in reversed(list(self.processes)):
             self.stop(name)
         for cleanup in self.cleanups:
             with contextlib.suppress(Exception):
@@ -145,7 +147,10 @@ pid {dir}/{name}.pid;
 error_log {dir}/{name}-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-  access_log off;
+  # One line a request (a socket's at its end): which backend answered it, how.
+  log_format upstreams '$msec $status $upstream_addr $upstream_status $request_time '
+                       '"$request"';
+  access_log {dir}/{name}-access.log upstreams;
   client_body_temp_path {dir}/{name}-body;
   proxy_temp_path {dir}/{name}-proxy;
   fastcgi_temp_path {dir}/{name}-fastcgi;
@@ -282,3 +287,10 @@ class Deployment:
     def stop_worker(self, index: int, timeout: float = 60) -> int:
         """SIGTERM, and wait for it to drain and exit; its exit status."""
         return self.servers.stop(self._worker(index), timeout)
+
+    def restart_worker(self, index: int) -> int:
+        """One step of a rolling restart: SIGTERM, wait for the exit, start it again and
+        wait until it is ready; the old process's exit status."""
+        status = self.stop_worker(index)
+        self.start_worker(index)
+        return status

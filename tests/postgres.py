@@ -87,8 +87,6 @@ class Cluster:
             self.user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
 
     def start(self) -> Cluster:
-        from tests.servers import wait_for_port
-
         data = self.base / "data"
         initdb = subprocess.run(
             [
@@ -113,6 +111,17 @@ class Cluster:
         if initdb.returncode != 0:
             self.stop()
             raise RuntimeError(f"initdb failed: {initdb.stderr}")
+        try:
+            self._serve()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _serve(self) -> None:
+        """postgres on the cluster's port, until it takes connections."""
+        from tests.servers import wait_for_port
+
         settings = {
             "listen_addresses": "127.0.0.1",
             "unix_socket_directories": str(self.base),
@@ -123,9 +132,10 @@ class Cluster:
         }
         options = [item for key, value in settings.items() for item in ("-c", f"{key}={value}")]
         log = self.base / "postgres.log"
-        with log.open("wb") as output:
+        with log.open("ab") as output:
             self.process = subprocess.Popen(
-                [str(self.bindir / "postgres"), "-D", str(data), "-p", str(self.port), *options],
+                [str(self.bindir / "postgres"), "-D", str(self.base / "data")]
+                + ["-p", str(self.port), *options],
                 cwd=self.base,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -136,9 +146,20 @@ class Cluster:
             self._wait_until_ready()
         except BaseException as exc:
             said = log.read_text(errors="replace")[-2000:]
-            self.stop()
             raise RuntimeError(f"the throwaway PostgreSQL did not start:\n{said}") from exc
-        return self
+
+    @property
+    def url(self) -> str:
+        """A libpq URL of the cluster's ``postgres`` database."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop the server as an operator's restart does (fast shutdown: clients are
+        disconnected), wait ``down_for`` seconds, and start it again on the same port with
+        the same data."""
+        self._halt()
+        time.sleep(down_for)
+        self._serve()
 
     def _wait_until_ready(self) -> None:
         """The port opens before the server takes connections ("starting up")."""
@@ -156,7 +177,7 @@ class Cluster:
                     raise
                 time.sleep(0.1)
 
-    def stop(self) -> None:
+    def _halt(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # fast shutdown: disconnects clients
             try:
@@ -164,6 +185,9 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+    def stop(self) -> None:
+        self._halt()
         with contextlib.suppress(OSError):
             shutil.rmtree(self.base)
 

@@ -61,3 +61,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Nothing answers here: each test that needs the upstream points this at a running
 # sandbox (the ``sandbox`` fixture in conftest.py).
 WEBCALL_WIDGET: dict[str, object] = {"UPSTREAM": {"URL": "http://voicehub.invalid"}}
+
+# Django 6.1 sends mail through MAILERS and warns (an error here) when none is set; Django
+# 5.2 ignores the setting. The tests' mail goes to django.core.mail.outbox either way.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

@@ -165,11 +165,11 @@ def test_the_production_settings_pass_the_apps_checks():
     assert [m.id for m in messages if (m.id or "").startswith("webcall_widget.")] == []
 
 
-def test_a_plain_redis_layer_would_fail_the_checks_the_example_passes():
-    """The check above can fail: the same settings with channels_redis's plain host list."""
+def test_a_redis_layer_that_times_out_would_fail_the_checks_the_example_passes():
+    """The check above can fail: the same settings with a Redis host that times out too soon."""
     values = production_settings()
     plain = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {}}}
-    plain["default"]["CONFIG"] = {"hosts": ["redis://127.0.0.1:6379/0"]}
+    plain["default"]["CONFIG"] = {"hosts": ["redis://127.0.0.1:6379/0?socket_timeout=5"]}
     with override_settings(
         WEBCALL_WIDGET=values["WEBCALL_WIDGET"], CHANNEL_LAYERS=plain, CACHES=values["CACHES"]
     ):
@@ -189,10 +189,11 @@ def test_nginx_accepts_the_example_site(tmp_path):
         check=True,
         capture_output=True,
     )
+    # The example leaves TLS out ("as for any site"): checked with it added, as a site would.
     site = (EXAMPLES / "nginx.conf").read_text()
-    site = site.replace("/etc/ssl/certs/www.example.com.pem", str(cert))
-    site = site.replace("/etc/ssl/private/www.example.com.key", str(key))
-    (tmp_path / "site.conf").write_text(site)
+    assert "    listen 80;\n" in site
+    tls = f"    listen 443 ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
+    (tmp_path / "site.conf").write_text(site.replace("    listen 80;\n", "    listen 80;\n" + tls))
     temp = " ".join(
         f"{kind}_temp_path {tmp_path};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi")
     )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import django
 import pytest
 from django.core import mail
 from django.dispatch import Signal
@@ -28,6 +29,11 @@ from webcall_widget.signals import analysis_ready, call_ended, limit_reached
 from webcall_widget.webhooks import worker
 
 pytestmark = pytest.mark.django_db
+
+# Django 6 takes addresses, and deprecates the (name, address) pairs Django 5.2 needs.
+ADMINS: list[Any] = (
+    ["owner@example.com"] if django.VERSION >= (6, 0) else [("Owner", "owner@example.com")]
+)
 
 
 @contextlib.contextmanager
@@ -85,7 +91,7 @@ def analysed(call: Call, raw: dict[str, Any]) -> CallAnalysis:
 
 
 def test_the_basic_receivers_log_the_end_and_flag_an_unhappy_caller(agent, caplog, settings):
-    settings.ADMINS = [("Owner", "owner@example.com")]
+    settings.ADMINS = ADMINS
     caplog.set_level(logging.INFO, logger=signals_basics.__name__)
     with connected(
         (call_ended, signals_basics.log_the_call),
@@ -216,7 +222,7 @@ def test_a_crm_that_refuses_is_logged_and_nothing_breaks(agent, settings, caplog
 def test_the_owner_is_told_once_when_an_agent_starts_refusing_calls(
     sandbox, agent_factory, client, settings
 ):
-    settings.ADMINS = [("Owner", "owner@example.com")]
+    settings.ADMINS = ADMINS
     agent = agent_factory(max_concurrent_calls=1)
     with connected((limit_reached, limit_alert.tell_the_owner)):
         statuses = [

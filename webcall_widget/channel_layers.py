@@ -1,7 +1,7 @@
 """The Redis channel layer for several processes, configured so that it stays up.
 
 channels_redis waits for the next message with a blocking pop of 5 seconds
-(``RedisChannelLayer.brpop_timeout``). redis-py 5 and later give every connection a
+(``RedisChannelLayer.brpop_timeout``). redis-py 8 and later give every connection a
 socket timeout, 5 seconds by default: the same 5 seconds. Whenever no message comes for a
 while, the read times out just before the pop answers, ``redis.exceptions.TimeoutError``
 escapes Channels' dispatch loop, the consumer dies and the visitor's socket closes with
@@ -41,7 +41,7 @@ def redis_channel_layer(url: str, **config: Any) -> dict[str, Any]:
 
 def _redis_default_timeout() -> float | None:
     try:
-        from redis import _defaults  # redis-py 6 and later
+        from redis import _defaults  # redis-py 8 and later
     except ImportError:
         return None  # older redis-py: no socket timeout unless one is set
     value: object = getattr(_defaults, "DEFAULT_SOCKET_TIMEOUT", None)

@@ -124,3 +124,19 @@ def _collect(sent: list[bytes]):
         sent.append(pcm)
 
     return send
+
+
+def test_an_utterance_end_the_gone_socket_refuses_is_let_go_quietly(caplog):
+    async def scenario() -> None:
+        async def send(pcm: bytes) -> None:
+            if len(pcm) < 1920:
+                raise ConnectionResetError("the browser went away")
+
+        audio = AgentAudio(AT_16K)
+        await audio.send(bytes(640), send)
+        await asyncio.sleep(1)
+        await audio.close()
+
+    with caplog.at_level("DEBUG", logger="webcall_widget.relay"):
+        run(scenario())
+    assert "could not be sent: ConnectionResetError" in caplog.text

@@ -12,6 +12,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.utils import timezone
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import create_call, relay_app, socket_path
 from tests.relay.test_consumer import (
@@ -23,6 +25,7 @@ from tests.relay.test_consumer import (
     resumable_call,
     resume,
 )
+from tests.servers import ServerThread
 from webcall_widget import leases
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Call, CallStatus
@@ -65,9 +68,9 @@ async def two(resumable):
     await stop_processes(a, b)
 
 
-async def call_on(process: Process, async_client, open_socket, agent):
-    """A live text call held by ``process``: its id, the socket and its resume token."""
-    return await resumable_call(async_client, open_socket, agent, application=process.app)
+async def call_on(process: Process, async_client, open_socket, agent, mode="text"):
+    """A live call held by ``process``: its id, the socket and its resume token."""
+    return await resumable_call(async_client, open_socket, agent, mode, application=process.app)
 
 
 async def test_a_call_whose_process_lease_lapsed_is_taken_over_without_waiting_for_it(
@@ -145,6 +148,36 @@ async def test_the_sweeper_takes_over_a_gone_processs_call_and_waits_for_its_vis
     assert (call.end_reason, call.owner) == ("visitor-ended", b.process.id)
 
 
+async def test_the_sweeper_takes_over_a_voice_call_joining_the_channels_its_mode_needs(
+    sandbox, two, agent_factory, async_client, open_socket
+):
+    """VoiceHub wants a voice call's socket to join ``audio`` (its documented rules): the
+    sweeper's new socket joins it with ``text``, then leaves ``audio`` while the call waits
+    for its visitor, who gets their voice back when they return."""
+    a, b = two
+    voice = await sync_to_async(agent_factory)(voicehub_agent_id="loopback-agent")
+    call_id, socket, token = await call_on(a, async_client, open_socket, voice, "TextAudio")
+    await socket.disconnect(code=1006)
+    holder = a.holds(call_id)
+    assert holder is not None
+    await holder.let_go()  # A dies: its call stays live, and its lease goes
+    await sync_to_async(leases.drop)(a.process.id)
+    assert await adoption.sweep(b.relaying()) == 1
+    back, ready = await resume(open_socket, token, application=b.app)
+    assert ready["resumed"] is True, ready
+    await next_json(back)  # the transcript
+    frame = bytes(range(256)) * 2 + bytes(128)  # 20 ms at 16 kHz
+    await back.send_to(bytes_data=frame)
+    while (output := await back.receive_output(timeout=5)).get("bytes") != frame:
+        assert output["type"] == "websocket.send", output
+    vh_call = (await load(call_id))[0].voicehub_call_id
+    joins = [r.data["channels"] for r in sandbox.state.records if r.event == "channel.join"]
+    leaves = [r.data["channels"] for r in sandbox.state.records if r.event == "channel.leave"]
+    assert joins[-2:] == [["audio", "text"], ["audio"]]  # the sweeper's, then the visitor's
+    assert ["audio"] in leaves and vh_call
+    await hang_up(back)
+
+
 async def test_a_stopping_process_hands_its_calls_over_and_loses_no_message(
     sandbox, two, agent, async_client, open_socket
 ):
@@ -183,6 +216,28 @@ async def test_a_stopping_process_refuses_new_sockets_so_they_go_elsewhere(
     assert (await next_json(again))["type"] == "ready"
     assert (await next_json(again))["role"] == "agent"  # the greeting
     await hang_up(again)
+
+
+async def test_under_uvicorn_a_stopping_process_refuses_a_resume_s_handshake_with_503(
+    sandbox, two, agent, async_client, open_socket
+):
+    """Behind nginx (``proxy_next_upstream http_503``) the resume then lands on the next
+    process at once, whichever process the load balancer chose first; other sockets are
+    still accepted and sent on with 4013, which the widget tries again itself."""
+    a, b = two
+    _, socket, token = await call_on(b, async_client, open_socket, agent)
+    a.process.draining = True
+    with ServerThread(a.app, name="stopping-relay") as server:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"{server.ws_url}/ws/webcall/{token}/"):
+                pass
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.headers["Retry-After"] == "1"
+        async with connect(f"{server.ws_url}/ws/webcall/start/{agent.slug}/") as start:
+            with pytest.raises(ConnectionClosed):
+                await start.recv()
+        assert start.close_code == CloseCode.MOVING
+    await hang_up(socket)  # the call goes on where it is
 
 
 async def test_without_rejoins_a_stopping_process_lets_calls_run_then_ends_them_1012(

@@ -32,7 +32,6 @@ from webcall_widget.relay.lifecycle import Registry, registry
 from webcall_widget.relay.outcomes import Browser
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.relay.records import CallInfo, NewMessage, Outcome, Recorder
-from webcall_widget.voicehub.events import Channel
 from webcall_widget.voicehub.profile import Rejoin
 from webcall_widget.voicehub.session import open_session
 
@@ -189,11 +188,6 @@ class Bridge(RelayedCall):
             await self._suspend()
 
     # moving between processes
-
-    def _channels(self) -> tuple[str, ...]:
-        if self.adopting and self.browser is None:  # audio joins with the visitor's audio
-            return (Channel.TEXT.value,)
-        return super()._channels()
 
     async def _went_live(self) -> None:
         if not self.adopting:

@@ -121,6 +121,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
     # connecting
 
     async def connect(self) -> None:
+        if self.process.draining and await stopping.deny_resume(self.scope, self.base_send):
+            return
         await self.accept()
         self.settings = get_settings()
         relaying = adoption.Relaying(

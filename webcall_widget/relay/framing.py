@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 from webcall_widget.conf import Settings
 from webcall_widget.voicehub.events import AudioFormat
+
+logger = logging.getLogger("webcall_widget.relay")
 
 # The shortest frame either leg uses; the browser's frames of this length need no joining.
 SHORTEST_FRAME_MS = 20
@@ -88,6 +91,7 @@ class AgentAudio:
         """Nothing more came for a frame's time: the end of the utterance goes as it is."""
         self._timer = None
         self._sending = asyncio.ensure_future(send(frames.rest()))
+        self._sending.add_done_callback(_sent)
 
     def clear(self) -> None:
         """The agent was cut off: what waits goes too."""
@@ -107,3 +111,10 @@ class AgentAudio:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _sent(task: asyncio.Future[None]) -> None:
+    """The end of an utterance was written, or the socket had gone (the call hears of
+    that from the socket itself)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.debug("The end of the agent's utterance could not be sent: %r", exc)

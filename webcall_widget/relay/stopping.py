@@ -24,15 +24,19 @@ autoreloader the parent process hands the signal to the serving child
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from webcall_widget import metrics
 from webcall_widget.conf import get_settings
+from webcall_widget.relay import tokens
 from webcall_widget.relay.bridge import Bridge
 from webcall_widget.relay.process import RelayProcess
 from webcall_widget.seams import signals
+from webcall_widget.strings import visitor_message
 from webcall_widget.voicehub.profile import Rejoin
 
 logger = logging.getLogger("webcall_widget.relay")
@@ -119,3 +123,33 @@ def install(process: RelayProcess) -> bool:
 
 def can_install() -> bool:
     return threading.current_thread() is threading.main_thread()
+
+
+async def deny_resume(
+    scope: dict[str, Any], send: Callable[[dict[str, Any]], Awaitable[None]]
+) -> bool:
+    """A stopping process refuses a resume's handshake with 503 where the ASGI server can
+    answer a socket with HTTP (Uvicorn): a proxy then tries the next process at once
+    (nginx: ``proxy_next_upstream http_503``), where a 4013 after the handshake would send
+    the widget back through the load balancer, which may choose this process again. False
+    (accept, then 4013) for other sockets and servers: the widget tries those again itself."""
+    token = scope["url_route"]["kwargs"].get("token", "")
+    extensions = scope.get("extensions") or {}
+    if not tokens.is_resume_token(token) or "websocket.http.response" not in extensions:
+        return False
+    body = json.dumps(
+        {"error": {"code": "restarting", "message": str(visitor_message("restarting"))}}
+    ).encode()
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1"),
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
+    return True

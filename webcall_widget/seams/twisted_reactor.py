@@ -23,7 +23,7 @@ from webcall_widget.seams.verified import Verified
 VERIFIED = (
     Verified(
         "daphne",
-        (4, 1),
+        (4, 2),
         (4, 3),
         "webcall_widget/seams/twisted_reactor.py",
         "tests/test_graceful_stop.py",

@@ -16,7 +16,7 @@ from webcall_widget.seams.verified import Verified
 VERIFIED = (
     Verified(
         "websockets",
-        (14, 0),
+        (16, 0),
         (18, 0),
         "webcall_widget/voicehub/connection.py",
         "tests/voicehub/test_connection.py",
