@@ -269,6 +269,25 @@ async def test_redis_as_cache_and_channel_layer_passes_both_checks():
     assert checks["cache"].ok and checks["layer"].ok, checks
 
 
+@pytest.mark.redis
+async def test_the_channel_layer_check_passes_while_calls_wait_on_their_mailboxes():
+    """channels_redis reads all of a process's channels under one lock, and a receiver
+    holds it for its blocking read (5 s): a channel of another prefix was read only between
+    those, so a process with a live call was never ready (seen under 20 calls)."""
+    with running_redis() as url:
+        async with channel_layer(redis_channel_layer(url, prefix="health-test")):
+            layer = get_channel_layer()
+            mailbox = asyncio.create_task(layer.receive(await layer.new_channel()))
+            await asyncio.sleep(0.1)  # it holds the receive lock, in its blocking read
+            try:
+                checks = await Readiness({"layer": ChannelLayerCheck()}).check(within=0.5)
+            finally:
+                mailbox.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await mailbox
+    assert checks["layer"].ok, checks
+
+
 async def test_no_channel_layer_is_not_a_failure():
     with override_settings(CHANNEL_LAYERS={}):
         checks = await Readiness({"channel_layer": ChannelLayerCheck()}).check(within=1)

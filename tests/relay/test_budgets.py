@@ -36,6 +36,21 @@ class Reads:
         return self.answer
 
 
+async def test_a_call_that_asks_as_the_read_completes_shares_its_answer():
+    """The ask comes after the read is done and before its done callbacks have run (it
+    got a KeyError: the answer was not stored yet)."""
+    budgets = SharedBudgets()
+
+    async def at_once() -> float:
+        return 42.0
+
+    first = asyncio.ensure_future(budgets.seconds_left("agent", at_once))
+    await asyncio.sleep(0)  # the first ask starts the read
+    second = asyncio.ensure_future(budgets.seconds_left("agent", at_once))  # runs after it
+    answers = await asyncio.gather(first, second)
+    assert answers == [pytest.approx(42.0, abs=0.1)] * 2
+
+
 async def test_calls_asking_at_once_share_one_read():
     budgets, reads = SharedBudgets(), Reads()
     answers = await asyncio.gather(*(budgets.seconds_left(7, reads) for _ in range(100)))

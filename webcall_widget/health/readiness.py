@@ -171,7 +171,10 @@ class ChannelLayerCheck:
             return "none configured"
         channel = self._channels.get(layer)
         if channel is None:
-            channel = self._channels[layer] = await layer.new_channel("webcall-health")
+            # The calls' prefix: channels_redis reads all of a process's channels under one
+            # lock, and a call's mailbox holds it in its blocking read of *its* prefix's
+            # list; a channel of another prefix waits for that read to end (5 s).
+            channel = self._channels[layer] = await layer.new_channel()
         await layer.send(channel, {"type": "webcall.health"})
         # A message left by a check that timed out may come first: either proves the path.
         await layer.receive(channel)

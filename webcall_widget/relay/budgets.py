@@ -34,7 +34,7 @@ class SharedBudgets:
         self._share = share_seconds
         self._clock = clock
         self._answers: dict[Hashable, tuple[float, float | None]] = {}  # when it came, what
-        self._reads: dict[Hashable, asyncio.Task[float | None]] = {}  # under way
+        self._reads: dict[Hashable, asyncio.Task[tuple[float, float | None]]] = {}  # under way
 
     async def seconds_left(self, key: Hashable, read: Read) -> float | None:
         """``read()``'s answer for ``key``: one that came at most ``share_seconds`` ago,
@@ -48,18 +48,22 @@ class SharedBudgets:
         if answer is None or self._clock() - answer[0] > self._share:
             task = self._reads.get(key)
             if task is None:
-                task = self._reads[key] = asyncio.ensure_future(read())
+                task = self._reads[key] = asyncio.ensure_future(self._stamped(read))
                 task.add_done_callback(partial(self._came, key))
-            await asyncio.shield(task)  # a caller that gives up leaves it to the others
-            answer = self._answers[key]
+            # A caller that gives up leaves it to the others. The answer is the task's own:
+            # one that asks once the read is done, before _came has run, gets it too.
+            answer = await asyncio.shield(task)
         came_at, left = answer
         return None if left is None else left - (self._clock() - came_at)
 
-    def _came(self, key: Hashable, task: asyncio.Task[float | None]) -> None:
-        """Runs before any asker resumes (it was the task's first callback)."""
+    async def _stamped(self, read: Read) -> tuple[float, float | None]:
+        left = await read()
+        return self._clock(), left
+
+    def _came(self, key: Hashable, task: asyncio.Task[tuple[float, float | None]]) -> None:
         del self._reads[key]
         if not task.cancelled() and task.exception() is None:
-            self._answers[key] = (self._clock(), task.result())
+            self._answers[key] = task.result()
 
 
 _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedBudgets] = (
