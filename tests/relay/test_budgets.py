@@ -48,7 +48,7 @@ async def test_a_call_that_asks_as_the_read_completes_shares_its_answer():
     await asyncio.sleep(0)  # the first ask starts the read
     second = asyncio.ensure_future(budgets.seconds_left("agent", at_once))  # runs after it
     answers = await asyncio.gather(first, second)
-    assert answers == [pytest.approx(42.0, abs=0.1)] * 2
+    assert list(answers) == [pytest.approx(42.0, abs=0.1)] * 2
 
 
 async def test_calls_asking_at_once_share_one_read():
