@@ -27,8 +27,14 @@ def key(process_id: str) -> str:
     return PREFIX + process_id
 
 
-def renew(process_id: str, *, draining: bool, at: float, seconds: float = LEASE_SECONDS) -> None:
+def renew(process_id: str, *, draining: bool, at: float, seconds: float = LEASE_SECONDS) -> bool:
+    """Write the process's lease; whether the one it wrote before was still there. A
+    process that renews in time always finds it: when it does not, the cache lost its keys
+    (Redis restarted or was flushed), and every other process's lease is gone too until
+    each writes its own again."""
+    held = cache.get(key(process_id)) is not None
     cache.set(key(process_id), {"at": at, "draining": draining}, seconds)
+    return held
 
 
 def drop(process_id: str) -> None:

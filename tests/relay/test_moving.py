@@ -11,6 +11,7 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from django.core.cache import cache
 from django.utils import timezone
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -19,6 +20,7 @@ from tests.conftest import create_call, relay_app, socket_path
 from tests.relay.test_consumer import (
     closed_with,
     hang_up,
+    live_call,
     load,
     next_json,
     receive_until,
@@ -29,9 +31,10 @@ from tests.servers import ServerThread
 from webcall_widget import leases
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Call, CallStatus
-from webcall_widget.relay import adoption, stopping
+from webcall_widget.relay import adoption, mailbox, stopping
 from webcall_widget.relay.bridge import Bridge
-from webcall_widget.relay.process import RelayProcess
+from webcall_widget.relay.mailbox import aend_call
+from webcall_widget.relay.process import RelayProcess, current
 from webcall_widget.relay.protocol import CloseCode
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -254,3 +257,73 @@ async def test_without_rejoins_a_stopping_process_lets_calls_run_then_ends_them_
     await draining
     call, _ = await load(call_id)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "relay-stopped")
+
+
+# Redis restarted: the cache lost every lease, the channel layer every group
+
+
+async def test_after_the_cache_lost_every_lease_no_call_is_taken_for_a_lease_period():
+    """A process that finds its own lease gone when it renews it knows the others' went too
+    (a Redis restart): they look gone until they write theirs again, so its sweeper waits a
+    lease period instead of taking their calls."""
+    loop = asyncio.get_running_loop()
+    other = RelayProcess()
+    await other.renew()
+    seen: list[tuple[float, set[str]]] = []
+
+    async def sweep(_: RelayProcess) -> None:
+        seen.append((loop.time(), await sync_to_async(leases.gone)([other.id])))
+
+    me = RelayProcess(renew_seconds=0.05, lease_seconds=0.5)
+    me.sweep_with(sweep)
+    await me.start()
+    await asyncio.sleep(0.15)
+    await sync_to_async(cache.clear)()
+    cleared = loop.time()
+    await asyncio.sleep(0.2)
+    await other.renew()  # the other process writes its lease again, as it does every 5 s
+    await asyncio.sleep(0.6)
+    await me.stop_housekeeping()
+    assert not [at for at, _ in seen if cleared < at < cleared + 0.45], "no sweep meanwhile"
+    assert seen[-1][0] > cleared + 0.5, "it sweeps again afterwards"
+    assert all(gone == set() for _, gone in seen), "the other process never looked gone"
+    assert me.quiet_until > cleared
+
+
+async def test_a_call_rejoins_its_group_when_the_cache_lost_every_lease(
+    sandbox, agent, async_client, open_socket
+):
+    """The restart that emptied the cache emptied the channel layer's groups: the process
+    has its calls join theirs again, so the admin still reaches them."""
+    from channels.layers import get_channel_layer
+
+    call_id, socket = await live_call(async_client, open_socket, agent)
+    get_channel_layer().groups.clear()  # what Redis held is gone
+    await sync_to_async(cache.clear)()
+    await current.renew()  # its next renewal finds its own lease gone
+    await aend_call(call_id)
+    frames = await receive_until(socket, lambda f: f["type"] == "ended")
+    assert frames[-1]["reason"] == "ended-by-staff"
+
+
+async def test_a_mailbox_whose_channel_layer_failed_joins_again_once_it_answers(
+    sandbox, agent, async_client, open_socket, monkeypatch
+):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    receive = layer.receive
+    failures = [ConnectionError("Error 111 connecting to 127.0.0.1:6379")]
+
+    async def failing_once(channel: str):
+        if failures:
+            raise failures.pop()
+        return await receive(channel)
+
+    monkeypatch.setattr(layer, "receive", failing_once)
+    call_id, socket = await live_call(async_client, open_socket, agent)
+    await asyncio.sleep(mailbox.RETRY_FIRST_SECONDS + 0.2)
+    await aend_call(call_id)
+    frames = await receive_until(socket, lambda f: f["type"] == "ended")
+    assert frames[-1]["reason"] == "ended-by-staff"
+    assert not failures

@@ -209,6 +209,12 @@ class Bridge(RelayedCall):
         if not self._settled.done():
             self._settled.set_result(None)
 
+    async def join_layer_again(self) -> None:
+        """Redis lost the channel layer's groups (a restart): the call's mailbox is in its
+        group again, so that staff and other processes reach it."""
+        if self._mailbox is not None and not self.over():
+            await self._mailbox.join_again()
+
     async def hand_over(self) -> None:
         """This process stops: the browser holding the call is sent to resume on another
         process, which takes the call over and then has this one let go (:meth:`let_go`).

@@ -29,6 +29,11 @@ from webcall_widget.relay.bridge import Bridge
 
 logger = logging.getLogger("webcall_widget.relay")
 
+# A failed channel layer is tried again after this, then twice as long each time, up to the
+# most.
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 5.0
+
 
 async def aend_call(call_id: uuid.UUID | str) -> None:
     layer = get_channel_layer()
@@ -98,8 +103,8 @@ class CallMailbox:
 
     One task, started by :meth:`open` (from ``Bridge.start``) and cancelled and awaited by
     :meth:`close` (a step of the call's end), reads the call's own channel. A failing
-    channel layer is logged and leaves the call going; only what comes through the layer
-    (resumes on other processes, staff ending it) is lost.
+    channel layer is logged and leaves the call going; what comes through the layer
+    (resumes on other processes, staff ending it) is lost until it answers again.
     """
 
     def __init__(self, layer: BaseChannelLayer) -> None:
@@ -133,39 +138,55 @@ class CallMailbox:
             await task
 
     async def _serve(self, bridge: Bridge) -> None:
-        group = messages.call_group(bridge.call_id)
-        try:
-            self.channel = await self.layer.new_channel()
-            await self.layer.group_add(group, self.channel)
-            _done(self._joined_future())
-        except Exception:
-            logger.exception(
-                "Call %s: could not join the channel layer; the call cannot be resumed on "
-                "another process nor ended from the admin.",
-                bridge.label,
-            )
-            return
-        try:
-            while not self._closed:
-                message = await self.layer.receive(self.channel)
-                try:
-                    await self._dispatch(bridge, message)
-                except Exception:
+        """Join the call's group and read its channel; when the channel layer fails (Redis
+        restarting), join again, a little later each time, until it answers."""
+        pause = 0.0
+        while not self._closed:
+            try:
+                await self._join()
+                if pause:
+                    logger.info("Call %s: its channel layer answers again.", bridge.label)
+                pause = 0.0
+                await self._read(bridge)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not pause:
                     logger.exception(
-                        "Call %s: a %r message failed.", bridge.label, message.get("type")
+                        "Call %s: its channel layer failed; the call goes on, but cannot be "
+                        "resumed on another process nor ended from the admin until it "
+                        "answers again.",
+                        bridge.label,
                     )
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception(
-                "Call %s: its channel layer failed; the call goes on, but cannot be resumed "
-                "on another process nor ended from the admin.",
-                bridge.label,
-            )
-        finally:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await self.layer.group_discard(group, self.channel)
+                pause = min(RETRY_MAX_SECONDS, 2 * pause or RETRY_FIRST_SECONDS)
+                await asyncio.sleep(pause)
+            finally:
+                if self.channel is not None:
+                    channel, self.channel = self.channel, None
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(5):
+                            await self.layer.group_discard(self._group, channel)
+
+    async def _join(self) -> None:
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(self._group, self.channel)
+        _done(self._joined_future())
+
+    async def _read(self, bridge: Bridge) -> None:
+        assert self.channel is not None
+        while not self._closed:
+            message = await self.layer.receive(self.channel)
+            try:
+                await self._dispatch(bridge, message)
+            except Exception:
+                logger.exception(
+                    "Call %s: a %r message failed.", bridge.label, message.get("type")
+                )
+
+    async def join_again(self) -> None:
+        """Redis lost the call's group (a restart): be in it again."""
+        if self.channel is not None:
+            await self.layer.group_add(self._group, self.channel)
 
     async def _dispatch(self, bridge: Bridge, message: dict[str, Any]) -> None:
         kind = message.get("type")

@@ -9,6 +9,12 @@ against its agent's caps at once (:func:`webcall_widget.limits.active_calls`), a
 VoiceHub lets a second socket join a call (``UPSTREAM.REJOIN``) and otherwise ends it as
 ``relay-lost`` (:mod:`.adoption`).
 
+When the cache loses every lease at once (Redis restarted or flushed: a process finds its
+own lease gone when it renews it), the other processes have not written theirs again yet
+and look gone, though they are not: the process takes no call from another one for a lease
+period (:attr:`RelayProcess.quiet_until`), and has its calls join their channel-layer
+groups again (the restart emptied those too).
+
 A process that is asked to stop (SIGTERM or SIGINT, see :mod:`.stopping`) **drains**: its
 lease says so, its readiness answers no, it takes no new call, and it hands its calls to
 the other processes before it exits.
@@ -27,7 +33,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from asgiref.sync import sync_to_async
 
@@ -39,6 +45,13 @@ logger = logging.getLogger("webcall_widget.relay")
 RENEW_SECONDS = 5.0
 
 Sweep = Callable[["RelayProcess"], Awaitable[Any]]
+
+
+@runtime_checkable
+class LayerMember(Protocol):
+    """A call with a channel-layer group to join again after Redis lost it."""
+
+    async def join_layer_again(self) -> None: ...
 
 
 def _new_id() -> str:
@@ -63,6 +76,9 @@ class RelayProcess:
         self.lease_seconds = lease_seconds
         self.started_at = time.time()
         self.draining = False
+        # No sweep before this (the loop's time): the cache lost the leases lately.
+        self.quiet_until = 0.0
+        self._renewed = False
         self._task: asyncio.Task[None] | None = None
         self._sweep: Sweep | None = None
 
@@ -107,10 +123,11 @@ class RelayProcess:
 
     async def _housekeep(self, *, first_after: float = 0.0) -> None:
         await asyncio.sleep(first_after)
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 await self.renew()
-                if self._sweep is not None:
+                if self._sweep is not None and loop.time() >= self.quiet_until:
                     await self._sweep(self)
             except asyncio.CancelledError:
                 raise
@@ -120,9 +137,25 @@ class RelayProcess:
 
     async def renew(self) -> None:
         """Tell the other processes this one is alive (and whether it drains)."""
-        await sync_to_async(leases.renew, thread_sensitive=False)(
+        held = await sync_to_async(leases.renew, thread_sensitive=False)(
             self.id, draining=self.draining, at=time.time(), seconds=self.lease_seconds
         )
+        if not held and self._renewed:
+            await self._leases_lost()
+        self._renewed = True
+
+    async def _leases_lost(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.quiet_until = loop.time() + self.lease_seconds
+        logger.warning(
+            "Relay process %s: the cache lost the relay processes' leases (Redis restarted "
+            "or was flushed); no call is taken from another process for %g s, while they "
+            "write theirs again.",
+            self.id,
+            self.lease_seconds,
+        )
+        calls = [c for c in self.calls.live_calls() if isinstance(c, LayerMember)]
+        await asyncio.gather(*(c.join_layer_again() for c in calls), return_exceptions=True)
 
     async def release(self) -> None:
         """This process is gone: its lease lapses now, not when it would expire."""
