@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run check fmt messages docs test test-js test-fast test-postgres test-versions bench bench-start bench-weight bench-load bench-health clean
+.PHONY: help install system-deps run check fmt messages docs test test-js test-fast test-postgres test-versions bench bench-start bench-weight bench-load bench-health bench-chaos clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -113,6 +113,9 @@ bench-load: install system-deps ## Many concurrent voice calls: direct, nginx, D
 
 bench-health: install system-deps ## What /health/ready costs: requests/s, p99, and the CPU of 3 probes polling it
 	$(BIN)/python benchmarks/health.py
+
+bench-chaos: install system-deps ## A worker killed, a rolling restart, under 20 calls: audio gap, time to resume, time to free a line
+	$(BIN)/python benchmarks/chaos.py
 
 clean: ## Remove the virtualenv, the demo database and caches
 	rm -rf $(VENV) demo.sqlite3* staticfiles tests/.artifacts .mypy_cache .ruff_cache docs/_build .nox

@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -283,6 +284,35 @@ class Talk:
         return max((b - a for a, b in zip(heard, heard[1:], strict=False)), default=0.0) * 1000
 
 
+async def talking(site: ChaosSite, chats: int, voices: int, *, tag: str) -> list[Talk]:
+    """``chats`` text and ``voices`` voice visitors, each in a call and talking."""
+    talks = [Talk(site.url, "chat", "text", f"{tag}c{n}") for n in range(chats)]
+    talks += [Talk(site.url, "voice", "TextAudio", f"{tag}v{n}") for n in range(voices)]
+    for batch in range(0, len(talks), 10):
+        await asyncio.gather(*(talk.start() for talk in talks[batch : batch + 10]))
+    return talks
+
+
+async def hang_up(talks: list[Talk]) -> None:
+    """Every visitor stops talking, and those still in their call hang up."""
+    await asyncio.gather(*(talk.stop() for talk in talks))
+    await asyncio.gather(
+        *(talk.visitor.hang_up() for talk in talks if not talk.visitor.done.is_set())
+    )
+
+
+@contextlib.contextmanager
+def both_workers_after(site: ChaosSite) -> Iterator[None]:
+    """Whatever was done to them meanwhile, both workers serve again afterwards."""
+    try:
+        yield
+    finally:
+        assert site.workers is not None and site.servers is not None
+        for index in range(len(site.workers.ports)):
+            if f"worker-{index}" not in site.servers.processes:
+                site.workers.start_worker(index)
+
+
 async def hush(talks: list[Talk]) -> None:
     """Until :func:`speak_on`: no typed message on its way anywhere. Each visitor finishes
     the exchange under way and waits, and what was said has had time to be written."""
@@ -297,11 +327,13 @@ def speak_on(talks: list[Talk]) -> None:
         talk.go_on()
 
 
-def figures(values: list[float]) -> str:
+def figures(values: list[float], digits: int = 0) -> str:
     """min / median / max."""
     if not values:
         return "-"
-    return f"{min(values):.0f} / {statistics.median(values):.0f} / {max(values):.0f}"
+    return " / ".join(
+        f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values))
+    )
 
 
 @dataclass

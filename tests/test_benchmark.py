@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,38 @@ def test_health_benchmark_prints_the_endpoints_throughput_and_the_probes_cost():
     assert result.returncode == 0, result.stderr
     assert "/webcall/health/ready" in result.stdout and "req/s" in result.stdout
     assert "the probes' cost" in result.stdout
+
+
+@pytest.mark.chaos
+@pytest.mark.redis
+@pytest.mark.xdist_group("test_chaos")  # beside the chaos tests, never while they run
+@pytest.mark.timeout(300)
+def test_chaos_benchmark_prints_the_time_to_resume_and_the_audio_gap_of_a_killed_worker():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/chaos.py",
+            *("--calls", "4", "--voices", "1", "--repeat", "1", "--scenarios", "kill"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "SIGKILL one worker" in result.stdout
+    rows = {
+        label: (int(n), spread)
+        for label, n, spread in re.findall(
+            r"^  (\S.*?) +(\d+)  (-|\S+ / \S+ / \S+)$", result.stdout, re.M
+        )
+    }
+    assert rows["calls on the killed worker, per run"][0] == 1
+    for figure in (
+        "back after, per call moved (ms)",
+        "agent audio missed, per voice call moved (ms)",
+        "longest silence, per voice call moved (ms)",
+        "messages never answered, per run",
+        "messages missing from the stored transcript, per run",
+    ):
+        assert figure in rows, result.stdout

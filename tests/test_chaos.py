@@ -23,14 +23,24 @@ once, in its PostgreSQL run (marker ``chaos``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.chaos import Backing, ChaosSite, Placed, Talk, figures, hush, speak_on
+from tests.chaos import (
+    Backing,
+    ChaosSite,
+    Placed,
+    Talk,
+    both_workers_after,
+    figures,
+    hang_up,
+    hush,
+    speak_on,
+    talking,
+)
 from tests.widget_client import Visitor
 
 pytestmark = [
@@ -76,34 +86,6 @@ def refusing_site(
         voice_lines=VOICES,
     ) as running:
         yield running
-
-
-@contextlib.contextmanager
-def both_workers_after(site: ChaosSite) -> Iterator[None]:
-    """Whatever the test did to them, both workers serve again afterwards."""
-    try:
-        yield
-    finally:
-        assert site.workers is not None
-        for index in range(2):
-            if f"worker-{index}" not in site.servers.processes:  # type: ignore[union-attr]
-                site.workers.start_worker(index)
-
-
-async def talking(site: ChaosSite, chats: int, voices: int, *, tag: str) -> list[Talk]:
-    """``chats`` text and ``voices`` voice visitors, each in a call and talking."""
-    talks = [Talk(site.url, "chat", "text", f"{tag}c{n}") for n in range(chats)]
-    talks += [Talk(site.url, "voice", "TextAudio", f"{tag}v{n}") for n in range(voices)]
-    for batch in range(0, len(talks), 10):
-        await asyncio.gather(*(talk.start() for talk in talks[batch : batch + 10]))
-    return talks
-
-
-async def hang_up(talks: list[Talk]) -> None:
-    await asyncio.gather(*(talk.stop() for talk in talks))
-    await asyncio.gather(
-        *(talk.visitor.hang_up() for talk in talks if not talk.visitor.done.is_set())
-    )
 
 
 def assert_whole(site: ChaosSite, talks: list[Talk], since: float = 0.0) -> None:
