@@ -305,7 +305,7 @@ async def run(backing: Backing, workdir: Path, args: argparse.Namespace) -> None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--calls", type=int, default=20, help="calls at once, voice included")
     parser.add_argument("--voices", type=int, default=5, help="of the calls, voice-and-text ones")
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario")
