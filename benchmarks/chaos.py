@@ -127,7 +127,9 @@ async def kill(site: ChaosSite, args: argparse.Namespace, tag: str) -> Figures:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(BACK_WITHIN):
                 for talk in on_killed:
-                    await talk.visitor.wait_for(lambda t=talk: back_after(t, killed_at), 30)
+                    await talk.visitor.wait_for(
+                        lambda t=talk: back_after(t, killed_at), BACK_WITHIN
+                    )
         await asyncio.sleep(TALK_ON_SECONDS)
         await leave(talks)
     back = [back_after(t, killed_at) for t in on_killed]
@@ -135,7 +137,7 @@ async def kill(site: ChaosSite, args: argparse.Namespace, tag: str) -> Figures:
     return {
         "calls on the killed worker, per run": [len(on_killed)],
         "back after, per call moved (ms)": [ms for ms in back if ms is not None],
-        "not back within 30 s, per run": [back.count(None)],
+        f"not back within {BACK_WITHIN:g} s, per run": [back.count(None)],
         **audio(on_killed, "per voice call moved"),
         **audio(stayed, "per voice call on the other worker"),
         **conversations(site, talks),
@@ -169,7 +171,7 @@ async def kill_no_rejoin(site: ChaosSite, args: argparse.Namespace, tag: str) ->
         "recorded relay-lost after, visitor came back (s)": recorded["visitor came back"],
         "recorded relay-lost after, visitor gone (s)": recorded["visitor gone"],
         "visitor who came back told it ended after (s)": [e[0] - killed_at for e in told if e],
-        "not recorded ended within 60 s, per run": [
+        f"not recorded ended within {LOST_WITHIN:g} s, per run": [
             sum(row["ended_at"] is None for row in rows.values())
         ],
         "ended otherwise than relay-lost, per run": [
