@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run check fmt messages docs test test-js test-fast test-postgres test-versions bench bench-start bench-weight bench-load bench-health bench-chaos clean
+.PHONY: help install system-deps run check fmt messages docs test test-js test-fast test-postgres test-versions bench bench-start bench-weight bench-load bench-memory bench-health bench-chaos clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -110,6 +110,9 @@ bench-weight: install ## Bytes a page view and a first open of the widget downlo
 
 bench-load: install system-deps ## Many concurrent voice calls: direct, nginx, Daphne, Uvicorn, 2 workers
 	$(BIN)/python benchmarks/load.py
+
+bench-memory: install ## Where an idle call's memory goes: one relay, 200 idle calls, tracemalloc by file and line
+	$(BIN)/python benchmarks/memory.py
 
 bench-health: install system-deps ## What /health/ready costs: requests/s, p99, and the CPU of 3 probes polling it
 	$(BIN)/python benchmarks/health.py

@@ -78,6 +78,16 @@ def test_load_benchmark_prints_every_path_side_by_side():
     assert "KB per idle call" in stdout
 
 
+def test_memory_benchmark_puts_an_idle_call_s_memory_down_to_files_and_lines():
+    stdout = benchmark("memory.py", "--calls", "3", "--top", "5")
+    assert "3 idle voice calls: RSS grew" in stdout
+    per_call, under_app = re.search(
+        r"Python objects: ([\d.]+) KiB per idle call, ([\d.]+) KiB of it under the app", stdout
+    ).groups()  # type: ignore[union-attr]
+    assert 0 < float(under_app) < float(per_call)
+    assert "voicehub/session.py:" in stdout, "the upstream socket is held by the app's code"
+
+
 def test_health_benchmark_prints_the_endpoints_throughput_and_the_probes_cost():
     stdout = benchmark(
         "health.py",
