@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from channels.layers import InMemoryChannelLayer
 
+from tests.relay.fakes import BreakableLayer
 from webcall_widget.relay.mailbox import RemoteBrowser
 from webcall_widget.relay.messages import BYTES, TEXT
 
@@ -55,3 +56,22 @@ async def test_a_channel_that_stays_full_is_warned_about_once_until_it_takes_fra
     await remote.send_text('{"type": "pong", "t": 3}')  # full again
     warnings = [r for r in caplog.records if "is not reading" in r.getMessage()]
     assert len(warnings) == 2
+
+
+async def test_a_socket_the_channel_layer_fails_to_reach_is_lost_once_and_sent_nothing_more(
+    caplog,
+):
+    """Redis went away: the send is not raised into the call; the call hears once that the
+    socket is lost, and what follows is dropped without asking the layer again."""
+    layer = BreakableLayer()
+    channel = await layer.new_channel()
+    lost: list[bool] = []
+    remote = RemoteBrowser(layer, channel, "call", on_lost=lambda: lost.append(True))
+    layer.failing = {"send"}
+    await remote.send_text('{"type": "pong", "t": 1}')
+    await remote.send_bytes(b"\x01\x00" * 320)
+    layer.failing = set()
+    await remote.close(1000)
+    assert lost == [True]
+    assert layer.channels.get(channel) is None or layer.channels[channel].empty()
+    assert caplog.text.count("cannot be reached") == 1

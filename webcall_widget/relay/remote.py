@@ -147,9 +147,16 @@ class RemoteCall:
                     return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.exception("Call %s: the resumed socket lost its channel layer.", self.call_id)
-            await self._socket.close(protocol.CloseCode.RESTARTING)
+        except Exception as exc:
+            # Redis went away: the call goes on where it is held, and waits for the visitor,
+            # whom the widget brings back with a resume (4013), here or anywhere.
+            logger.warning(
+                "Call %s: the resumed socket lost its channel layer (%s); the visitor is sent "
+                "to resume.",
+                self.call_id,
+                type(exc).__name__,
+            )
+            await self._socket.close(protocol.CloseCode.MOVING)
 
     async def _from_owner(self, message: dict[str, Any]) -> bool:
         """Handle one message; False when there will be no more."""
