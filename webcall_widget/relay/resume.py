@@ -9,6 +9,12 @@ The token is checked (signature, expiry, the page origin that held the call) and
 * held by a process that is gone or stopping (its lease lapsed or says it drains, or it
   does not answer within the attach timeout): taken over here (:mod:`.adoption`);
 * over: shown as it ended (:mod:`.over`).
+
+Finding and reaching another process goes through Redis (the cache holds the leases, the
+channel layer carries the call). When Redis does not answer (restarting), the socket cannot
+take the call up: the token it claimed is given back and the socket is closed 4013, which
+the widget answers by resuming again, a little later each time, within the call's grace
+period. The call goes on where it is held meanwhile, waiting for its visitor.
 """
 
 from __future__ import annotations
@@ -77,7 +83,40 @@ async def resume(
             await over.show_over(socket, again.call_id, again.end_reason)
             return None
         return CloseCode.TOKEN_USED, "token_used"
-    return await _take_up(socket, call, claimed, relaying, attach_timeout, switch)
+    try:
+        return await _take_up(socket, call, claimed, relaying, attach_timeout, switch)
+    except Unreachable as exc:
+        await _try_again_later(socket, claimed, exc)
+        return None
+
+
+class Unreachable(Exception):
+    """Redis (the cache or the channel layer) did not answer: the process holding the call
+    can be neither found nor reached just now."""
+
+
+async def _try_again_later(socket: Browser, claimed: tokens.Grant, why: Unreachable) -> None:
+    """The socket could not take the call up: its token is good again, and the widget is
+    sent to resume once more (4013)."""
+    logger.warning(
+        "Call %s: a resume could not reach the process holding it (%s); the visitor is sent "
+        "to try again.",
+        claimed.call_id,
+        why,
+    )
+    try:
+        await database_sync_to_async(tokens.give_back)(claimed)
+    except Exception:
+        logger.exception(
+            "Call %s: could not give a resume token back; the visitor's next resume is "
+            "refused as token_used.",
+            claimed.call_id,
+        )
+    await socket.close(CloseCode.MOVING)
+
+
+def _unreachable(exc: Exception) -> Unreachable:
+    return Unreachable(f"Redis does not answer: {type(exc).__name__}")
 
 
 async def _take_up(
@@ -95,7 +134,10 @@ async def _take_up(
         reason = held.outcome.reason if held.outcome else "relay-lost"
         await over.show_over(socket, call.call_id, reason)
         return None
-    lease = (await alive([call.owner])).get(call.owner) if call.owner else None
+    try:
+        lease = (await alive([call.owner])).get(call.owner) if call.owner else None
+    except Exception as exc:
+        raise _unreachable(exc) from exc
     gone = bool(call.owner) and lease is None
     moving = lease is not None and lease.get("draining") and _can_rejoin(relaying)
     if relaying.layer is None or gone or moving:
@@ -132,7 +174,10 @@ async def _reach(
         attach_timeout=attach_timeout,
         take_over=owner_silent,
     )
-    await remote.open(grant)
+    try:
+        await remote.open(grant)
+    except Exception as exc:
+        raise _unreachable(exc) from exc
     return remote
 
 
