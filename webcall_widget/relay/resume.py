@@ -14,7 +14,11 @@ Finding and reaching another process goes through Redis (the cache holds the lea
 channel layer carries the call). When Redis does not answer (restarting), the socket cannot
 take the call up: the token it claimed is given back and the socket is closed 4013, which
 the widget answers by resuming again, a little later each time, within the call's grace
-period. The call goes on where it is held meanwhile, waiting for its visitor.
+period. The call goes on where it is held meanwhile, waiting for its visitor. Once Redis
+is back, empty, a missing lease or a silent owner proves nothing for a lease period (the
+owner may not have written its lease again, nor its call's mailbox joined the call's group
+again): the visitor is sent to try again rather than the call taken from a process that is
+alive.
 """
 
 from __future__ import annotations
@@ -134,15 +138,22 @@ async def _take_up(
         reason = held.outcome.reason if held.outcome else "relay-lost"
         await over.show_over(socket, call.call_id, reason)
         return None
+    process = relaying.process
     try:
-        lease = (await alive([call.owner])).get(call.owner) if call.owner else None
+        found = await alive([call.owner, process.id])
     except Exception as exc:
         raise _unreachable(exc) from exc
-    gone = bool(call.owner) and lease is None
+    lease = found.get(call.owner)
+    # This process's own lease gone too: the cache lost every lease (Redis restarted), and
+    # the owner's says nothing until it writes it again; as for a while after that.
+    doubtful = process.id not in found or process.leases_doubtful()
+    gone = bool(call.owner) and lease is None and not doubtful
     moving = lease is not None and lease.get("draining") and _can_rejoin(relaying)
     if relaying.layer is None or gone or moving:
         return await _take_over(socket, call, grant, relaying, attach_timeout, switch, lease)
-    return await _reach(socket, call, grant, relaying, attach_timeout, switch)
+    return await _reach(
+        socket, call, grant, relaying, attach_timeout, switch, take_over=not doubtful
+    )
 
 
 async def _reach(
@@ -152,13 +163,21 @@ async def _reach(
     relaying: adoption.Relaying,
     attach_timeout: float,
     switch: Callable[[CallPort], None],
+    *,
+    take_over: bool = True,
 ) -> CallPort:
-    """The call through the process that holds it; taken over if that one is silent."""
+    """The call through the process that holds it; taken over if that one is silent,
+    unless ``take_over`` is False (the leases were lost lately: the owner may be alive,
+    its mailbox not back in the call's group yet), and then the visitor tries again."""
 
     async def owner_silent() -> CallPort | None:
         again = await records.aload_call(call.call_id, relaying.settings)
         if again is None or again.status in OVER_STATUSES:
             await over.show_over(socket, call.call_id, again.end_reason if again else "")
+            return None
+        if not take_over:
+            why = "it did not answer, and the cache lost the leases lately"
+            await _try_again_later(socket, grant, Unreachable(why))
             return None
         port = await _take_over(socket, again, grant, relaying, attach_timeout, switch, None)
         if port is not None:
