@@ -4,6 +4,9 @@ not keep up is a channel that is full."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from channels.layers import InMemoryChannelLayer
 
 from tests.relay.fakes import BreakableLayer
@@ -75,3 +78,24 @@ async def test_a_socket_the_channel_layer_fails_to_reach_is_lost_once_and_sent_n
     assert lost == [True]
     assert layer.channels.get(channel) is None or layer.channels[channel].empty()
     assert caplog.text.count("cannot be reached") == 1
+
+
+class SlowToSend(InMemoryChannelLayer):
+    """Sends a frame that says "slow" after a while, as channels_redis's round trips
+    sometimes take."""
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        if "slow" in message.get("text", ""):
+            await asyncio.sleep(0.05)
+        await super().send(channel, message)
+
+
+async def test_frames_reach_the_socket_in_the_order_the_call_sent_them():
+    """The echo of the visitor's message, then the agent's answer to it, sent by two
+    tasks of the call: they arrive in that order, however long each send takes."""
+    layer = SlowToSend()
+    channel = await layer.new_channel()
+    remote = RemoteBrowser(layer, channel, "call")
+    await asyncio.gather(remote.send_text('{"slow": "echo"}'), remote.send_text('{"answer": 1}'))
+    received = [(await layer.receive(channel))["text"] for _ in range(2)]
+    assert received == ['{"slow": "echo"}', '{"answer": 1}']

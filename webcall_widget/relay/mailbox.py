@@ -57,6 +57,11 @@ class RemoteBrowser:
     ``on_lost`` hears, once, that the channel layer failed (Redis went away): the socket
     cannot be reached any more, and whatever is sent to it from then on is dropped. Its
     consumer's layer failed too, and it sends the visitor to resume (:mod:`.remote`).
+
+    Frames go one at a time, in the order the call sends them (from its pump and from the
+    visitor's frames): channels_redis takes several round trips to send one, and two sends
+    under way together reached the socket in either order (the agent's answer before the
+    echo of the message it answers, a partial after its final version).
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class RemoteBrowser:
         self._on_audio_dropped = on_audio_dropped
         self._on_lost = on_lost
         self._dropping = False
+        self._one_at_a_time = asyncio.Lock()
         self.lost = False
 
     async def send_text(self, frame: str) -> None:
@@ -90,6 +96,10 @@ class RemoteBrowser:
 
     async def _send(self, message: dict[str, Any]) -> bool:
         """False when the message was dropped."""
+        async with self._one_at_a_time:
+            return await self._send_now(message)
+
+    async def _send_now(self, message: dict[str, Any]) -> bool:
         if self.lost:
             return False
         try:
