@@ -25,12 +25,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any, Protocol
 
 from webcall_widget import metrics
 from webcall_widget.conf import Settings
 from webcall_widget.models import CallStatus
-from webcall_widget.relay import joining, outcomes, protocol
+from webcall_widget.relay import joining, late, outcomes, protocol
 from webcall_widget.relay.audio_channel import AudioChannel
 from webcall_widget.relay.drops import Drops
 from webcall_widget.relay.framing import AgentAudio, visitor_frames
@@ -455,9 +456,11 @@ class RelayedCall:
                         upstream, self.call.voicehub_call_id, self.mode, outcome
                     ),
                 )
-            await self._step("write the transcript", self.transcript.close())
+            written = await self._step("write the transcript", self.transcript.close())
             await self._agent_audio.close()
-            await self._step("record the end", self._record_end(outcome))
+            recorded = await self._step("record the end", self._record_end(outcome))
+            if not (written and recorded):
+                self._write_later(outcome, transcript=not written, end=not recorded)
             browser = self._holder()
             if browser is not None:
                 await self._step("tell the browser", outcomes.tell_browser(browser, outcome))
@@ -479,12 +482,26 @@ class RelayedCall:
         """The socket to tell how the call ended."""
         return self.browser
 
-    async def _step(self, what: str, step: Awaitable[None]) -> None:
+    async def _step(self, what: str, step: Awaitable[None]) -> bool:
+        """Whether ``step`` was done."""
         try:
             async with asyncio.timeout(FINISH_STEP_SECONDS):
                 await step
         except Exception:
             logger.exception("Call %s: could not %s while ending it.", self.label, what)
+            return False
+        return True
+
+    def _write_later(self, outcome: Outcome, *, transcript: bool, end: bool) -> None:
+        """What the end could not write (the database not answering), written once it
+        answers (:mod:`.late`)."""
+        writes: list[late.Write] = []
+        if transcript:
+            writes.append(self.transcript.writer.write_rest)
+        if end:
+            call_id, counters, owner = self.call.call_id, self.counters, self.call.owner
+            writes.append(partial(self.recorder.finish, call_id, outcome, counters, owner=owner))
+        late.write_later(self.label, writes)
 
     async def _record_end(self, outcome: Outcome) -> None:
         """Record the end; one more try after a failure (a database restarting, a lock)."""

@@ -301,5 +301,13 @@ class TranscriptWriter:
         if await self._flush():
             return
         await asyncio.sleep(0.5)
+        await self.write_rest()
+
+    async def write_rest(self) -> None:
+        """Write what is still queued (after :meth:`close`, once more).
+
+        Raises:
+            TranscriptLost: the write failed; what is queued stays queued.
+        """
         if not await self._flush():
             raise TranscriptLost(f"{len(self._queue)} transcript message(s) were not written")
