@@ -289,11 +289,13 @@ def test_a_failing_upstream_close_drops_the_socket_and_still_ends_the_call():
     run(scenario())
 
 
-def test_recording_the_end_is_tried_once_more_after_a_failure():
+def test_recording_the_end_is_tried_again_after_a_failure_without_keeping_the_visitor():
     async def scenario() -> None:
         live = await Live().start()
         live.recorder.fail["finish"] = 1
         await live.bridge.end("visitor-ended")
+        assert live.browser.of_type("ended") and live.recorder.ended == []
+        await asyncio.sleep(late.RETRY_SECONDS[0] + 0.1)
         assert [o.reason for o in live.recorder.ended] == ["visitor-ended"]
 
     run(scenario())

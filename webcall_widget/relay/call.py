@@ -458,9 +458,13 @@ class RelayedCall:
                 )
             written = await self._step("write the transcript", self.transcript.close())
             await self._agent_audio.close()
-            recorded = await self._step("record the end", self._record_end(outcome))
-            if not (written and recorded):
-                self._write_later(outcome, transcript=not written, end=not recorded)
+            record_end = partial(
+                self.recorder.finish, self.call_id, outcome, self.counters, owner=self.call.owner
+            )
+            recorded = await self._step("record the end", record_end())
+            if not (written and recorded):  # the database does not answer: once it does
+                rest = [] if written else [self.transcript.writer.write_rest]
+                late.write_later(self.label, [*rest, *([] if recorded else [record_end])])
             browser = self._holder()
             if browser is not None:
                 await self._step("tell the browser", outcomes.tell_browser(browser, outcome))
@@ -491,27 +495,3 @@ class RelayedCall:
             logger.exception("Call %s: could not %s while ending it.", self.label, what)
             return False
         return True
-
-    def _write_later(self, outcome: Outcome, *, transcript: bool, end: bool) -> None:
-        """What the end could not write (the database not answering), written once it
-        answers (:mod:`.late`)."""
-        writes: list[late.Write] = []
-        if transcript:
-            writes.append(self.transcript.writer.write_rest)
-        if end:
-            call_id, counters, owner = self.call.call_id, self.counters, self.call.owner
-            writes.append(partial(self.recorder.finish, call_id, outcome, counters, owner=owner))
-        late.write_later(self.label, writes)
-
-    async def _record_end(self, outcome: Outcome) -> None:
-        """Record the end; one more try after a failure (a database restarting, a lock)."""
-        try:
-            await self.recorder.finish(
-                self.call.call_id, outcome, self.counters, owner=self.call.owner
-            )
-        except Exception:
-            logger.warning("Call %s: recording its end failed; trying once more.", self.label)
-            await asyncio.sleep(0.5)
-            await self.recorder.finish(
-                self.call.call_id, outcome, self.counters, owner=self.call.owner
-            )
