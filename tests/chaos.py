@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import random
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -34,6 +35,7 @@ from typing import Any
 import psycopg
 
 from tests.deployment import (
+    ROOT,
     Deployment,
     Servers,
     documented_conf,
@@ -47,6 +49,7 @@ from tests.widget_client import FRAME_MS, Visitor
 
 GREETING = "Hi! I'm the sandbox echo agent. Say something and I'll say it back."
 THINK_SECONDS = (0.2, 0.6)  # a visitor's pause between an answer and their next message
+END_CALL = "from webcall_widget.relay.mailbox import end_call; end_call('{}')"
 
 
 def agents(chat_lines: int, voice_lines: int) -> str:
@@ -147,6 +150,28 @@ class ChaosSite:
         assert self.workers is not None
         return self.workers.url
 
+    def worker_socket_url(self, index: int) -> str:
+        """Where a visitor's widget resumes to reach worker ``index`` itself, not whichever
+        nginx picks. The agents take sockets from the site's pages there too (their Origin
+        is nginx's: another host for the worker)."""
+        assert self.workers is not None
+        with psycopg.connect(self.database, autocommit=True) as db:
+            db.execute("UPDATE webcall_widget_agent SET allowed_origins = %s", (self.url,))
+        return "ws" + self.workers.worker_url(index).removeprefix("http") + "/ws/webcall/"
+
+    def end_from_admin(self, call_id: str) -> bool:
+        """Staff end the call as the admin does (a process of its own asks through the
+        channel layer); whether the ask went out."""
+        assert self.servers is not None
+        asked = subprocess.run(
+            [sys.executable, "-m", "django", "shell", "-v0", "-c", END_CALL.format(call_id)],
+            env=self.servers.env,
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        )
+        return asked.returncode == 0
+
     # what the database says
 
     def _query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -191,7 +216,8 @@ class Talk:
     """A visitor on ``site`` who talks until :meth:`stop`: a message, its answer, a pause;
     on a voice call, audio all along. ``said`` is every message typed, in order;
     ``unanswered`` those whose answer did not come within ``patience`` seconds (the
-    visitor then goes on)."""
+    visitor then goes on); ``exchanges`` when each answered message was typed and when its
+    answer came (``time.monotonic()``)."""
 
     def __init__(
         self, site_url: str, slug: str, mode: str, name: str, *, patience: float = 20
@@ -200,6 +226,7 @@ class Talk:
         self.patience = patience
         self.said: list[str] = []
         self.unanswered: list[str] = []
+        self.exchanges: list[tuple[float, float]] = []
         self._stop = asyncio.Event()
         self._go = asyncio.Event()
         self._go.set()
@@ -227,10 +254,12 @@ class Talk:
                 continue
             text = f"{visitor.name} says {len(self.said) + 1}"
             self.said.append(text)
+            typed_at = time.monotonic()
             await visitor.say(text)
             try:
                 if not await visitor.answer_to(text, within=self.patience):
                     return  # the call is over
+                self.exchanges.append((typed_at, time.monotonic()))
             except TimeoutError:
                 self.unanswered.append(text)
             await asyncio.sleep(random.uniform(*THINK_SECONDS))
@@ -277,6 +306,18 @@ class Talk:
         """Agent audio the visitor did not get: frames captured and never heard back."""
         audio = self.visitor.audio
         return sum(seq not in audio.heard for seq in audio.captured) * FRAME_MS
+
+    def answered_between(self, start: float, end: float) -> int:
+        """Answers that came between ``start`` and ``end``."""
+        return sum(start <= answered <= end for _, answered in self.exchanges)
+
+    def heard_between(self, start: float, end: float) -> int:
+        """Frames of agent audio heard between ``start`` and ``end``."""
+        return sum(start <= at <= end for at in self.visitor.audio.heard.values())
+
+    def longest_wait_ms(self) -> float:
+        """The longest a typed message waited for its answer."""
+        return max((b - a for a, b in self.exchanges), default=0.0) * 1000
 
     def longest_silence_ms(self) -> float:
         """The longest wait between two frames of agent audio."""

@@ -331,6 +331,20 @@ async def test_a_mailbox_whose_channel_layer_failed_joins_again_once_it_answers(
     assert not failures
 
 
+async def resumed_through(
+    other: Process, open_socket, token: str, *, held_by: Process, call_id: str
+) -> None:
+    """The visitor resumes through ``other`` and talks on with the call still where it was
+    held; then hangs up."""
+    back, ready = await resume(open_socket, token, application=other.app)
+    assert ready["resumed"] is True
+    await next_json(back)  # the transcript
+    await back.send_json_to({"type": "text", "text": "still there?"})
+    await receive_until(back, lambda f: f.get("text") == "You said: still there?")
+    assert held_by.holds(call_id) is not None and other.holds(call_id) is None
+    await hang_up(back)
+
+
 @pytest.mark.parametrize("down", ["cache", "channel layer"])
 async def test_a_resume_through_another_process_while_redis_is_down_keeps_its_token(
     sandbox, resumable, agent, async_client, open_socket, monkeypatch, down
@@ -357,13 +371,7 @@ async def test_a_resume_through_another_process_while_redis_is_down_keeps_its_to
             refused = open_socket(resume_path(token), application=b.app)
             assert (await refused.connect(timeout=5))[0]
             assert await closed_with(refused) == CloseCode.MOVING
-        back, ready = await resume(open_socket, token, application=b.app)
-        assert ready["resumed"] is True
-        await next_json(back)  # the transcript
-        await back.send_json_to({"type": "text", "text": "still there?"})
-        await receive_until(back, lambda f: f.get("text") == "You said: still there?")
-        assert a.holds(call_id) is not None and b.holds(call_id) is None
-        await hang_up(back)
+        await resumed_through(b, open_socket, token, held_by=a, call_id=call_id)
     finally:
         await stop_processes(a, b)
 
@@ -396,12 +404,6 @@ async def test_a_resume_through_another_process_just_after_redis_restarted_takes
         assert await closed_with(early) == CloseCode.MOVING
         assert a.holds(call_id) is not None and b.holds(call_id) is None
         await a.process.renew()  # finds its lease gone: writes it again, rejoins the group
-        back, ready = await resume(open_socket, token, application=b.app)
-        assert ready["resumed"] is True
-        await next_json(back)  # the transcript
-        await back.send_json_to({"type": "text", "text": "still there?"})
-        await receive_until(back, lambda f: f.get("text") == "You said: still there?")
-        assert a.holds(call_id) is not None and b.holds(call_id) is None
-        await hang_up(back)
+        await resumed_through(b, open_socket, token, held_by=a, call_id=call_id)
     finally:
         await stop_processes(a, b)
