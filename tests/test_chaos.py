@@ -18,7 +18,7 @@ The site's PostgreSQL and Redis are the tests' own (tests/postgres.py,
 tests/redis_server.py), never the machine's shared servers: three tests restart them (what
 a restart of each costs is in docs/deployment.md, "When PostgreSQL or Redis restarts"). The
 module brings all it needs whatever ``WEBCALL_TEST_DB`` says, so ``make test`` runs it
-once, in its PostgreSQL run (marker ``chaos``).
+once, on its own after the PostgreSQL run (marker ``chaos``).
 """
 
 from __future__ import annotations
