@@ -123,12 +123,27 @@ def _analysis_fetches_done() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Rate-limit windows live in the cache: each test starts with none counted."""
+    """Rate-limit windows live in the cache: each test starts with none counted. The relay
+    process that serves a live server from test to test keeps its lease: to a process that
+    renews it, a lease gone is a Redis restart, after which it holds off other processes'
+    calls for a lease period (sending their resumes to try again)."""
     from django.core.cache import cache
 
     cache.clear()
+    _keep_lease()
     yield
     cache.clear()
+    _keep_lease()
+
+
+def _keep_lease() -> None:
+    from webcall_widget import leases
+    from webcall_widget.relay.process import current
+
+    if current._renewed:
+        leases.renew(
+            current.id, draining=current.draining, at=time.time(), seconds=current.lease_seconds
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -292,6 +292,19 @@ async def test_after_the_cache_lost_every_lease_no_call_is_taken_for_a_lease_per
     assert me.quiet_until > cleared
 
 
+async def test_a_process_serving_again_after_its_stop_takes_its_lapsed_lease_for_no_cache_loss():
+    """A process that stopped (its lease dropped or lapsed) and serves again (a test's live
+    server; a process whose stop was called off) finds no lease of its own on its first
+    renewal, as it should: no reason to hold off other processes' calls."""
+    me = RelayProcess(renew_seconds=60)
+    await me.start()
+    await me.stop_housekeeping()
+    await me.release()
+    await me.start()
+    await me.stop_housekeeping()
+    assert not me.leases_doubtful()
+
+
 async def test_a_call_rejoins_its_group_when_the_cache_lost_every_lease(
     sandbox, agent, async_client, open_socket
 ):

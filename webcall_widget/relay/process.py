@@ -115,7 +115,11 @@ class RelayProcess:
         return task is not None and not task.done() and not task.get_loop().is_closed()
 
     async def stop_housekeeping(self) -> None:
+        """Stop renewing the lease. Housekeeping started again later (the same process
+        serving again, as a test's live server does) finds its lease lapsed, as it
+        should, and takes that for no sign of a cache that lost every lease."""
         task, self._task = self._task, None
+        self._renewed = False
         if task is not None and task.get_loop() is asyncio.get_running_loop():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
