@@ -23,35 +23,22 @@ once, in its PostgreSQL run (marker ``chaos``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.chaos import Backing, ChaosSite, Placed, Talk, figures, hush, speak_on
+from tests.chaos import MARKS, Backing, ChaosSite, Placed, Talk, figures, hush, speak_on
 from tests.widget_client import Visitor
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.chaos,
-    pytest.mark.redis,
-    pytest.mark.xdist_group("test_chaos"),
-    pytest.mark.timeout(180),
-]
+pytestmark = [*MARKS, pytest.mark.xdist_group("test_chaos"), pytest.mark.timeout(180)]
 
 DRAIN_SECONDS = 3.0
 # Uvicorn raises the signal again once it has shut down: a stop by SIGTERM exits with it.
 STOPPED = (0, -signal.SIGTERM)
 CHATS, VOICES = 15, 5  # 20 calls
 LOST_WITHIN = 30.0  # the issue's bound: lease lapse (15 s) and the next sweep (5 s)
-
-
-@pytest.fixture(scope="module")
-def backing() -> Iterator[Backing]:
-    with Backing() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -76,18 +63,6 @@ def refusing_site(
         voice_lines=VOICES,
     ) as running:
         yield running
-
-
-@contextlib.contextmanager
-def both_workers_after(site: ChaosSite) -> Iterator[None]:
-    """Whatever the test did to them, both workers serve again afterwards."""
-    try:
-        yield
-    finally:
-        assert site.workers is not None
-        for index in range(2):
-            if f"worker-{index}" not in site.servers.processes:  # type: ignore[union-attr]
-                site.workers.start_worker(index)
 
 
 async def talking(site: ChaosSite, chats: int, voices: int, *, tag: str) -> list[Talk]:
@@ -153,7 +128,7 @@ async def test_a_killed_worker_s_conversations_go_on_on_the_other_one(site):
     process held in memory and had not written, nobody has, and bench-chaos counts how
     often that costs a message. Audio flows all along."""
     assert site.workers is not None
-    with both_workers_after(site):
+    with site.both_workers_after():
         talks = await talking(site, CHATS, VOICES, tag="k")
         await asyncio.sleep(1.0)
         placed = await asyncio.to_thread(Placed.find, site, talks)
@@ -184,7 +159,7 @@ async def test_without_rejoins_a_killed_worker_s_calls_end_as_lost_and_free_thei
     recorded ``relay-lost``, and from then on its line takes a new call."""
     site = refusing_site
     assert site.workers is not None
-    with both_workers_after(site):
+    with site.both_workers_after():
         talks = await talking(site, CHATS, VOICES, tag="n")
         assert await refused(site, "chat") == "agent_busy"  # every line is taken
         placed = await asyncio.to_thread(Placed.find, site, talks)
@@ -244,7 +219,7 @@ async def test_a_rolling_restart_under_40_calls_loses_no_conversation(site):
     assert site.workers is not None
     talks = await talking(site, 30, 10, tag="r")
     began = time.monotonic()
-    with both_workers_after(site):
+    with site.both_workers_after():
         for index in range(2):
             assert await asyncio.to_thread(site.workers.restart_worker, index) in STOPPED
     await hang_up(talks)
@@ -281,7 +256,7 @@ async def test_without_rejoins_a_rolling_restart_cuts_no_call_before_drain_secon
 
         tries.append(asyncio.create_task(again()))
 
-    with both_workers_after(site):
+    with site.both_workers_after():
         everyone += await talking(site, CHATS, VOICES, tag="d")
         for talk in list(everyone):
             start_again_when_cut(talk)
