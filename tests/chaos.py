@@ -26,6 +26,7 @@ import contextlib
 import functools
 import random
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -38,6 +39,7 @@ import psycopg
 import pytest
 
 from tests.deployment import (
+    ROOT,
     Deployment,
     Servers,
     documented_conf,
@@ -54,6 +56,7 @@ from tests.widget_client import FRAME_MS, Visitor
 MARKS = [pytest.mark.slow, pytest.mark.chaos, pytest.mark.redis]
 GREETING = "Hi! I'm the sandbox echo agent. Say something and I'll say it back."
 THINK_SECONDS = (0.2, 0.6)  # a visitor's pause between an answer and their next message
+END_CALL = "from webcall_widget.relay.mailbox import end_call; end_call('{}')"
 
 
 def agents(chat_lines: int, voice_lines: int) -> str:
@@ -156,16 +159,27 @@ class ChaosSite:
         assert self.workers is not None
         return self.workers.url
 
-    @contextlib.contextmanager
-    def both_workers_after(self) -> Iterator[None]:
-        """Whatever the test did to them, both workers serve again afterwards."""
-        try:
-            yield
-        finally:
-            assert self.workers is not None and self.servers is not None
-            for index in range(len(self.workers.ports)):
-                if f"worker-{index}" not in self.servers.processes:
-                    self.workers.start_worker(index)
+    def worker_socket_url(self, index: int) -> str:
+        """Where a visitor's widget resumes to reach worker ``index`` itself, not whichever
+        nginx picks. The agents take sockets from the site's pages there too (their Origin
+        is nginx's: another host for the worker)."""
+        assert self.workers is not None
+        with psycopg.connect(self.database, autocommit=True) as db:
+            db.execute("UPDATE webcall_widget_agent SET allowed_origins = %s", (self.url,))
+        return "ws" + self.workers.worker_url(index).removeprefix("http") + "/ws/webcall/"
+
+    def end_from_admin(self, call_id: str) -> bool:
+        """Staff end the call as the admin does (a process of its own asks through the
+        channel layer); whether the ask went out."""
+        assert self.servers is not None
+        asked = subprocess.run(
+            [sys.executable, "-m", "django", "shell", "-v0", "-c", END_CALL.format(call_id)],
+            env=self.servers.env,
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        )
+        return asked.returncode == 0
 
     def workers_by_process(self) -> dict[str, int]:
         """The index of each worker that answers, by its process's id (what a call's
@@ -226,7 +240,8 @@ class Talk:
     """A visitor on ``site`` who talks until :meth:`stop`: a message, its answer, a pause;
     on a voice call, audio all along. ``said`` is every message typed, in order;
     ``unanswered`` those whose answer did not come within ``patience`` seconds (the
-    visitor then goes on)."""
+    visitor then goes on); ``exchanges`` when each answered message was typed and when its
+    answer came (``time.monotonic()``)."""
 
     def __init__(
         self, site_url: str, slug: str, mode: str, name: str, *, patience: float = 20
@@ -235,6 +250,7 @@ class Talk:
         self.patience = patience
         self.said: list[str] = []
         self.unanswered: list[str] = []
+        self.exchanges: list[tuple[float, float]] = []
         self._stop = asyncio.Event()
         self._go = asyncio.Event()
         self._go.set()
@@ -262,10 +278,12 @@ class Talk:
                 continue
             text = f"{visitor.name} says {len(self.said) + 1}"
             self.said.append(text)
+            typed_at = time.monotonic()
             await visitor.say(text)
             try:
                 if not await visitor.answer_to(text, within=self.patience):
                     return  # the call is over
+                self.exchanges.append((typed_at, time.monotonic()))
             except TimeoutError:
                 self.unanswered.append(text)
             await asyncio.sleep(random.uniform(*THINK_SECONDS))
@@ -313,10 +331,51 @@ class Talk:
         audio = self.visitor.audio
         return sum(seq not in audio.heard for seq in audio.captured) * FRAME_MS
 
+    def answered_between(self, start: float, end: float) -> int:
+        """Answers that came between ``start`` and ``end``."""
+        return sum(start <= answered <= end for _, answered in self.exchanges)
+
+    def heard_between(self, start: float, end: float) -> int:
+        """Frames of agent audio heard between ``start`` and ``end``."""
+        return sum(start <= at <= end for at in self.visitor.audio.heard.values())
+
+    def longest_wait_ms(self) -> float:
+        """The longest a typed message waited for its answer."""
+        return max((b - a for a, b in self.exchanges), default=0.0) * 1000
+
     def longest_silence_ms(self) -> float:
         """The longest wait between two frames of agent audio."""
         heard = sorted(self.visitor.audio.heard.values())
         return max((b - a for a, b in zip(heard, heard[1:], strict=False)), default=0.0) * 1000
+
+
+async def talking(site: ChaosSite, chats: int, voices: int, *, tag: str) -> list[Talk]:
+    """``chats`` text and ``voices`` voice visitors, each in a call and talking."""
+    talks = [Talk(site.url, "chat", "text", f"{tag}c{n}") for n in range(chats)]
+    talks += [Talk(site.url, "voice", "TextAudio", f"{tag}v{n}") for n in range(voices)]
+    for batch in range(0, len(talks), 10):
+        await asyncio.gather(*(talk.start() for talk in talks[batch : batch + 10]))
+    return talks
+
+
+async def hang_up(talks: list[Talk]) -> None:
+    """Every visitor stops talking, and those still in their call hang up."""
+    await asyncio.gather(*(talk.stop() for talk in talks))
+    await asyncio.gather(
+        *(talk.visitor.hang_up() for talk in talks if not talk.visitor.done.is_set())
+    )
+
+
+@contextlib.contextmanager
+def both_workers_after(site: ChaosSite) -> Iterator[None]:
+    """Whatever was done to them meanwhile, both workers serve again afterwards."""
+    try:
+        yield
+    finally:
+        assert site.workers is not None and site.servers is not None
+        for index in range(len(site.workers.ports)):
+            if f"worker-{index}" not in site.servers.processes:
+                site.workers.start_worker(index)
 
 
 async def hush(talks: list[Talk]) -> None:
@@ -333,11 +392,13 @@ def speak_on(talks: list[Talk]) -> None:
         talk.go_on()
 
 
-def figures(values: list[float]) -> str:
+def figures(values: list[float], digits: int = 0) -> str:
     """min / median / max."""
     if not values:
         return "-"
-    return f"{min(values):.0f} / {statistics.median(values):.0f} / {max(values):.0f}"
+    return " / ".join(
+        f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values))
+    )
 
 
 @dataclass

@@ -75,6 +75,7 @@ class Cluster:
         self.port = free_port()
         self.base = Path(tempfile.mkdtemp(prefix="webcall-tests-pg-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self.outage = (0.0, 0.0)
         # initdb and postgres refuse to run as root: as root, run them as the postgres
         # user (Debian's package creates it), in a directory it owns.
         self.user: dict[str, Any] = {}
@@ -156,9 +157,12 @@ class Cluster:
     def restart(self, down_for: float = 0.0) -> None:
         """Stop the server as an operator's restart does (fast shutdown: clients are
         disconnected), wait ``down_for`` seconds, and start it again on the same port with
-        the same data."""
+        the same data. ``outage`` says when it was down: from its stop to its start
+        (``time.monotonic()``)."""
         self._halt()
+        stopped = time.monotonic()
         time.sleep(down_for)
+        self.outage = (stopped, time.monotonic())
         self._serve()
 
     def _wait_until_ready(self) -> None:

@@ -30,6 +30,7 @@ class RedisServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.outage = (0.0, 0.0)
 
     @property
     def url(self) -> str:
@@ -55,9 +56,12 @@ class RedisServer:
             self.process.wait(10)
 
     def restart(self, down_for: float = 0.0) -> None:
-        """Stop it, wait ``down_for`` seconds, start it again on the same port (empty)."""
+        """Stop it, wait ``down_for`` seconds, start it again on the same port (empty).
+        ``outage`` says when it was down: from its stop to its start (``time.monotonic()``)."""
         self.stop()
+        stopped = time.monotonic()
         time.sleep(down_for)
+        self.outage = (stopped, time.monotonic())
         self.start()
 
 

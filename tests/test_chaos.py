@@ -15,9 +15,10 @@ gap, how long a call takes to move, how long a dead worker's line stays taken) a
 figures.
 
 The site's PostgreSQL and Redis are the tests' own (tests/postgres.py,
-tests/redis_server.py), never the machine's shared servers: two tests restart them. The
+tests/redis_server.py), never the machine's shared servers: three tests restart them (what
+a restart of each costs is in docs/deployment.md, "When PostgreSQL or Redis restarts"). The
 module brings all it needs whatever ``WEBCALL_TEST_DB`` says, so ``make test`` runs it
-once, in its PostgreSQL run (marker ``chaos``).
+once, on its own after the PostgreSQL run (marker ``chaos``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,29 @@ import asyncio
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.chaos import MARKS, Backing, ChaosSite, Placed, Talk, figures, hush, speak_on
-from tests.widget_client import Visitor
+from tests.chaos import (
+    MARKS,
+    Backing,
+    ChaosSite,
+    Placed,
+    Talk,
+    both_workers_after,
+    figures,
+    hang_up,
+    hush,
+    speak_on,
+    talking,
+)
+from tests.postgres import Cluster, answers
+from tests.redis_server import RedisServer
+from tests.widget_client import FRAME_MS, Visitor
+from webcall_widget import leases
+from webcall_widget.relay.process import RENEW_SECONDS
+from webcall_widget.relay.protocol import CloseCode
 
 pytestmark = [*MARKS, pytest.mark.xdist_group("test_chaos"), pytest.mark.timeout(180)]
 
@@ -63,22 +82,6 @@ def refusing_site(
         voice_lines=VOICES,
     ) as running:
         yield running
-
-
-async def talking(site: ChaosSite, chats: int, voices: int, *, tag: str) -> list[Talk]:
-    """``chats`` text and ``voices`` voice visitors, each in a call and talking."""
-    talks = [Talk(site.url, "chat", "text", f"{tag}c{n}") for n in range(chats)]
-    talks += [Talk(site.url, "voice", "TextAudio", f"{tag}v{n}") for n in range(voices)]
-    for batch in range(0, len(talks), 10):
-        await asyncio.gather(*(talk.start() for talk in talks[batch : batch + 10]))
-    return talks
-
-
-async def hang_up(talks: list[Talk]) -> None:
-    await asyncio.gather(*(talk.stop() for talk in talks))
-    await asyncio.gather(
-        *(talk.visitor.hang_up() for talk in talks if not talk.visitor.done.is_set())
-    )
 
 
 def assert_whole(site: ChaosSite, talks: list[Talk], since: float = 0.0) -> None:
@@ -128,7 +131,7 @@ async def test_a_killed_worker_s_conversations_go_on_on_the_other_one(site):
     process held in memory and had not written, nobody has, and bench-chaos counts how
     often that costs a message. Audio flows all along."""
     assert site.workers is not None
-    with site.both_workers_after():
+    with both_workers_after(site):
         talks = await talking(site, CHATS, VOICES, tag="k")
         await asyncio.sleep(1.0)
         placed = await asyncio.to_thread(Placed.find, site, talks)
@@ -159,7 +162,7 @@ async def test_without_rejoins_a_killed_worker_s_calls_end_as_lost_and_free_thei
     recorded ``relay-lost``, and from then on its line takes a new call."""
     site = refusing_site
     assert site.workers is not None
-    with site.both_workers_after():
+    with both_workers_after(site):
         talks = await talking(site, CHATS, VOICES, tag="n")
         assert await refused(site, "chat") == "agent_busy"  # every line is taken
         placed = await asyncio.to_thread(Placed.find, site, talks)
@@ -219,7 +222,7 @@ async def test_a_rolling_restart_under_40_calls_loses_no_conversation(site):
     assert site.workers is not None
     talks = await talking(site, 30, 10, tag="r")
     began = time.monotonic()
-    with site.both_workers_after():
+    with both_workers_after(site):
         for index in range(2):
             assert await asyncio.to_thread(site.workers.restart_worker, index) in STOPPED
     await hang_up(talks)
@@ -256,7 +259,7 @@ async def test_without_rejoins_a_rolling_restart_cuts_no_call_before_drain_secon
 
         tries.append(asyncio.create_task(again()))
 
-    with site.both_workers_after():
+    with both_workers_after(site):
         everyone += await talking(site, CHATS, VOICES, tag="d")
         for talk in list(everyone):
             start_again_when_cut(talk)
@@ -293,3 +296,198 @@ def assert_whole_up_to_the_cut(site: ChaosSite, talk: Talk) -> None:
     said = [(role, text) for role, text, final in stored if final]
     expected = talk.expected()
     assert said in (expected, expected[:-1], expected[:-2]), visitor.name
+
+
+# PostgreSQL and Redis restarted
+
+DOWN_SECONDS = 3.0
+
+
+def outage_report(title: str, talks: list[Talk], outage: tuple[float, float]) -> None:
+    """What the visitors went through while a server was down."""
+    texts = [t for t in talks if not t.voice]
+    voices = [t for t in talks if t.voice]
+    print(
+        f"\n{title}: down {outage[1] - outage[0]:.1f} s; answers while down per text call "
+        f"{figures([t.answered_between(*outage) for t in texts])}, longest wait for an answer "
+        f"{figures([t.longest_wait_ms() for t in talks])} ms; agent audio heard while down "
+        f"per voice call {figures([t.heard_between(*outage) * FRAME_MS for t in voices])} ms, "
+        f"longest silence {figures([t.longest_silence_ms() for t in voices])} ms, missed "
+        f"{figures([t.missing_audio_ms() for t in voices])} ms (min / median / max)"
+    )
+
+
+async def restart_while_probed(site: ChaosSite, server: Cluster | RedisServer) -> list[Any]:
+    """Restart ``server``, down for DOWN_SECONDS: each worker's readiness halfway through,
+    as a probe sees it; back once both say they are ready again."""
+    assert site.workers is not None
+    restarting = asyncio.create_task(asyncio.to_thread(server.restart, DOWN_SECONDS))
+    await asyncio.sleep(DOWN_SECONDS / 2)
+    while_down = [await asyncio.to_thread(site.workers.health, i, "ready") for i in range(2)]
+    await restarting
+    for index in range(2):
+        await asyncio.to_thread(site.workers.wait_ready, index, 30)
+    return while_down
+
+
+def until_refused(port: int) -> None:
+    """Until nothing takes connections on ``port`` (the server went down)."""
+    while answers("127.0.0.1", str(port)):
+        time.sleep(0.05)
+
+
+def assert_not_ready_for(while_down: list[Any], checks: set[str]) -> None:
+    """Each worker answered, and said it was not ready, for ``checks`` failing."""
+    for answer in while_down:
+        assert answer is not None, "a worker answers while a server it uses is down"
+        assert answer["status"] == "not_ready", answer
+        assert checks <= set(answer["failed"]), answer
+
+
+def assert_went_on(talks: list[Talk], outage: tuple[float, float]) -> None:
+    """Every visitor kept their socket, and was answered and heard the agent while the
+    server was down."""
+    for talk in talks:
+        said = talk.timeline(outage[0])
+        assert not talk.visitor.when("reconnecting"), said
+        if talk.voice:
+            assert talk.heard_between(*outage) * FRAME_MS > 1000, said
+        else:
+            assert talk.answered_between(*outage) >= 1, said
+
+
+async def test_a_postgresql_restart_mid_call_ends_no_call_and_loses_no_message(site):
+    """PostgreSQL restarted (fast shutdown, 3 s down) under 20 calls. Nothing a live call
+    does waits on the database: typed messages are answered and audio flows all along.
+    What is said meanwhile stays queued in each call's transcript writer, which tries again
+    (0.5, 1, 2, then every 5 s) until the database answers, in order. Visitors who hang up
+    meanwhile are told at once; the rest of their transcript and the end of their call are
+    written once the database answers. Meanwhile each process answers /health/live and
+    says it is not ready (its database check fails). Once the database is back, every
+    transcript reads as the conversation went, and every call's end is recorded."""
+    talks = await talking(site, CHATS, VOICES, tag="pg")
+    leaving, staying = talks[:3], talks[3:]  # text calls hung up while the database is down
+    postgres = site.backing.postgres
+
+    async def leave_while_down() -> None:
+        await asyncio.to_thread(until_refused, postgres.port)
+        await asyncio.sleep(0.3)
+        await hang_up(leaving)
+
+    await asyncio.sleep(1.0)
+    left = asyncio.create_task(leave_while_down())
+    while_down = await restart_while_probed(site, postgres)
+    await left
+    await asyncio.sleep(2.0)
+    await hang_up(staying)
+    outage_report("PostgreSQL restarted", staying, postgres.outage)
+    assert_not_ready_for(while_down, {"database"})
+    assert_went_on(staying, postgres.outage)
+    for talk in leaving:
+        assert talk.visitor.when("ended")[0] < postgres.outage[1], talk.timeline(0)
+    assert_whole(site, talks)
+
+
+async def test_a_redis_restart_mid_call_ends_no_call_and_moves_none(site):
+    """Redis (the channel layer and the cache: the processes' leases) restarted empty, 3 s
+    down, under 20 calls. Nothing a call does on its own process waits on Redis: typed
+    messages are answered and audio flows all along. Meanwhile each process still answers
+    /health/live and says it is not ready (the cache and channel-layer checks fail); once
+    Redis is back, each writes its lease again, its calls' mailboxes join their groups
+    again, and it is ready. No call is taken from its process (each process, finding its
+    own lease gone, takes none for a lease period while the others write theirs again),
+    and every transcript is whole."""
+    assert site.workers is not None
+    talks = await talking(site, CHATS, VOICES, tag="rd")
+    await asyncio.sleep(1.0)
+    owners = owners_of(site, talks)
+    processes = dict(site.servers.processes)
+    redis = site.backing.redis
+    while_down = await restart_while_probed(site, redis)
+    ready_after = time.monotonic() - redis.outage[1]
+    # The sweeps after the quiet lease period take nothing either.
+    await asyncio.sleep(leases.LEASE_SECONDS + 2 * RENEW_SECONDS)
+    assert site.servers.processes == processes
+    assert all(process.poll() is None for process in processes.values()), "none exited"
+    assert owners_of(site, talks) == owners
+    await hang_up(talks)
+    outage_report("Redis restarted", talks, redis.outage)
+    print(f"both workers ready {ready_after:.1f} s after Redis started again")
+    assert_not_ready_for(while_down, {"cache", "channel_layer"})
+    assert_went_on(talks, redis.outage)
+    assert_whole(site, talks)
+
+
+async def test_while_redis_is_down_visitors_reached_through_another_process_come_back_after(site):
+    """What a Redis outage costs: the path between processes. Some visitors' sockets are on
+    the other worker than their calls (they came back through it: a reload, another page),
+    reached through the channel layer, which breaks: their sockets are sent to resume
+    (4013), and the widget does ("Reconnecting…"). A resume that crosses processes while
+    Redis is down, or just after (the call's process has not written its lease again, nor
+    its call's mailbox joined the call's group), is sent to try again, its token kept. Each
+    visitor comes back once Redis answers, to their call still held where it was, and the
+    conversation reads whole; the agent's audio meanwhile is lost to them. Staff cannot end
+    a call from the admin while Redis is down (the ask fails and nothing ends); they can
+    once it is back. No new call starts while Redis is down."""
+    assert site.workers is not None
+    other = site.worker_socket_url(1)
+    talks = await talking(site, 8, 4, tag="rx")
+    placed = await asyncio.to_thread(Placed.find, site, talks)
+    on_first = placed.by_worker[0]
+    voice = [t for t in on_first if t.voice][:1]
+    text = [t for t in on_first if not t.voice]
+    assert voice and len(text) >= 3, "nginx spreads the calls over both workers"
+    through_other, crossing = [*voice, text[0]], text[1:3]
+    for talk in through_other + crossing:
+        talk.visitor.resume_prefix = other
+    for talk in through_other:
+        talk.visitor.drop()
+    for talk in through_other:
+        await talk.visitor.wait_for(lambda t=talk: t.visitor.when("resumed"), 20)
+    await asyncio.sleep(1.0)
+    owners = owners_of(site, talks)
+    redis = site.backing.redis
+    await asyncio.to_thread(redis.stop)
+    down = time.monotonic()
+    for talk in crossing:
+        talk.visitor.drop()
+    assert not await asyncio.to_thread(site.end_from_admin, crossing[0].visitor.call_id)
+    assert await refused(site, "chat"), "a new call is counted against its rates in Redis"
+    await asyncio.sleep(max(0.0, down + DOWN_SECONDS - time.monotonic()))
+    await asyncio.to_thread(redis.start)
+    outage = (down, time.monotonic())
+    away = through_other + crossing
+    for talk in away:
+        await talk.visitor.wait_for(lambda t=talk: resumed_after(t, down), 30)
+    await asyncio.sleep(1.0)
+    ended_by_staff = through_other[-1]
+    await ended_by_staff.stop()
+    assert await asyncio.to_thread(site.end_from_admin, ended_by_staff.visitor.call_id)
+    await ended_by_staff.visitor.wait_for(ended_by_staff.visitor.done.is_set, 20)
+    talking_on = [t for t in talks if t is not ended_by_staff]
+    await hang_up(talking_on)
+    back = [(t.visitor.when("resumed")[-1] - outage[1]) * 1000 for t in away]
+    print(
+        f"\nRedis down {outage[1] - outage[0]:.1f} s: {len(away)} visitors reached through "
+        f"the other worker back {figures(back)} ms after it started again (min / median / "
+        f"max); longest wait for an answer {figures([t.longest_wait_ms() for t in away])} ms"
+    )
+    for talk in away:
+        assert resumed_after(talk, outage[1]), talk.timeline(down)
+    for talk in through_other:
+        moved = [e.detail for e in talk.visitor.events if e.at > down and e.kind == "closed"]
+        assert CloseCode.MOVING in moved, talk.timeline(down)
+    assert owners_of(site, talks) == owners, "every call stayed where it was"
+    assert ended_by_staff.visitor.ended_reason == "ended-by-staff"
+    stored = site.transcript(ended_by_staff.visitor.call_id)
+    assert [(role, text) for role, text, _ in stored] == ended_by_staff.expected()
+    assert_whole(site, talking_on)
+
+
+def resumed_after(talk: Talk, moment: float) -> bool:
+    return any(at > moment for at in talk.visitor.when("resumed"))
+
+
+def owners_of(site: ChaosSite, talks: list[Talk]) -> dict[str, str]:
+    """The process holding each visitor's call."""
+    return {t.visitor.call_id: site.call(t.visitor.call_id)["owner"] for t in talks}

@@ -179,6 +179,12 @@ class Visitor:
         self.phase = "gone"
         self.done.set()
 
+    def drop(self) -> None:
+        """The network drops the socket: it goes without a close frame, and the widget
+        resumes as after any drop."""
+        if self._ws is not None:
+            self._ws.transport.abort()
+
     async def wait_for(self, condition: Any, within: float) -> None:
         """Until ``condition()`` holds (looked at after every frame and socket change);
         TimeoutError after ``within`` seconds."""

@@ -30,7 +30,7 @@ import pytest
 
 from tests.browser.speech import SPOKEN_AGAIN_AND_AGAIN
 from tests.browser.visitor import RECORD_EVENTS, Visitor, inside
-from tests.chaos import GREETING, MARKS, Backing, ChaosSite, figures
+from tests.chaos import GREETING, MARKS, Backing, ChaosSite, both_workers_after, figures
 from webcall_widget.strings import UI
 
 pytestmark = [*MARKS, pytest.mark.engines("chromium"), pytest.mark.timeout(240)]
@@ -96,7 +96,7 @@ class DeployedSite:
 def live_site(deployment: ChaosSite) -> Iterator[DeployedSite]:
     """The site the ``visit`` fixture opens pages on; both workers serve again after the
     test, whatever it did to them."""
-    with deployment.both_workers_after():
+    with both_workers_after(deployment):
         yield DeployedSite(deployment)
 
 

@@ -17,7 +17,7 @@ from tests.relay.fakes import FakeBrowser, FakeRecorder, FakeUpstream, make_call
 from tests.relay.virtual_time import run
 from webcall_widget.conf import get_settings
 from webcall_widget.models import CallStatus
-from webcall_widget.relay import lifecycle, protocol, tokens
+from webcall_widget.relay import late, lifecycle, protocol, tokens
 from webcall_widget.relay.bridge import Bridge
 from webcall_widget.relay.drops import NOTICE_SECONDS as SLOW_NOTICE_SECONDS
 from webcall_widget.relay.protocol import CloseCode
@@ -235,6 +235,48 @@ def test_a_transcript_that_cannot_be_written_still_ends_the_call(caplog):
     assert "1 transcript message(s) were not written" in caplog.text
 
 
+def test_a_call_that_ends_while_the_database_is_down_is_written_once_it_answers(caplog):
+    """The visitor hangs up while the database restarts: they are told at once, and the
+    rest of the transcript, then the end, are written once the database answers (both were
+    lost, and the call's row stayed open, holding its agent's line)."""
+
+    async def scenario() -> None:
+        live = await Live().start()
+        await live.type("said while the database restarts")
+        live.recorder.fail.update(add_messages=-1, finish=-1)
+        await live.type("and one more")
+        await live.bridge.handle(protocol.End())
+        assert live.browser.of_type("ended")[0]["reason"] == "visitor-ended"
+        await asyncio.sleep(20)
+        assert live.recorder.ended == [] and late.pending() == 1
+        live.recorder.fail.clear()  # the database is back
+        await asyncio.sleep(5)
+        texts = [m.text for m in live.recorder.messages]
+        assert texts == ["said while the database restarts", "and one more"]
+        assert [o.reason for o in live.recorder.ended] == ["visitor-ended"]
+        assert late.pending() == 0
+
+    with caplog.at_level(logging.INFO, "webcall_widget.relay"):
+        run(scenario())
+    assert "its end is written once it does" in caplog.text
+    assert "its end is written; the database answers again" in caplog.text
+
+
+def test_the_end_of_a_call_the_database_never_takes_is_given_up_and_logged(caplog):
+    async def scenario() -> None:
+        live = await Live().start()
+        live.recorder.fail.update(add_messages=-1, finish=-1)
+        await live.type("never stored")
+        await live.bridge.handle(protocol.End())
+        await asyncio.sleep(late.LATE_WRITE_SECONDS + 10)
+        assert late.pending() == 0
+        assert live.recorder.ended == []
+
+    with caplog.at_level(logging.ERROR, "webcall_widget.relay"):
+        run(scenario())
+    assert "the rest of its transcript or its end is lost" in caplog.text
+
+
 def test_a_failing_upstream_close_drops_the_socket_and_still_ends_the_call():
     async def scenario() -> None:
         live = await Live().start()
@@ -247,11 +289,13 @@ def test_a_failing_upstream_close_drops_the_socket_and_still_ends_the_call():
     run(scenario())
 
 
-def test_recording_the_end_is_tried_once_more_after_a_failure():
+def test_recording_the_end_is_tried_again_after_a_failure_without_keeping_the_visitor():
     async def scenario() -> None:
         live = await Live().start()
         live.recorder.fail["finish"] = 1
         await live.bridge.end("visitor-ended")
+        assert live.browser.of_type("ended") and live.recorder.ended == []
+        await asyncio.sleep(late.RETRY_SECONDS[0] + 0.1)
         assert [o.reason for o in live.recorder.ended] == ["visitor-ended"]
 
     run(scenario())

@@ -15,11 +15,12 @@ from django.test import override_settings
 
 from tests.polling import until
 from tests.relay.fakes import BreakableLayer
-from tests.relay.test_bridge import ORIGIN, Live
+from tests.relay.test_bridge import ORIGIN, Live, agent_says
 from tests.relay.virtual_time import run
 from webcall_widget.relay import messages, protocol
 from webcall_widget.relay.mailbox import CallMailbox, aend_call
 from webcall_widget.relay.protocol import CloseCode
+from webcall_widget.voicehub.events import Audio
 
 
 async def with_mailbox(layer: InMemoryChannelLayer, *, joined: bool = True) -> Live:
@@ -137,6 +138,33 @@ def test_audio_a_replaced_socket_elsewhere_dropped_is_still_counted():
         await until(lambda: live.bridge.counters.audio_bytes_dropped_out == 640)
         await live.bridge.end("visitor-ended")
         assert live.recorder.counters[0].audio_bytes_dropped_out == 640
+
+    run(scenario())
+
+
+def test_a_socket_elsewhere_the_channel_layer_no_longer_reaches_leaves_the_call_waiting():
+    """Redis went away under a call whose visitor's socket is on another process: what is
+    sent to it fails, and the call waits for the visitor to come back, as after a dropped
+    socket (it ended, relay-error, with a send's exception from its upstream pump). What was
+    said meanwhile is in the replay of the socket that comes back."""
+
+    async def scenario() -> None:
+        layer = BreakableLayer()
+        live = await with_mailbox(layer)
+        socket = await Elsewhere(layer, live).attach()
+        await socket.next_frame(), await socket.next_frame()
+        layer.failing = {"send"}
+        live.upstream.push(agent_says("are you there?"))
+        live.upstream.push(Audio(b"\x01\x00" * 320))
+        await until(lambda: live.bridge.suspended)
+        live.upstream.push(agent_says("hello again?", "a2"))
+        layer.failing = set()
+        back = await live.come_back()
+        replay = back.of_type("transcript")[0]["messages"]
+        assert [m["text"] for m in replay][-2:] == ["are you there?", "hello again?"]
+        assert live.recorder.ended == []
+        await live.bridge.end("visitor-ended")
+        assert live.recorder.ended[0].reason == "visitor-ended"
 
     run(scenario())
 

@@ -26,6 +26,22 @@ def test_a_visitor_message_reads_back_as_it_was_sent(message):
     assert messages.read_visitor_message(fields) == message
 
 
+def test_a_refusal_with_a_code_this_version_does_not_know_is_told_as_a_malformed_frame(caplog):
+    """A process of a newer version (a rolling deploy) may refuse a frame with a code this
+    one has no words for: the visitor is still told, and the close code is kept."""
+    refused = messages.Refused(
+        ProtocolError("from_the_future", "", CloseCode.MALFORMED_FRAME), "x"
+    )
+    read = messages.read_visitor_message(messages.visitor_message("b", refused))
+    assert isinstance(read, messages.Refused)
+    assert (read.error.code, read.error.close_code, read.reason) == (
+        "malformed_frame",
+        CloseCode.MALFORMED_FRAME,
+        "x",
+    )
+    assert "unknown code: 'from_the_future'" in caplog.text
+
+
 def test_a_refused_frame_keeps_its_code_close_code_and_reason():
     refused = messages.Refused(
         ProtocolError("rate_limited", "too fast", CloseCode.RATE_LIMITED), "frame-rate-limit"

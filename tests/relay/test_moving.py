@@ -26,12 +26,14 @@ from tests.relay.test_consumer import (
     receive_until,
     resumable_call,
     resume,
+    resume_path,
 )
 from tests.servers import ServerThread
 from webcall_widget import leases
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Call, CallStatus
 from webcall_widget.relay import adoption, mailbox, stopping
+from webcall_widget.relay import resume as resume_module
 from webcall_widget.relay.bridge import Bridge
 from webcall_widget.relay.mailbox import aend_call
 from webcall_widget.relay.process import RelayProcess, current
@@ -327,3 +329,81 @@ async def test_a_mailbox_whose_channel_layer_failed_joins_again_once_it_answers(
     frames = await receive_until(socket, lambda f: f["type"] == "ended")
     assert frames[-1]["reason"] == "ended-by-staff"
     assert not failures
+
+
+async def resumed_through(
+    other: Process, open_socket, token: str, *, held_by: Process, call_id: str
+) -> None:
+    """The visitor resumes through ``other`` and talks on with the call still where it was
+    held; then hangs up."""
+    back, ready = await resume(open_socket, token, application=other.app)
+    assert ready["resumed"] is True
+    await next_json(back)  # the transcript
+    await back.send_json_to({"type": "text", "text": "still there?"})
+    await receive_until(back, lambda f: f.get("text") == "You said: still there?")
+    assert held_by.holds(call_id) is not None and other.holds(call_id) is None
+    await hang_up(back)
+
+
+@pytest.mark.parametrize("down", ["cache", "channel layer"])
+async def test_a_resume_through_another_process_while_redis_is_down_keeps_its_token(
+    sandbox, resumable, agent, async_client, open_socket, monkeypatch, down
+):
+    """The visitor comes back through a process that must find (the cache's leases) and
+    reach (the channel layer) the one holding the call, while Redis does not answer. Their
+    socket is sent to resume again (4013) and their token stays good: once Redis answers,
+    the same token resumes the call, still held where it was (it used the token up, then
+    failed: the widget's next try was refused token_used and the visitor lost the call)."""
+    from channels.layers import get_channel_layer
+
+    def unanswered(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    a, b = Process(), Process()
+    try:
+        call_id, socket, token = await call_on(a, async_client, open_socket, agent)
+        await socket.disconnect(code=1006)
+        with monkeypatch.context() as redis_down:
+            if down == "cache":
+                redis_down.setattr(resume_module, "alive", sync_to_async(unanswered))
+            else:
+                redis_down.setattr(get_channel_layer(), "group_send", sync_to_async(unanswered))
+            refused = open_socket(resume_path(token), application=b.app)
+            assert (await refused.connect(timeout=5))[0]
+            assert await closed_with(refused) == CloseCode.MOVING
+        await resumed_through(b, open_socket, token, held_by=a, call_id=call_id)
+    finally:
+        await stop_processes(a, b)
+
+
+@pytest.mark.parametrize("noticed", [False, True], ids=["before", "after its renewal"])
+async def test_a_resume_through_another_process_just_after_redis_restarted_takes_no_call(
+    sandbox, resumable, agent, async_client, open_socket, noticed
+):
+    """Redis came back empty: no lease, no group. The visitor comes back through another
+    process before the one holding their call wrote its lease again and had the call's
+    mailbox join its group again: a missing lease and a silent owner prove nothing then,
+    and the visitor is sent to try again (the call was taken from a process that was alive,
+    which went on relaying it too; without rejoins it was ended relay-lost). Once the owner
+    has written its lease again, the same token reaches the call where it is held. The
+    process the visitor comes through knows of the restart before its next renewal (its own
+    lease is gone too) and for a lease period after it."""
+    from channels.layers import get_channel_layer
+
+    a, b = Process(attach_timeout=0.3), Process(attach_timeout=0.3)
+    try:
+        call_id, socket, token = await call_on(a, async_client, open_socket, agent)
+        await socket.disconnect(code=1006)
+        await b.process.start()
+        get_channel_layer().groups.clear()
+        await sync_to_async(cache.clear)()
+        if noticed:
+            await b.process.renew()
+        early = open_socket(resume_path(token), application=b.app)
+        assert (await early.connect(timeout=5))[0]
+        assert await closed_with(early) == CloseCode.MOVING
+        assert a.holds(call_id) is not None and b.holds(call_id) is None
+        await a.process.renew()  # finds its lease gone: writes it again, rejoins the group
+        await resumed_through(b, open_socket, token, held_by=a, call_id=call_id)
+    finally:
+        await stop_processes(a, b)

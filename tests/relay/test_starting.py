@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 
 from tests.conftest import relay_app
 from tests.relay.test_consumer import closed_with, hang_up, load, next_json, receive_until
+from tests.servers import free_port
 from webcall_widget.models import Call, CallStatus
 from webcall_widget.relay.process import current
 from webcall_widget.relay.protocol import CloseCode
@@ -134,6 +135,25 @@ async def test_a_start_voicehub_refuses_is_told_and_recorded(sandbox, agent_fact
         "create-failed",
         error["code"],
     )
+
+
+async def test_a_start_while_the_cache_does_not_answer_is_refused_as_our_error(
+    sandbox, agent, open_socket, settings, caplog
+):
+    """Redis restarting: the visitor is told something went wrong on the site's side and
+    may start again, rather than the socket breaking (1011) mid-start."""
+    socket = await opened(open_socket, agent.slug)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        }
+    }
+    await socket.send_json_to({"type": "start", "mode": "text"})
+    error, code = await refused(socket)
+    assert (error["code"], code) == ("relay_error", CloseCode.UPSTREAM_FAILED)
+    assert "could not be started" in caplog.text
+    assert await database_sync_to_async(Call.objects.count)() == 0
 
 
 async def test_an_agent_for_logged_in_users_refuses_an_anonymous_start(

@@ -80,3 +80,23 @@ def test_exactly_one_of_many_concurrent_claims_wins(agent_factory):
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(attempt, range(16)))
     assert results.count(True) == 1
+
+
+def test_a_resume_token_given_back_resumes_again_and_only_once(agent):
+    """A socket that claimed a resume and could not take the call up (Redis did not answer)
+    gives the token back: the visitor's next try with it wins, and only that one."""
+    call = Call.objects.create(agent=agent, mode="text", status=CallStatus.LIVE)
+    grant = tokens.Grant(call.pk, "https://site.example", 0)
+    claimed = tokens.claim_resume(grant)
+    assert claimed is not None
+    assert tokens.give_back(claimed)
+    assert tokens.claim_resume(grant) == claimed
+    assert tokens.claim_resume(grant) is None
+
+
+def test_a_resume_token_is_not_given_back_once_the_call_moved_on(agent):
+    call = Call.objects.create(agent=agent, mode="text", status=CallStatus.LIVE)
+    claimed = tokens.claim_resume(tokens.Grant(call.pk, "", 0))
+    assert claimed is not None
+    assert tokens.claim_resume(claimed) is not None  # another socket resumed it since
+    assert not tokens.give_back(claimed)

@@ -25,12 +25,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any, Protocol
 
 from webcall_widget import metrics
 from webcall_widget.conf import Settings
 from webcall_widget.models import CallStatus
-from webcall_widget.relay import joining, outcomes, protocol
+from webcall_widget.relay import joining, late, outcomes, protocol
 from webcall_widget.relay.audio_channel import AudioChannel
 from webcall_widget.relay.drops import Drops
 from webcall_widget.relay.framing import AgentAudio, visitor_frames
@@ -455,9 +456,15 @@ class RelayedCall:
                         upstream, self.call.voicehub_call_id, self.mode, outcome
                     ),
                 )
-            await self._step("write the transcript", self.transcript.close())
+            written = await self._step("write the transcript", self.transcript.close())
             await self._agent_audio.close()
-            await self._step("record the end", self._record_end(outcome))
+            record_end = partial(
+                self.recorder.finish, self.call_id, outcome, self.counters, owner=self.call.owner
+            )
+            recorded = await self._step("record the end", record_end())
+            if not (written and recorded):  # the database does not answer: once it does
+                rest = [] if written else [self.transcript.writer.write_rest]
+                late.write_later(self.label, [*rest, *([] if recorded else [record_end])])
             browser = self._holder()
             if browser is not None:
                 await self._step("tell the browser", outcomes.tell_browser(browser, outcome))
@@ -479,22 +486,12 @@ class RelayedCall:
         """The socket to tell how the call ended."""
         return self.browser
 
-    async def _step(self, what: str, step: Awaitable[None]) -> None:
+    async def _step(self, what: str, step: Awaitable[None]) -> bool:
+        """Whether ``step`` was done."""
         try:
             async with asyncio.timeout(FINISH_STEP_SECONDS):
                 await step
         except Exception:
             logger.exception("Call %s: could not %s while ending it.", self.label, what)
-
-    async def _record_end(self, outcome: Outcome) -> None:
-        """Record the end; one more try after a failure (a database restarting, a lock)."""
-        try:
-            await self.recorder.finish(
-                self.call.call_id, outcome, self.counters, owner=self.call.owner
-            )
-        except Exception:
-            logger.warning("Call %s: recording its end failed; trying once more.", self.label)
-            await asyncio.sleep(0.5)
-            await self.recorder.finish(
-                self.call.call_id, outcome, self.counters, owner=self.call.owner
-            )
+            return False
+        return True

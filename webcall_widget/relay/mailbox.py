@@ -52,7 +52,17 @@ class RemoteBrowser:
 
     ``on_audio_dropped`` hears of agent audio the channel layer refused (the consumer
     does not keep up): the call counts it as dropped. Nobody is told: the notice would
-    wait in the same full channel."""
+    wait in the same full channel.
+
+    ``on_lost`` hears, once, that the channel layer failed (Redis went away): the socket
+    cannot be reached any more, and whatever is sent to it from then on is dropped. Its
+    consumer's layer failed too, and it sends the visitor to resume (:mod:`.remote`).
+
+    Frames go one at a time, in the order the call sends them (from its pump and from the
+    visitor's frames): channels_redis takes several round trips to send one, and two sends
+    under way together reached the socket in either order (the agent's answer before the
+    echo of the message it answers, a partial after its final version).
+    """
 
     def __init__(
         self,
@@ -60,12 +70,16 @@ class RemoteBrowser:
         channel: str,
         label: str,
         on_audio_dropped: Callable[[int], object] | None = None,
+        on_lost: Callable[[], object] | None = None,
     ) -> None:
         self.layer = layer
         self.channel = channel
         self.label = label
         self._on_audio_dropped = on_audio_dropped
+        self._on_lost = on_lost
         self._dropping = False
+        self._one_at_a_time = asyncio.Lock()
+        self.lost = False
 
     async def send_text(self, frame: str) -> None:
         await self._send({"type": messages.TEXT, "text": frame})
@@ -82,6 +96,12 @@ class RemoteBrowser:
 
     async def _send(self, message: dict[str, Any]) -> bool:
         """False when the message was dropped."""
+        async with self._one_at_a_time:
+            return await self._send_now(message)
+
+    async def _send_now(self, message: dict[str, Any]) -> bool:
+        if self.lost:
+            return False
         try:
             await self.layer.send(self.channel, message)
         except ChannelFull:
@@ -93,6 +113,17 @@ class RemoteBrowser:
                     "frames to it are dropped.",
                     self.label,
                 )
+            return False
+        except Exception as exc:
+            self.lost = True
+            logger.warning(
+                "Call %s: the visitor's socket on another process cannot be reached, its "
+                "channel layer failed (%s); the call waits for the visitor to come back.",
+                self.label,
+                type(exc).__name__,
+            )
+            if self._on_lost is not None:
+                self._on_lost()
             return False
         self._dropping = False
         return True
@@ -113,6 +144,7 @@ class CallMailbox:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._remotes: dict[str, RemoteBrowser] = {}
+        self._leaving: set[asyncio.Task[None]] = set()  # sockets elsewhere found lost
         # Made only when a call is taken over here: its group joined, the old owner gone.
         self._joined: asyncio.Future[None] | None = None
         self._released: asyncio.Future[None] | None = None
@@ -249,7 +281,13 @@ class CallMailbox:
     async def _attach(self, bridge: Bridge, message: dict[str, Any]) -> None:
         reply = str(message["reply"])
         grant = tokens.Grant(bridge.call_id, str(message["origin"]), int(message["resumes"]))
-        remote = RemoteBrowser(self.layer, reply, bridge.label, bridge.drops.to_visitor)
+        remote = RemoteBrowser(
+            self.layer,
+            reply,
+            bridge.label,
+            bridge.drops.to_visitor,
+            on_lost=lambda: self._lost(bridge, reply),
+        )
         # Forget sockets that no longer hold the call.
         self._remotes = {c: r for c, r in self._remotes.items() if bridge.holds(r)}
         self._remotes[reply] = remote
@@ -257,6 +295,19 @@ class CallMailbox:
         if not await bridge.attach(remote, grant):
             self._remotes.pop(reply, None)
             await self.layer.send(reply, {"type": messages.OVER})
+
+    def _lost(self, bridge: Bridge, channel: str) -> None:
+        """The socket elsewhere at ``channel`` cannot be reached: for the call, the visitor
+        is gone, as when a socket drops (in a task of its own: this is heard from inside
+        a send of the call's)."""
+        remote = self._remotes.pop(channel, None)
+        if remote is None:
+            return
+        task = asyncio.create_task(
+            bridge.visitor_gone(remote), name=f"webcall-mailbox-lost-{bridge.label}"
+        )
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
 
 
 def _done(future: asyncio.Future[None]) -> None:

@@ -30,8 +30,13 @@ from typing import Any
 
 from webcall_widget.relay import protocol
 from webcall_widget.relay.protocol import CloseCode
+from webcall_widget.strings import ERRORS
 
 logger = logging.getLogger("webcall_widget.relay")
+
+# What a refusal whose code this version does not know is told as (from a process of
+# another version, during a rolling deploy).
+UNKNOWN_REFUSAL = "malformed_frame"
 
 # to a call's mailbox
 END = "webcall.end"
@@ -127,9 +132,11 @@ def read_visitor_message(fields: dict[str, Any]) -> VisitorMessage | None:
         elif "refused" in fields:
             refused = fields["refused"]
             close = refused["close"]
-            error = protocol.ProtocolError(
-                str(refused["code"]), "", None if close is None else CloseCode(close)
-            )
+            code = str(refused["code"])
+            if code not in ERRORS:  # a process of another version names it
+                logger.warning("A refusal from another process has an unknown code: %r.", code)
+                code = UNKNOWN_REFUSAL
+            error = protocol.ProtocolError(code, "", None if close is None else CloseCode(close))
             reason = refused["reason"]
             return Refused(error, None if reason is None else str(reason))
     except (KeyError, TypeError, ValueError):

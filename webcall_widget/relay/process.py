@@ -157,6 +157,12 @@ class RelayProcess:
         calls = [c for c in self.calls.live_calls() if isinstance(c, LayerMember)]
         await asyncio.gather(*(c.join_layer_again() for c in calls), return_exceptions=True)
 
+    def leases_doubtful(self) -> bool:
+        """Whether a missing lease may mean nothing yet: the cache lost every lease less
+        than a lease period ago, and the other processes may not have written theirs
+        again."""
+        return asyncio.get_running_loop().time() < self.quiet_until
+
     async def release(self) -> None:
         """This process is gone: its lease lapses now, not when it would expire."""
         with contextlib.suppress(Exception):

@@ -58,7 +58,8 @@ class CloseCode(enum.IntEnum):
     # so there the relay closes with RESTARTING_4XXX; the widget reads both the same way.
     RESTARTING = 1012
     RESTARTING_4XXX = 4012
-    # This process stops and another one takes the call over: resume (a new call: connect
+    # This process stops and another one takes the call over, or it cannot reach the
+    # process holding the call just now (Redis restarting): resume (a new call: connect
     # again). Not an error: the widget reconnects without a word to the visitor.
     MOVING = 4013
     MALFORMED_FRAME = 4400

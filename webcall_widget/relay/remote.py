@@ -67,13 +67,21 @@ class RemoteCall:
         return self._mode
 
     async def open(self, grant: tokens.Grant) -> None:
-        """Ask the process holding the call (if any) to attach this socket."""
+        """Ask the process holding the call (if any) to attach this socket.
+
+        Raises:
+            Exception: whatever the channel layer raised (nothing is left running).
+        """
         self._channel = await self._layer.new_channel()
         self._reader = asyncio.create_task(self._read(), name=f"webcall-remote-{self.call_id}")
-        await self._layer.group_send(
-            messages.call_group(self.call_id),
-            messages.attach(self._channel, grant.origin, grant.resumes),
-        )
+        try:
+            await self._layer.group_send(
+                messages.call_group(self.call_id),
+                messages.attach(self._channel, grant.origin, grant.resumes),
+            )
+        except BaseException:
+            await self._stop_reading()
+            raise
 
     # from the visitor
 
@@ -91,11 +99,7 @@ class RemoteCall:
 
     async def socket_closed(self, code: int | None) -> None:
         """The call lives on where it is held: it waits for the visitor from there."""
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await self._stop_reading()
         message = {"type": messages.DETACH, "browser": self._channel}
         try:
             if self._owner is not None:
@@ -106,6 +110,13 @@ class RemoteCall:
             logger.exception(
                 "Call %s: could not tell its process the socket closed.", self.call_id
             )
+
+    async def _stop_reading(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
     async def _to_owner(self, message: messages.Frame | messages.Refused) -> bool:
         """False when the message was dropped (the owner does not keep up)."""
@@ -147,9 +158,16 @@ class RemoteCall:
                     return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.exception("Call %s: the resumed socket lost its channel layer.", self.call_id)
-            await self._socket.close(protocol.CloseCode.RESTARTING)
+        except Exception as exc:
+            # Redis went away: the call goes on where it is held, and waits for the visitor,
+            # whom the widget brings back with a resume (4013), here or anywhere.
+            logger.warning(
+                "Call %s: the resumed socket lost its channel layer (%s); the visitor is sent "
+                "to resume.",
+                self.call_id,
+                type(exc).__name__,
+            )
+            await self._socket.close(protocol.CloseCode.MOVING)
 
     async def _from_owner(self, message: dict[str, Any]) -> bool:
         """Handle one message; False when there will be no more."""

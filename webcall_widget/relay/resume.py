@@ -9,6 +9,16 @@ The token is checked (signature, expiry, the page origin that held the call) and
 * held by a process that is gone or stopping (its lease lapsed or says it drains, or it
   does not answer within the attach timeout): taken over here (:mod:`.adoption`);
 * over: shown as it ended (:mod:`.over`).
+
+Finding and reaching another process goes through Redis (the cache holds the leases, the
+channel layer carries the call). When Redis does not answer (restarting), the socket cannot
+take the call up: the token it claimed is given back and the socket is closed 4013, which
+the widget answers by resuming again, a little later each time, within the call's grace
+period. The call goes on where it is held meanwhile, waiting for its visitor. Once Redis
+is back, empty, a missing lease or a silent owner proves nothing for a lease period (the
+owner may not have written its lease again, nor its call's mailbox joined the call's group
+again): the visitor is sent to try again rather than the call taken from a process that is
+alive.
 """
 
 from __future__ import annotations
@@ -77,7 +87,40 @@ async def resume(
             await over.show_over(socket, again.call_id, again.end_reason)
             return None
         return CloseCode.TOKEN_USED, "token_used"
-    return await _take_up(socket, call, claimed, relaying, attach_timeout, switch)
+    try:
+        return await _take_up(socket, call, claimed, relaying, attach_timeout, switch)
+    except Unreachable as exc:
+        await _try_again_later(socket, claimed, exc)
+        return None
+
+
+class Unreachable(Exception):
+    """Redis (the cache or the channel layer) did not answer: the process holding the call
+    can be neither found nor reached just now."""
+
+
+async def _try_again_later(socket: Browser, claimed: tokens.Grant, why: Unreachable) -> None:
+    """The socket could not take the call up: its token is good again, and the widget is
+    sent to resume once more (4013)."""
+    logger.warning(
+        "Call %s: a resume could not reach the process holding it (%s); the visitor is sent "
+        "to try again.",
+        claimed.call_id,
+        why,
+    )
+    try:
+        await database_sync_to_async(tokens.give_back)(claimed)
+    except Exception:
+        logger.exception(
+            "Call %s: could not give a resume token back; the visitor's next resume is "
+            "refused as token_used.",
+            claimed.call_id,
+        )
+    await socket.close(CloseCode.MOVING)
+
+
+def _unreachable(exc: Exception) -> Unreachable:
+    return Unreachable(f"Redis does not answer: {type(exc).__name__}")
 
 
 async def _take_up(
@@ -95,12 +138,22 @@ async def _take_up(
         reason = held.outcome.reason if held.outcome else "relay-lost"
         await over.show_over(socket, call.call_id, reason)
         return None
-    lease = (await alive([call.owner])).get(call.owner) if call.owner else None
-    gone = bool(call.owner) and lease is None
+    process = relaying.process
+    try:
+        found = await alive([call.owner, process.id])
+    except Exception as exc:
+        raise _unreachable(exc) from exc
+    lease = found.get(call.owner)
+    # This process's own lease gone too: the cache lost every lease (Redis restarted), and
+    # the owner's says nothing until it writes it again; as for a while after that.
+    doubtful = process.id not in found or process.leases_doubtful()
+    gone = bool(call.owner) and lease is None and not doubtful
     moving = lease is not None and lease.get("draining") and _can_rejoin(relaying)
     if relaying.layer is None or gone or moving:
         return await _take_over(socket, call, grant, relaying, attach_timeout, switch, lease)
-    return await _reach(socket, call, grant, relaying, attach_timeout, switch)
+    return await _reach(
+        socket, call, grant, relaying, attach_timeout, switch, take_over=not doubtful
+    )
 
 
 async def _reach(
@@ -110,13 +163,21 @@ async def _reach(
     relaying: adoption.Relaying,
     attach_timeout: float,
     switch: Callable[[CallPort], None],
+    *,
+    take_over: bool = True,
 ) -> CallPort:
-    """The call through the process that holds it; taken over if that one is silent."""
+    """The call through the process that holds it; taken over if that one is silent,
+    unless ``take_over`` is False (the leases were lost lately: the owner may be alive,
+    its mailbox not back in the call's group yet), and then the visitor tries again."""
 
     async def owner_silent() -> CallPort | None:
         again = await records.aload_call(call.call_id, relaying.settings)
         if again is None or again.status in OVER_STATUSES:
             await over.show_over(socket, call.call_id, again.end_reason if again else "")
+            return None
+        if not take_over:
+            why = "it did not answer, and the cache lost the leases lately"
+            await _try_again_later(socket, grant, Unreachable(why))
             return None
         port = await _take_over(socket, again, grant, relaying, attach_timeout, switch, None)
         if port is not None:
@@ -132,7 +193,10 @@ async def _reach(
         attach_timeout=attach_timeout,
         take_over=owner_silent,
     )
-    await remote.open(grant)
+    try:
+        await remote.open(grant)
+    except Exception as exc:
+        raise _unreachable(exc) from exc
     return remote
 
 

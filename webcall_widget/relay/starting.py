@@ -144,6 +144,9 @@ async def start(
         return Refused(CloseCode.RATE_LIMITED, exc.code, exc.retry_after)
     except VoiceHubError as exc:
         return Refused(CloseCode.UPSTREAM_FAILED, exc.code)
+    except Exception:  # the database or the cache does not answer (a restart, an outage)
+        logger.exception("Agent %s: a call could not be started.", agent.slug)
+        return Refused(CloseCode.UPSTREAM_FAILED, "relay_error")
     return _held(call, socket, visitor.origin, relaying)
 
 

@@ -125,3 +125,13 @@ def claim_resume(grant: Grant) -> Grant | None:
     if updated != 1:
         return None
     return Grant(grant.call_id, grant.origin, grant.resumes + 1)
+
+
+def give_back(claimed: Grant) -> bool:
+    """Undo :func:`claim_resume` for a socket that could not take the call up after all
+    (``claimed``: what the claim answered): the token it was claimed with is good again.
+    False when anything happened to the call since."""
+    updated = Call.objects.filter(
+        pk=claimed.call_id, resumes=claimed.resumes, ended_at__isnull=True
+    ).update(resumes=F("resumes") - 1)
+    return updated == 1

@@ -194,8 +194,8 @@ class TranscriptWriter:
     """Writes transcript messages in the background, so the pump never waits on the DB.
 
     A failed write keeps its batch, in order, and is tried again with a growing pause; it
-    never stops the call. Whatever is still unwritten when the call ends gets one last
-    try, and is reported (counted, not shown) if that fails too.
+    never stops the call. Whatever is still unwritten when the call ends gets one more
+    try; what the database did not take then is written once it answers (:mod:`.late`).
     """
 
     RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
@@ -301,5 +301,13 @@ class TranscriptWriter:
         if await self._flush():
             return
         await asyncio.sleep(0.5)
+        await self.write_rest()
+
+    async def write_rest(self) -> None:
+        """Write what is still queued (after :meth:`close`, once more).
+
+        Raises:
+            TranscriptLost: the write failed; what is queued stays queued.
+        """
         if not await self._flush():
             raise TranscriptLost(f"{len(self._queue)} transcript message(s) were not written")
