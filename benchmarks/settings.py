@@ -1,13 +1,16 @@
 """Settings for the benchmarks and the chaos tests: the test site, a file database
 (PostgreSQL, Redis for the cache and the channel layer when several processes run, as
-tests/deployment.py starts them), and a separate upstream."""
+tests/deployment.py starts them), and a separate upstream. The demo's pages are on it too,
+for a browser to visit the deployment (tests/browser/test_worker_lost.py): the widget on
+``/?agent=<slug>``, its static files collected to ``BENCH_STATIC_ROOT`` for nginx."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from tests.settings import *  # noqa: F403
-from tests.settings import MIDDLEWARE
+from tests.settings import MIDDLEWARE, TEMPLATES
 from webcall_widget.channel_layers import redis_channel_layer
 
 DEBUG = False
@@ -67,4 +70,10 @@ if os.environ.get("BENCH_VOICE_CALLS_PER_PROCESS"):
     WEBCALL_WIDGET["LIMITS"]["VOICE_CALLS_PER_PROCESS"] = int(  # type: ignore[index]
         os.environ["BENCH_VOICE_CALLS_PER_PROCESS"]
     )
+ROOT = Path(__file__).resolve().parent.parent
+ROOT_URLCONF = "demo.urls"
+TEMPLATES = [{**TEMPLATES[0], "DIRS": [ROOT / "templates"]}]
+STATICFILES_DIRS = [ROOT / "static"]
+if os.environ.get("BENCH_STATIC_ROOT"):
+    STATIC_ROOT = os.environ["BENCH_STATIC_ROOT"]
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

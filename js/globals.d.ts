@@ -270,6 +270,8 @@ interface Panel {
 	show(open: boolean, focus?: boolean): void
 	focusInside(): void
 	showMessage(message: TranscriptMessage, options?: { quiet?: boolean; pending?: boolean }): void
+	/** Whether the transcript shows the message with this id, finished. */
+	showsFinished(id: string): boolean
 	mark(id: string, mark: MessageMark): void
 	clear(): void
 }

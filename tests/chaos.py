@@ -6,7 +6,9 @@ machine's shared ones: the tests restart them). :class:`ChaosSite` is the deploy
 site on them (tests/deployment.py): two Uvicorn workers behind nginx with the page's
 docs/examples/nginx.conf, and the VoiceHub sandbox in a process of its own, allowing a call
 to be joined again (``rejoin``) or refusing it (the ``no-rejoin`` variant, with
-``UPSTREAM.REJOIN`` "never" on the site, as the probe would suggest). Two agents:
+``UPSTREAM.REJOIN`` "never" on the site, as the probe would suggest). nginx serves the
+collected static files, so a browser can visit the widget on ``/?agent=<slug>``
+(tests/browser/test_worker_lost.py). Two agents:
 
 * ``chat``: the sandbox's echo agent, text calls; it answers "You said: <text>";
 * ``voice``: its loopback agent, TextAudio calls: every audio frame comes straight back
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import statistics
 import subprocess
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.deployment import (
     ROOT,
@@ -47,6 +51,9 @@ from tests.redis_server import RedisServer
 from tests.servers import free_port
 from tests.widget_client import FRAME_MS, Visitor
 
+# What every module of chaos tests is marked with (pyproject.toml's markers): servers of its
+# own, Redis, and a deployment it breaks, which make test runs once.
+MARKS = [pytest.mark.slow, pytest.mark.chaos, pytest.mark.redis]
 GREETING = "Hi! I'm the sandbox echo agent. Say something and I'll say it back."
 THINK_SECONDS = (0.2, 0.6)  # a visitor's pause between an answer and their next message
 END_CALL = "from webcall_widget.relay.mailbox import end_call; end_call('{}')"
@@ -138,9 +145,11 @@ class ChaosSite:
             redis=self.backing.redis.url,
             rejoin="auto" if self.rejoin else "never",
             drain_seconds=f"{self.drain_seconds:g}",
+            static_root=self.workdir / "static",
         )
         servers.start("sandbox", sandbox, port)
-        self.workers = Deployment(servers, conf=documented_conf).start()
+        conf = functools.partial(documented_conf, static_root=self.workdir / "static")
+        self.workers = Deployment(servers, conf=conf).start()
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
@@ -171,6 +180,21 @@ class ChaosSite:
             check=False,
         )
         return asked.returncode == 0
+
+    def workers_by_process(self) -> dict[str, int]:
+        """The index of each worker that answers, by its process's id (what a call's
+        ``owner`` names)."""
+        assert self.workers is not None
+        ids = {}
+        for index in range(len(self.workers.ports)):
+            live = self.workers.health(index)
+            if live is not None:
+                ids[str(live["process"])] = index
+        return ids
+
+    def worker_of(self, call_id: str) -> int | None:
+        """The index of the worker that holds the call (None: one that does not answer)."""
+        return self.workers_by_process().get(self.call(call_id)["owner"])
 
     # what the database says
 
@@ -385,12 +409,7 @@ class Placed:
 
     @classmethod
     def find(cls, site: ChaosSite, talks: list[Talk]) -> Placed:
-        assert site.workers is not None
-        ids = {}
-        for index in range(len(site.workers.ports)):
-            live = site.workers.health(index)
-            assert live is not None
-            ids[live["process"]] = index
+        ids = site.workers_by_process()
         placed: dict[int, list[Talk]] = {index: [] for index in ids.values()}
         for talk in talks:
             placed[ids[site.call(talk.visitor.call_id)["owner"]]].append(talk)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import hypothesis
@@ -24,6 +24,9 @@ from webcall_widget.relay.consumer import RelayConsumer
 from webcall_widget.relay.process import RelayProcess
 from webcall_widget.sandbox import Sandbox
 from webcall_widget.sandbox.config import SANDBOX_API_KEY, SandboxConfig
+
+if TYPE_CHECKING:
+    from tests.chaos import Backing
 
 (Path(__file__).parent / ".artifacts").mkdir(exist_ok=True)
 
@@ -156,6 +159,16 @@ def rate_minute() -> Iterator[HandClock]:
     held = HandClock(time.time() // 60 * 60 + 30)
     with limits.rate_clock(held):
         yield held
+
+
+@pytest.fixture(scope="module")
+def backing() -> Iterator[Backing]:
+    """PostgreSQL and Redis of the module's own, for the deployment its chaos tests break
+    (tests/chaos.py): never the machine's shared servers, since they restart them."""
+    from tests.chaos import Backing
+
+    with Backing() as running:
+        yield running
 
 
 class RunningSandbox:

@@ -10,7 +10,9 @@ by the ``BENCH_*`` variables :func:`site_environment` sets.
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -82,11 +84,18 @@ class Servers:
 
 
 def site_environment(
-    workdir: Path, upstream_url: str, postgres: str | None, *, setup: str = "", **bench: str
+    workdir: Path,
+    upstream_url: str,
+    postgres: str | None,
+    *,
+    setup: str = "",
+    static_root: Path | None = None,
+    **bench: str,
 ) -> dict[str, str]:
     """The environment of the site's processes (benchmarks/settings.py), with the
-    database migrated and ``setup`` (Python, e.g. agents to create) run in it. ``bench``:
-    more ``BENCH_<KEY>`` variables (``REDIS``, ``REJOIN``, ``DRAIN_SECONDS``...)."""
+    database migrated and ``setup`` (Python, e.g. agents to create) run in it, and the
+    static files collected to ``static_root`` if given. ``bench``: more ``BENCH_<KEY>``
+    variables (``REDIS``, ``REJOIN``, ``DRAIN_SECONDS``...)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -99,6 +108,10 @@ def site_environment(
         env["BENCH_POSTGRES"] = postgres
     django = [sys.executable, "-m", "django"]
     subprocess.run([*django, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    if static_root is not None:
+        env["BENCH_STATIC_ROOT"] = str(static_root)
+        command = [*django, "collectstatic", "--noinput", "-v0"]
+        subprocess.run(command, env=env, check=True, cwd=ROOT)
     if setup:
         subprocess.run([*django, "shell", "-v0", "-c", setup], env=env, check=True, cwd=ROOT)
     return env
@@ -143,10 +156,15 @@ def uvicorn_command(port: int, *options: str, app: str = APP) -> list[str]:
 NGINX_MAIN = """
 worker_processes 1;
 daemon off;
+{user}
 pid {dir}/{name}.pid;
 error_log {dir}/{name}-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
+  # What Debian's nginx.conf has around the files of conf.d/: the static files' types
+  # (a browser runs no audio worklet served as text/plain).
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
   # One line a request (a socket's at its end): which backend answered it, how.
   log_format upstreams '$msec $status $upstream_addr $upstream_status $request_time '
                        '"$request"';
@@ -200,11 +218,20 @@ def documented_conf(port: int, backends: list[int], static_root: Path | None = N
     return conf
 
 
+def _nginx_user() -> str:
+    """Started by root, nginx hands its workers to ``nobody``, who cannot read the run's
+    files (the static files it serves, its temp paths in the workdir): they stay with the
+    user who started it."""
+    if os.geteuid() != 0:
+        return ""  # the directive would be ignored, with a warning
+    return f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
+
+
 def nginx_command(workdir: Path, name: str, http: str) -> list[str]:
     """nginx in the foreground with ``http`` (the http block's contents), its files in
     ``workdir``."""
     conf = workdir / f"{name}.conf"
-    conf.write_text(NGINX_MAIN.format(dir=workdir, name=name, http=http))
+    conf.write_text(NGINX_MAIN.format(dir=workdir, name=name, http=http, user=_nginx_user()))
     return [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-e", "stderr"]
 
 

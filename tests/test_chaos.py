@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from tests.chaos import (
+    MARKS,
     Backing,
     ChaosSite,
     Placed,
@@ -50,25 +51,13 @@ from webcall_widget import leases
 from webcall_widget.relay.process import RENEW_SECONDS
 from webcall_widget.relay.protocol import CloseCode
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.chaos,
-    pytest.mark.redis,
-    pytest.mark.xdist_group("test_chaos"),
-    pytest.mark.timeout(180),
-]
+pytestmark = [*MARKS, pytest.mark.xdist_group("test_chaos"), pytest.mark.timeout(180)]
 
 DRAIN_SECONDS = 3.0
 # Uvicorn raises the signal again once it has shut down: a stop by SIGTERM exits with it.
 STOPPED = (0, -signal.SIGTERM)
 CHATS, VOICES = 15, 5  # 20 calls
 LOST_WITHIN = 30.0  # the bound: lease lapse (15 s) and the next sweep (5 s)
-
-
-@pytest.fixture(scope="module")
-def backing() -> Iterator[Backing]:
-    with Backing() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

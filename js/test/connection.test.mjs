@@ -443,6 +443,37 @@ test("a user message echoed by the relay is confirmed: a later drop does not sen
 	assert.deepEqual(sockets[1].frames(), [])
 })
 
+test("text typed while the relay closes the socket waits, and is sent once the call is back", async () => {
+	const { socket, sockets, connection, calls } = await live()
+	socket.closing() // a stopping server sends the call on (4013); the close event comes later
+	assert.equal(connection.canSend(), true)
+	assert.equal(connection.sendText("typed as it closed"), "queued")
+	socket.closed(4013)
+	assert.equal(calls.filter(([name]) => name === "onPending").length, 1)
+	tick(0)
+	const next = sockets[1]
+	next.open()
+	next.receive({ ...READY, resumed: true })
+	next.receive({ type: "transcript", messages: [] })
+	assert.deepEqual(
+		next.frames().map((frame) => frame.text),
+		["typed as it closed"],
+	)
+})
+
+test("text typed while the relay closes the socket for good is marked not sent", async () => {
+	const { socket, connection, calls } = await live()
+	socket.receive({ type: "ended", reason: "agent-hangup" })
+	socket.closing()
+	assert.equal(connection.sendText("too late"), "queued")
+	const [, id] = calls.find(([name]) => name === "onPending")
+	socket.closed(1000)
+	assert.deepEqual(
+		calls.filter(([name]) => name === "onUnsent"),
+		[["onUnsent", id]],
+	)
+})
+
 test("text cannot be sent before the call is live, and is when it is", async () => {
 	const { connection } = setup()
 	assert.equal(connection.canSend(), false)

@@ -66,6 +66,11 @@ export class FakeSocket {
 		})
 	}
 
+	/** The relay's close frame came: the browser answers it, and reports the close later (closed()). */
+	closing() {
+		this.readyState = 2
+	}
+
 	closed(code) {
 		this.readyState = 3
 		this.emit("close", { code })

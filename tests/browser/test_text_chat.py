@@ -351,6 +351,37 @@ def test_a_connection_lost_for_a_few_seconds_comes_back_and_loses_nothing(widget
     ]
 
 
+def test_a_reply_that_came_while_reconnecting_is_announced_and_sent_as_an_event(widget, page):
+    """The agent finished its reply while the visitor's connection was down: the replay
+    brings it, and it is news to this page (a screen reader hears it, the page's
+    ``webcall:message`` listeners get it), not a conversation shown again."""
+    page.evaluate(
+        """() => {
+          window.__finals = [];
+          document.addEventListener('webcall:message', (e) => {
+            if (e.detail.final) window.__finals.push([e.detail.role, e.detail.text]);
+          });
+        }"""
+    )
+    typed = " ".join(f"word{n}" for n in range(25))  # a reply that takes a second to come
+    widget.say(typed)
+    expect(page.locator("webcall-widget .message--partial")).to_be_visible(timeout=TIMEOUT)
+    page.context.set_offline(True)
+    widget.expect_state("reconnecting")
+    reply = f"You said: {typed}"
+    written = TranscriptMessage.objects.filter(role="agent", text=reply, final=True)
+    for _ in range(100):
+        if written.exists():
+            break
+        page.wait_for_timeout(100)
+    assert written.exists(), "the relay never wrote the reply"
+    page.context.set_offline(False)
+    widget.expect_state("live")
+    widget.expect_agent_reply(reply)
+    expect(page.locator("webcall-widget .announcer")).to_have_text(f"Echo assistant says: {reply}")
+    assert page.evaluate("window.__finals") == [["user", typed], ["agent", reply]]  # once each
+
+
 def test_a_connection_lost_past_the_grace_period_says_the_conversation_ended(live_site, page):
     Agent.objects.filter(slug="echo").update(resume_seconds=2)
     page.goto(live_site.url + "/")

@@ -101,12 +101,12 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 	},
 
 	canSend() {
-		return this.phase === "reconnecting" || (this.phase === "live" && this.isOpen())
+		return this.phase === "reconnecting" || this.phase === "live"
 	},
 
 	sendText(text) {
 		const id = `w${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`
-		if (this.phase === "reconnecting") {
+		if (this.phase === "reconnecting" || !this.isOpen()) {
 			this.queue(id, text.trim())
 			return "queued"
 		}

@@ -293,6 +293,11 @@ export const createPanel = ({ config, root, shadow, launcher }, kit, owner) => {
 			}
 		},
 
+		showsFinished(id) {
+			const item = messageElements.get(id)
+			return item !== undefined && !item.classList.contains("message--partial")
+		},
+
 		mark(id, mark) {
 			const item = messageElements.get(id)
 			if (!item) {

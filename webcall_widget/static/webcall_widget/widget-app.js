@@ -199,8 +199,13 @@ export const mount = (shell, kit) => {
 		},
 
 		onTranscript(messages) {
+			const reconnected = panel.lastAgentMessageId
 			for (const message of messages) {
-				panel.showMessage(message, { quiet: true })
+				if (reconnected && !panel.showsFinished(message.id)) {
+					this.onMessage(message)
+				} else {
+					panel.showMessage(message, { quiet: true })
+				}
 			}
 		},
 
