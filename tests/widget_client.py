@@ -327,8 +327,11 @@ class Visitor:
             resume = frame.get("resume") or {}
             self.token = resume.get("token", "")
             self.token_seconds = resume.get("seconds", 0)
-            self.phase = "live"
             self._note("resumed" if frame.get("resumed") else "ready")
+            if self.phase == "ending":  # hung up while the socket went: say so again
+                await self._send(json.dumps({"type": "end"}))
+            else:
+                self.phase = "live"
         elif kind == "transcript":
             for message in frame["messages"]:
                 self._show(message)
