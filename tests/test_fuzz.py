@@ -68,6 +68,7 @@ def test_any_text_frame_is_a_frame_or_a_protocol_error(text, mode):
         assert isinstance(frame, protocol.Text | protocol.End | protocol.Ping)
 
 
+@settings(deadline=None)  # a busy machine takes 300 ms over a deep one: not what is tested
 @given(text=deeply_nested(), mode=st.sampled_from(list(Mode)))
 def test_any_nesting_depth_is_a_malformed_frame_not_a_crash(text, mode):
     with pytest.raises(ProtocolError) as caught:  # none of them is a frame of protocol v1
