@@ -1,8 +1,10 @@
 """Bad input over real sockets, on the servers a site runs: never a 500, always a code.
 
 The demo site (demo/settings.py, demo/asgi.py, the sandbox mounted on it) is served by
-Daphne twice, over one SQLite file: by the ``daphne`` command with Daphne's own defaults,
-as a site deploys it, and by ``manage.py runserver`` as ``make run`` serves it. Uvicorn
+Daphne twice, each over its own SQLite file: by the ``daphne`` command with Daphne's own
+defaults, as a site deploys it, and by ``manage.py runserver`` as ``make run`` serves it.
+The demo's cache is its process's memory, so two processes over one database would each
+find the other's lease missing and end its calls as ``relay-lost``. Uvicorn
 serves the tests' ASGI application in-process (tests/servers.py).
 """
 
@@ -61,8 +63,8 @@ class Site:
             time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def demo_env(tmp_path_factory) -> dict[str, str]:
+def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a demo site over a new, migrated and seeded SQLite file."""
     database = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
     env = {
         **os.environ,
@@ -96,23 +98,25 @@ def _serve(command: list[str], port: int, env: dict[str, str]) -> subprocess.Pop
 
 
 @pytest.fixture(scope="module")
-def daphne_site(demo_env) -> Iterator[Site]:
+def daphne_site(tmp_path_factory) -> Iterator[Site]:
     """``daphne demo.asgi:application``: Daphne's defaults (1 MiB websocket messages)."""
+    env = demo_env(tmp_path_factory)
     port = free_port()
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    process = _serve([*command, "demo.asgi:application"], port, demo_env)
-    yield Site(f"http://127.0.0.1:{port}", Path(demo_env["DEMO_DATABASE"]))
+    process = _serve([*command, "demo.asgi:application"], port, env)
+    yield Site(f"http://127.0.0.1:{port}", Path(env["DEMO_DATABASE"]))
     process.terminate()
     process.wait(10)
 
 
 @pytest.fixture(scope="module")
-def runserver_site(demo_env) -> Iterator[Site]:
+def runserver_site(tmp_path_factory) -> Iterator[Site]:
     """``manage.py runserver``, Daphne's, with the demo's settings (4 MiB messages)."""
+    env = demo_env(tmp_path_factory)
     port = free_port()
     command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
-    process = _serve(command, port, demo_env)
-    yield Site(f"http://127.0.0.1:{port}", Path(demo_env["DEMO_DATABASE"]))
+    process = _serve(command, port, env)
+    yield Site(f"http://127.0.0.1:{port}", Path(env["DEMO_DATABASE"]))
     process.terminate()
     process.wait(10)
 

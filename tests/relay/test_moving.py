@@ -6,6 +6,7 @@ share PostgreSQL and Redis (tests/test_chaos.py does it with real processes)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import pytest
@@ -33,6 +34,7 @@ from webcall_widget import leases
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Call, CallStatus
 from webcall_widget.relay import adoption, mailbox, stopping
+from webcall_widget.relay import bridge as bridge_module
 from webcall_widget.relay import resume as resume_module
 from webcall_widget.relay.bridge import Bridge
 from webcall_widget.relay.mailbox import aend_call
@@ -71,6 +73,13 @@ async def two(resumable):
     a, b = Process(attach_timeout=0.2), Process(attach_timeout=0.2)
     yield a, b
     await stop_processes(a, b)
+
+
+def replies_typed_at(monkeypatch, sandbox, seconds: float) -> None:
+    """The echo agent types its replies a word every ``seconds``, for this test."""
+    monkeypatch.setattr(
+        sandbox.app, "config", dataclasses.replace(sandbox.app.config, word_delay=seconds)
+    )
 
 
 async def call_on(process: Process, async_client, open_socket, agent, mode="text"):
@@ -205,6 +214,47 @@ async def test_a_stopping_process_hands_its_calls_over_and_loses_no_message(
     assert (call.end_reason, call.owner) == ("visitor-ended", b.process.id)
     finals = [text for role, text, final in transcript if final and role == "user"]
     assert finals == ["one", "two"]
+
+
+async def test_a_stopping_process_sends_the_visitor_on_once_the_agent_has_answered(
+    sandbox, two, agent, async_client, open_socket, monkeypatch
+):
+    """The visitor's last message is answered on the socket it was sent on, before the
+    call moves: the sandbox, as a VoiceHub may, drops what a socket that was taken over
+    was about to say."""
+    a, b = two
+    replies_typed_at(monkeypatch, sandbox, 0.1)
+    call_id, socket, token = await call_on(a, async_client, open_socket, agent)
+    reply = "You said: a question that takes the agent a while to answer"
+    await socket.send_json_to({"type": "text", "text": reply.removeprefix("You said: ")})
+    draining = asyncio.create_task(stopping.drain(a.process, seconds=20))
+    frames = await receive_until(socket, lambda f: f.get("text") == reply and f["final"])
+    assert all(f["type"] == "message" for f in frames)
+    assert await closed_with(socket) == CloseCode.MOVING
+    back, ready = await resume(open_socket, token, application=b.app)
+    replay = (await next_json(back))["messages"]
+    assert replay[-1] == {"id": frames[-1]["id"], "role": "agent", "text": reply, "final": True}
+    await asyncio.wait_for(draining, 10)
+    await hang_up(back)
+
+
+async def test_a_stopping_process_sends_the_visitor_on_without_an_answer_after_a_while(
+    sandbox, two, agent, async_client, open_socket, monkeypatch
+):
+    """An agent that does not answer keeps the call where it is for a few seconds at most."""
+    monkeypatch.setattr(bridge_module, "ANSWER_PATIENCE_SECONDS", 0.3)
+    a, b = two
+    replies_typed_at(monkeypatch, sandbox, 30)
+    _, socket, token = await call_on(a, async_client, open_socket, agent)
+    await socket.send_json_to({"type": "text", "text": "a slow reply, please"})
+    await receive_until(socket, lambda f: f["type"] == "message" and not f["final"])
+    draining = asyncio.create_task(stopping.drain(a.process, seconds=20))
+    assert await asyncio.wait_for(closed_with(socket), 5) == CloseCode.MOVING
+    back, ready = await resume(open_socket, token, application=b.app)
+    assert ready["resumed"] is True
+    await next_json(back)  # the transcript
+    await asyncio.wait_for(draining, 10)
+    await hang_up(back)
 
 
 async def test_a_stopping_process_refuses_new_sockets_so_they_go_elsewhere(

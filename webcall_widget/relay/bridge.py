@@ -15,6 +15,7 @@ socket that still holds the call when another one resumes it is told, and closed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from webcall_widget import metrics
@@ -40,6 +41,9 @@ logger = logging.getLogger("webcall_widget.relay")
 # How long a process that takes a call over waits for the one it takes it from (which is
 # stopping) to write what it holds and let go, before it replays the conversation.
 RELEASE_WAIT_SECONDS = 2.0
+# A stopping process waits this long at most for the agent's answer before it sends the
+# visitor on (:meth:`Bridge.hand_over`).
+ANSWER_PATIENCE_SECONDS = 3.0
 
 
 class Bridge(RelayedCall):
@@ -218,10 +222,19 @@ class Bridge(RelayedCall):
     async def hand_over(self) -> None:
         """This process stops: the browser holding the call is sent to resume on another
         process, which takes the call over and then has this one let go (:meth:`let_go`).
-        Until then the call goes on here (what is said is written), without a browser."""
+        Until then the call goes on here (what is said is written), without a browser.
+
+        The browser is sent on once the agent has finished what it is saying and answered
+        the visitor's last message (:data:`ANSWER_PATIENCE_SECONDS` at most): VoiceHub
+        may drop what it was about to say on a socket another one took over."""
         if self.over() or self.handing_over:
             return
         self.handing_over = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ANSWER_PATIENCE_SECONDS):
+                await self.transcript.agent_done()
+        if self.over():
+            return
         browser, self.browser = self.browser, None
         if browser is not None:
             await self._step("send the browser on", browser.close(CloseCode.MOVING))

@@ -97,6 +97,26 @@ class Transcript:
         self.held_total = 0  # messages held since the call began
         self._held_dropped = 0
         self._stored: set[tuple[str, str]] = set()
+        self._answer_due = False  # the visitor spoke last: the agent's answer is to come
+        self._agent_done: asyncio.Event | None = None  # made for the first wait on it
+
+    @property
+    def agent_busy(self) -> bool:
+        """Whether the agent is in the middle of a message, or has yet to answer the
+        visitor's last one."""
+        return self._answer_due or any(m.role is Role.AGENT for m in self._partials.values())
+
+    async def agent_done(self) -> None:
+        """Return once the agent is not busy (:attr:`agent_busy`), or the call ends."""
+        if not self.agent_busy:
+            return
+        if self._agent_done is None:
+            self._agent_done = asyncio.Event()
+        await self._agent_done.wait()
+
+    def _agent_may_be_done(self) -> None:
+        if self._agent_done is not None and not self.agent_busy:
+            self._agent_done.set()
 
     def seen(self, stored: list[NewMessage]) -> None:
         """What another process wrote before this one took the call over: VoiceHub may
@@ -107,22 +127,26 @@ class Transcript:
     def heard(self, message: Message) -> NewMessage | None:
         """A message from upstream: what to show the visitor; None for an echo of theirs,
         or a message written before (:meth:`seen`)."""
+        if message.final:
+            self._answer_due = message.role is Role.USER
+            self._partials.pop(message.id, None)
+            self._agent_may_be_done()
         if message.role is Role.USER and message.final and self.typed.is_echo(message.text):
             return None
         if message.final and (message.id, message.text) in self._stored:
             return None
         shown = NewMessage(message.role.value, message.text, message.id, message.final)
-        if not message.final:
-            self._partials[message.id] = message
-        else:
-            self._partials.pop(message.id, None)
+        if message.final:
             self.writer.add(shown)
+        else:
+            self._partials[message.id] = message
         return shown
 
     def typed_message(self, text: str, message_id: str) -> NewMessage:
         """A message the visitor typed, sent upstream; written, and to be shown."""
         message = NewMessage(Role.USER.value, text, message_id, True)
         self.writer.add(message)
+        self._answer_due = True
         return message
 
     # while the visitor is away
@@ -174,6 +198,8 @@ class Transcript:
         for partial in self._partials.values():
             self.writer.add(NewMessage(partial.role.value, partial.text, partial.id, False))
         self._partials.clear()
+        self._answer_due = False  # no answer will come
+        self._agent_may_be_done()
         await self.writer.close()
 
 
