@@ -98,6 +98,8 @@ interface Connection {
 	moves: number
 	/** Set by an `ended` frame; notice: the error frame said just before it. */
 	ended: { notice: RelayError | null } | null
+	/** The visitor hung up: the end is said on the open socket, or on the call's next ready. */
+	hangUp: boolean
 	lastError: RelayError | null
 	previousFrame: string | null
 	isOpen(): boolean

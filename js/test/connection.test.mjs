@@ -461,6 +461,34 @@ test("text typed while the relay closes the socket waits, and is sent once the c
 	)
 })
 
+test("a hang-up while the relay closes the socket is said once the call is back, which stays ending", async () => {
+	const { socket, sockets, connection, calls } = await live()
+	socket.closing() // a stopping server sends the call on (4013); the close event comes later
+	connection.end()
+	socket.closed(4013)
+	tick(0)
+	const next = sockets[1]
+	next.open()
+	next.receive({ ...READY, resumed: true })
+	assert.deepEqual(next.frames(), [{ type: "end" }])
+	assert.equal(connection.phase, "ending")
+	assert.equal(calls.filter(([name]) => name === "onReady").length, 1)
+	next.receive({ type: "ended", reason: "visitor-ended" })
+	next.closed(1000)
+	assert.deepEqual(calls.at(-1), ["onEnded", null])
+})
+
+test("a call after a hang-up goes live as any other", async () => {
+	const { socket, sockets, connection } = await live()
+	connection.end()
+	socket.receive({ type: "ended", reason: "visitor-ended" })
+	socket.closed(1000)
+	connection.create("text")
+	sockets.at(-1).open()
+	sockets.at(-1).receive(READY)
+	assert.equal(connection.phase, "live")
+})
+
 test("text typed while the relay closes the socket for good is marked not sent", async () => {
 	const { socket, connection, calls } = await live()
 	socket.receive({ type: "ended", reason: "agent-hangup" })

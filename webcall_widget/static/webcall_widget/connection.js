@@ -26,6 +26,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 	moves: 0,
 	startFrame: "",
 	ended: null,
+	hangUp: false,
 	lastError: null,
 	previousFrame: null,
 
@@ -139,8 +140,11 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 	},
 
 	end() {
-		this.phase = "ending"
-		this.sendJson({ type: "end" })
+		this.hangUp = true
+		if (this.isOpen()) {
+			this.phase = "ending"
+			this.sendJson({ type: "end" })
+		}
 	},
 
 	abandon() {
@@ -183,8 +187,12 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 				this.early = []
 				clearTimeout(this.retryTimer)
 				this.resume = frame.resume || null
-				this.phase = "live"
-				listener.onReady(frame)
+				if (this.hangUp) {
+					this.end()
+				} else {
+					this.phase = "live"
+					listener.onReady(frame)
+				}
 				if (this.resume) {
 					this.save()
 				} else {
@@ -260,6 +268,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		this.forget()
 		this.failPending()
 		this.phase = "idle"
+		this.hangUp = false
 	},
 
 	startPinging() {

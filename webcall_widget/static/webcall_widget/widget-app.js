@@ -312,7 +312,7 @@ export const mount = (shell, kit) => {
 				connection.abandon()
 				this.releaseVoice()
 				this.setState("ended")
-			} else if (connection.isOpen()) {
+			} else if (connection.isOpen() || connection.phase === "live") {
 				this.setState("ending")
 				connection.end()
 			} else {
