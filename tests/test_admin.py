@@ -405,3 +405,41 @@ def test_failed_analyses_can_be_fetched_again_from_the_admin(staff, agent):
     analysis.refresh_from_db()
     assert (analysis.state, analysis.error) == (AnalysisState.PENDING, "")
     assert analysis.queued_at >= asked  # expire_webcalls leaves it to this fetch
+
+
+def end_selected(staff, *calls):
+    return staff.post(
+        reverse("admin:webcall_widget_call_changelist"),
+        {"action": "end_calls", "_selected_action": [str(c.pk) for c in calls]},
+        follow=True,
+    )
+
+
+def test_ending_selected_calls_asks_each_live_one(staff, agent):
+    live = Call.objects.create(agent=agent, mode="text", status="live")
+    ended = Call.objects.create(agent=agent, mode="text", status="ended")
+    response = end_selected(staff, live, ended)
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == ["Asked 1 live call to end."]
+
+
+def test_ending_calls_while_the_channel_layer_is_down_says_so_and_is_no_server_error(
+    staff, agent, settings
+):
+    """A real Redis client against a port nobody listens on: Redis restarting."""
+    from tests.servers import free_port
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
+        }
+    }
+    live = Call.objects.create(agent=agent, mode="text", status="live")
+    response = end_selected(staff, live)
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == [
+        "Could not ask 1 live call to end: the channel layer (Redis) did not answer. "
+        "Try again in a moment."
+    ]
+    assert Call.objects.get(pk=live.pk).status == "live"

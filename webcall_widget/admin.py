@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django.contrib import admin, messages
@@ -34,6 +35,8 @@ from webcall_widget.redaction import use_key_safe_filter
 from webcall_widget.relay.mailbox import end_call
 from webcall_widget.usage import usage
 from webcall_widget.webhooks import admin as webhooks_admin
+
+logger = logging.getLogger("webcall_widget.admin")
 
 USAGE_DAYS = (7, 30, 90, 365)
 
@@ -350,19 +353,41 @@ class CallAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("End selected calls"), permissions=["end"])
     def end_calls(self, request: HttpRequest, queryset: CallQuerySet) -> None:
+        """Ask each live call's relay process to end it, through the channel layer; a
+        layer that does not answer (Redis down) ends none of them, and staff are told."""
         live = list(queryset.open())
+        unreached = 0
         for call in live:
-            end_call(call.id)
-        self.message_user(
-            request,
-            ngettext(
-                "Asked %(count)d live call to end.",
-                "Asked %(count)d live calls to end.",
-                len(live),
+            try:
+                end_call(call.id)
+            except Exception:
+                logger.exception("Call %s: could not ask its relay process to end it.", call.id)
+                unreached += 1
+        asked = len(live) - unreached
+        if asked or not unreached:
+            self.message_user(
+                request,
+                ngettext(
+                    "Asked %(count)d live call to end.",
+                    "Asked %(count)d live calls to end.",
+                    asked,
+                )
+                % {"count": asked},
+                messages.SUCCESS if asked else messages.WARNING,
             )
-            % {"count": len(live)},
-            messages.SUCCESS if live else messages.WARNING,
-        )
+        if unreached:
+            self.message_user(
+                request,
+                ngettext(
+                    "Could not ask %(count)d live call to end: the channel layer (Redis) "
+                    "did not answer. Try again in a moment.",
+                    "Could not ask %(count)d live calls to end: the channel layer (Redis) "
+                    "did not answer. Try again in a moment.",
+                    unreached,
+                )
+                % {"count": unreached},
+                messages.ERROR,
+            )
 
 
 @admin.register(LimitHit)
