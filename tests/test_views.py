@@ -286,3 +286,53 @@ def test_debug_error_page_never_shows_the_api_key(sandbox, agent_factory, settin
     assert response.status_code == 500
     assert "the network stack broke" in page and "create_web_call" in page  # the real page
     assert key not in page
+
+
+@pytest.fixture
+def cache_down(settings):
+    """The cache is a real Redis client on a port nobody listens on: Redis restarting."""
+    from tests.servers import free_port
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+
+
+@pytest.fixture
+def database_down():
+    """Every query fails as a database that went away does. The tests' own database cannot
+    be stopped under them (tests/test_chaos.py restarts a real PostgreSQL under a site)."""
+    from django.db import OperationalError, connection
+
+    def refuse(*args):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with connection.execute_wrapper(refuse):
+        yield
+
+
+def test_a_new_call_while_the_cache_is_down_is_503_with_a_retry_after(
+    sandbox, agent, client, cache_down
+):
+    response = post(client, agent.slug)
+    assert response.status_code == 503
+    assert error_code(response) == "relay_error"
+    assert response["Retry-After"] == "5"
+    assert not Call.objects.exists()
+
+
+def test_a_new_call_while_the_database_is_down_is_503_with_a_retry_after(
+    sandbox, agent, client, database_down
+):
+    response = post(client, agent.slug)
+    assert response.status_code == 503
+    assert (error_code(response), response["Retry-After"]) == ("relay_error", "5")
+
+
+def test_the_widgets_config_while_the_database_is_down_is_503(agent, client, database_down):
+    response = client.get(f"/webcall/agents/{agent.slug}/config")
+    assert response.status_code == 503
+    assert error_code(response) == "relay_error"

@@ -8,19 +8,72 @@ a malformed request adds ``detail``, in English, for the developer.
 
 A client is its IP address as the last trusted proxy saw it (:func:`client_ip`), and, for
 the per-client limits, an IPv4 address or an IPv6 /64 (:func:`client_key`).
+
+A database or cache that does not answer (a restart, an outage) is a 503 the widget can
+try again after, not a server error page (:func:`answers_outages`).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from webcall_widget.strings import visitor_message
 
+logger = logging.getLogger("webcall_widget.http")
+
 IPV6_CLIENT_PREFIX = 64
+# What a visitor's widget is told to wait before it tries again, in seconds, when the
+# database or the cache does not answer.
+OUTAGE_RETRY_AFTER = 5
+
+
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    """What the database and the cache raise when they do not answer: Django's wrappers
+    of the database driver's errors, the socket's own, and redis-py's (Django's
+    ``RedisCache`` and channels_redis use it), where it is installed."""
+    errors: list[type[BaseException]] = [
+        OperationalError,
+        InterfaceError,
+        ConnectionError,
+        TimeoutError,
+    ]
+    try:
+        from redis import exceptions as redis_errors
+    except ImportError:
+        pass
+    else:
+        errors += [redis_errors.ConnectionError, redis_errors.TimeoutError]
+    return tuple(errors)
+
+
+OUTAGE_ERRORS = _outage_errors()
+
+View = Callable[..., HttpResponse]
+
+
+def answers_outages(view: View) -> View:
+    """The view answers 503 ``relay_error`` with a ``Retry-After`` when the database or
+    the cache does not answer, and logs why."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except OUTAGE_ERRORS:
+            logger.exception(
+                "%s %s: the database or the cache did not answer.", request.method, request.path
+            )
+            return visitor_error(503, "relay_error", Retry_After=str(OUTAGE_RETRY_AFTER))
+
+    return wrapper
 
 
 def error_response(

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from webcall_widget import access, assets, calls, limits, origins
 from webcall_widget.conf import Settings, get_settings
-from webcall_widget.http import client_ip, read_body, visitor_error
+from webcall_widget.http import answers_outages, client_ip, read_body, visitor_error
 from webcall_widget.models import Agent
 from webcall_widget.redaction import hide_marked_values_in_debug
 from webcall_widget.relay import tokens
@@ -47,6 +47,7 @@ def _agent_or_error(request: HttpRequest, slug: str) -> Agent | JsonResponse:
 
 
 @require_GET
+@answers_outages
 def widget_config(request: HttpRequest, slug: str) -> JsonResponse:
     """What the widget needs, in the page's language (``?lang=``) when the site has it."""
     language = _page_language(request.GET.get("lang", ""))
@@ -141,6 +142,7 @@ CLOSE_CODE_ERRORS = _close_code_errors()
 @hide_marked_values_in_debug
 @sensitive_post_parameters()
 @sensitive_variables("agent", "api_key")
+@answers_outages
 def create_call(request: HttpRequest, slug: str) -> JsonResponse:
     if request.content_type != "application/json":
         return visitor_error(415, "invalid_request", "Send the request as application/json.")
