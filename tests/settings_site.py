@@ -5,7 +5,9 @@ a stopping process drains (SITE_DRAIN_SECONDS)."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 
 from tests.settings import *  # noqa: F403
 from tests.settings import DATABASES, MIDDLEWARE
@@ -24,4 +26,14 @@ WEBCALL_WIDGET = {
         "REJOIN": os.environ.get("SITE_REJOIN", "auto"),
     },
     "DRAIN_SECONDS": float(os.environ.get("SITE_DRAIN_SECONDS", "25")),
+}
+
+# What a test shows when a server does not stop: every thread's stack on SIGUSR1, and the
+# relay's log, on stderr (the test's log file).
+faulthandler.register(signal.SIGUSR1, all_threads=True)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {"webcall_widget": {"handlers": ["stderr"], "level": "INFO"}},
 }

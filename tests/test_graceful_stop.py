@@ -37,6 +37,7 @@ from websockets.typing import Origin
 from tests.servers import free_port, manage, post_create_call, wait_for_port
 from webcall_widget.models import Call
 from webcall_widget.relay.protocol import CloseCode
+from webcall_widget.seams.autoreloader import children
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = ROOT / "tests" / "settings_site.py"
@@ -58,7 +59,7 @@ class Site:
     def __init__(self, env: dict[str, str], sqlite_file: Path | None, log: IO[bytes]) -> None:
         self.env = env
         self.sqlite_file = sqlite_file
-        self.log = log  # the servers' stderr: /dev/null, or SITE_LOG=path to read it
+        self.log = log  # the servers' stderr: a file of the module's, or SITE_LOG=path
 
     def manage(self, *args: str) -> str:
         return manage(self.env, *args, cwd=ROOT)
@@ -113,7 +114,8 @@ def _site(stack, sandbox_server, tmp_path_factory, django_db_blocker) -> Iterato
         "SITE_DATABASE": str(sqlite_file or connection.settings_dict["NAME"]),
         "SITE_SANDBOX": sandbox_server.url,
     }
-    log = stack.enter_context(open(os.environ.get("SITE_LOG", os.devnull), "ab"))  # noqa: SIM115
+    log_path = os.environ.get("SITE_LOG") or tmp_path_factory.mktemp("site-log") / "site.log"
+    log = stack.enter_context(open(log_path, "ab"))  # noqa: SIM115
     site = Site(env, sqlite_file, log)
     if sqlite_file is not None:
         site.manage("migrate", "--noinput", "-v0")
@@ -247,6 +249,24 @@ def assert_goes_on(site: Site, visitor: Visitor) -> None:
     assert (status, reason) == ("ended", "visitor-ended")
 
 
+def stops_on_its_own(site: Site, process: subprocess.Popen[bytes]) -> None:
+    """The server exits within 20 s; otherwise the test fails with what each of its
+    processes was doing (tests/settings_site.py dumps every thread's stack on SIGUSR1)
+    and the end of its log."""
+    try:
+        process.wait(20)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    for pid in [process.pid, *children(process.pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGUSR1)
+    time.sleep(1.0)
+    site.log.flush()
+    log = Path(site.log.name).read_bytes()[-8000:].decode(errors="replace")
+    pytest.fail(f"The server did not stop within 20 s. Its threads, and its log:\n{log}")
+
+
 @contextlib.contextmanager
 def serving(site: Site, server: str, port: int, rejoin: str) -> Iterator[subprocess.Popen[bytes]]:
     process = site.serve(*SERVERS[server](port), port=port, rejoin=rejoin)
@@ -272,7 +292,7 @@ def test_a_server_told_to_stop_sends_visitors_on_and_the_next_one_takes_their_ca
     with serving(site, server, port, "auto") as process:
         visitor = Visitor(url)
         visitor.talk_then(lambda: process.send_signal(signal.SIGTERM))
-        assert process.wait(20) is not None  # it stops on its own, once drained
+        stops_on_its_own(site, process)  # once drained
     assert_sent_on(site, sandbox, visitor)
     with serving(site, server, port, "auto"):
         assert_goes_on(site, visitor)
@@ -286,7 +306,7 @@ def test_without_rejoins_a_server_told_to_stop_ends_live_calls_and_tells_the_vis
     with serving(site, server, port, "never") as process:
         visitor = Visitor(f"http://127.0.0.1:{port}")
         visitor.talk_then(lambda: process.send_signal(signal.SIGTERM))
-        assert process.wait(20) is not None
+        stops_on_its_own(site, process)
     assert_ended_cleanly(site, sandbox, visitor)
 
 
@@ -296,7 +316,7 @@ def test_ctrl_c_to_runserver_and_its_autoreloader_stops_it_the_same_way(site, sa
     with serving(site, "runserver", port, "never") as process:
         visitor = Visitor(f"http://127.0.0.1:{port}")
         visitor.talk_then(lambda: os.killpg(process.pid, signal.SIGINT))
-        assert process.wait(20) is not None
+        stops_on_its_own(site, process)
     assert_ended_cleanly(site, sandbox, visitor)
 
 
