@@ -311,6 +311,20 @@ async def test_without_rejoins_a_stopping_process_lets_calls_run_then_ends_them_
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "relay-stopped")
 
 
+async def test_a_drain_that_hangs_is_given_up_so_that_the_server_still_stops(
+    monkeypatch, settings, caplog
+):
+    """The cache never answers the drain's first step (a stand-in: a real cache that
+    hangs rather than fails cannot be made here); the stop goes on after its bound."""
+    settings.WEBCALL_WIDGET = {"DRAIN_SECONDS": 0.1}
+    monkeypatch.setattr(stopping, "ANSWER_PATIENCE_SECONDS", 0.1)
+    monkeypatch.setattr(stopping, "DRAIN_MARGIN_SECONDS", 0.1)
+    process = RelayProcess()
+    monkeypatch.setattr(process, "renew", asyncio.Event().wait)
+    await asyncio.wait_for(stopping.drain_within_bounds(process), 5)
+    assert "its drain did not finish within 0.3 s" in caplog.text
+
+
 # Redis restarted: the cache lost every lease, the channel layer every group
 
 

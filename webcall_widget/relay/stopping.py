@@ -33,7 +33,7 @@ from typing import Any
 from webcall_widget import metrics
 from webcall_widget.conf import get_settings
 from webcall_widget.relay import tokens
-from webcall_widget.relay.bridge import Bridge
+from webcall_widget.relay.bridge import ANSWER_PATIENCE_SECONDS, Bridge
 from webcall_widget.relay.process import RelayProcess
 from webcall_widget.seams import signals
 from webcall_widget.strings import visitor_message
@@ -45,6 +45,10 @@ POLL_SECONDS = 0.1
 # A call handed over moves within a second or two; when none has moved for this long, no
 # other process is taking them (a lone process restarting): they are left for the next.
 HANDOVER_PATIENCE_SECONDS = 5.0
+# A drain still under way this long after DRAIN_SECONDS and the wait for the agent's answer
+# is given up, and the server stops anyway: a step that hangs (a cache or database that
+# never answers) must not keep a process from stopping.
+DRAIN_MARGIN_SECONDS = 10.0
 
 
 async def drain(process: RelayProcess, *, seconds: float | None = None) -> None:
@@ -92,6 +96,20 @@ async def drain(process: RelayProcess, *, seconds: float | None = None) -> None:
     logger.info("Relay process %s has drained.", process.id)
 
 
+async def drain_within_bounds(process: RelayProcess) -> None:
+    """:func:`drain`, given up (and logged) if it takes longer than it ever should."""
+    limit = get_settings().drain_seconds + ANSWER_PATIENCE_SECONDS + DRAIN_MARGIN_SECONDS
+    try:
+        async with asyncio.timeout(limit):
+            await drain(process)
+    except TimeoutError:
+        logger.error(
+            "Relay process %s: its drain did not finish within %g s; the server stops anyway.",
+            process.id,
+            limit,
+        )
+
+
 def _bridges(process: RelayProcess, *, holding: bool = False) -> list[Bridge]:
     """The calls this process holds on this event loop; ``holding``: only those a browser
     holds or that are being handed over (a call whose visitor is away waits for no one
@@ -113,7 +131,7 @@ def install(process: RelayProcess) -> bool:
             return
 
         def run() -> None:
-            task = loop.create_task(drain(process), name="webcall-drain")
+            task = loop.create_task(drain_within_bounds(process), name="webcall-drain")
             task.add_done_callback(lambda _: then())
 
         loop.call_soon_threadsafe(run)
