@@ -259,6 +259,29 @@ async def test_a_channel_layer_that_fails_while_reading_sends_the_visitor_to_res
     await remote.socket_closed(1001)
 
 
+async def test_a_visitor_frame_the_channel_layer_cannot_carry_sends_the_visitor_to_resume(
+    caplog,
+):
+    """Redis went away as the visitor typed: their socket is closed 4013 (the widget sends
+    what it typed again once the call is back), not failed by the frame's error (1011)."""
+    layer = BreakableLayer()
+    browser = FakeBrowser()
+    remote = remote_call(layer, browser)
+    owner = await Owner(layer, remote.call_id).join()
+    await remote.open(grant_for(remote))
+    await owner.answer_attach()
+    await owner.attached()
+    layer.failing = {"send"}
+    await remote.take(protocol.Text("hello", "w1"))
+    await asyncio.wait_for(browser.closed.wait(), 5)
+    assert browser.closed_with == CloseCode.MOVING
+    assert "lost its channel layer" in caplog.text
+    browser.closed.clear()
+    await remote.take(protocol.Text("and again", "w2"))
+    assert not browser.closed.is_set()  # closed once
+    await remote.socket_closed(4013)
+
+
 async def test_a_detach_the_channel_layer_cannot_carry_is_logged_and_not_raised(caplog):
     layer = BreakableLayer()
     remote = remote_call(layer, FakeBrowser())

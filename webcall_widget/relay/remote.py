@@ -60,6 +60,7 @@ class RemoteCall:
         self._early: deque[messages.Frame | messages.Refused] = deque(maxlen=MAX_EARLY_FRAMES)
         self._reader: asyncio.Task[None] | None = None
         self._dropping = False
+        self._lost = False  # the channel layer failed: the socket was sent to resume
         self._dropped = 0  # bytes of agent audio the socket dropped, not yet told
 
     @property
@@ -126,6 +127,8 @@ class RemoteCall:
         return await self._send_to(self._owner, message)
 
     async def _send_to(self, owner: str, message: messages.VisitorMessage) -> bool:
+        if self._lost:
+            return False
         try:
             await self._layer.send(owner, messages.visitor_message(self._channel, message))
         except ChannelFull:
@@ -136,8 +139,26 @@ class RemoteCall:
                     self.call_id,
                 )
             return False
+        except Exception as exc:
+            await self._layer_lost(exc)
+            return False
         self._dropping = False
         return True
+
+    async def _layer_lost(self, exc: Exception) -> None:
+        """Redis went away: the call goes on where it is held, and waits for the visitor,
+        whom the widget brings back with a resume (4013), here or anywhere; what they
+        typed meanwhile, the widget sends again."""
+        if self._lost:
+            return
+        self._lost = True
+        logger.warning(
+            "Call %s: the resumed socket lost its channel layer (%s); the visitor is sent "
+            "to resume.",
+            self.call_id,
+            type(exc).__name__,
+        )
+        await self._socket.close(protocol.CloseCode.MOVING)
 
     # from the process that holds the call
 
@@ -159,15 +180,7 @@ class RemoteCall:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            # Redis went away: the call goes on where it is held, and waits for the visitor,
-            # whom the widget brings back with a resume (4013), here or anywhere.
-            logger.warning(
-                "Call %s: the resumed socket lost its channel layer (%s); the visitor is sent "
-                "to resume.",
-                self.call_id,
-                type(exc).__name__,
-            )
-            await self._socket.close(protocol.CloseCode.MOVING)
+            await self._layer_lost(exc)
 
     async def _from_owner(self, message: dict[str, Any]) -> bool:
         """Handle one message; False when there will be no more."""
