@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from webcall_widget.conf import DOCS
 
@@ -36,7 +37,6 @@ def test_the_systemd_unit_gives_a_stopping_worker_more_than_drain_seconds():
 
 
 def kubernetes() -> dict[str, Any]:
-    yaml = pytest.importorskip("yaml")
     documents = list(yaml.safe_load_all((EXAMPLES / "kubernetes.yaml").read_text()))
     return {document["kind"]: document for document in documents}
 
