@@ -49,6 +49,17 @@ ANSWER_PATIENCE_SECONDS = 3.0
 class Bridge(RelayedCall):
     """``grant`` is what the socket holding the call may resume (None: it may not)."""
 
+    __slots__ = (
+        "_attach_abandoned",
+        "_attach_lock",
+        "_attaching",
+        "_grant",
+        "_previous_alive",
+        "_settled",
+        "_suspended_at",
+        "handing_over",
+    )
+
     def __init__(
         self,
         call: CallInfo,

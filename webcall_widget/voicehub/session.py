@@ -26,7 +26,6 @@ import contextlib
 import itertools
 import json
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -135,7 +134,7 @@ class UpstreamSession(abc.ABC):
             secrets=secrets,
             log=log,
         )
-        self._pending: deque[UpstreamEvent] = deque()
+        self._pending: list[UpstreamEvent] = []  # rare (a join's, an ack's): no deque
         self._call_id = self.context.call_id
         self._channels: tuple[str, ...] = ()
         self._acks: dict[int, str] = {}
@@ -160,7 +159,7 @@ class UpstreamSession(abc.ABC):
         """
         while True:
             if self._pending:
-                return self._pending.popleft()
+                return self._pending.pop(0)
             if self._gone is not None:
                 raise self._gone
             try:
