@@ -266,8 +266,17 @@ class RelayedCall:
             renew_token=self.browser is not None,
         )
         pump = asyncio.create_task(self._pump(), name=f"webcall-pump-{self.label}")
+        # What asyncio.wait does, without the frame and set it keeps for the call's life.
+        first = self._loop.create_future()
+
+        def done(_: asyncio.Future[Any]) -> None:
+            if not first.done():
+                first.set_result(None)
+
+        pump.add_done_callback(done)
+        expired.add_done_callback(done)
         try:
-            await asyncio.wait((pump, expired), return_when=asyncio.FIRST_COMPLETED)
+            await first
             if expired.done():
                 return outcomes.limit_reached(expired.result())
             return pump.result()

@@ -105,7 +105,7 @@ class Outcome:
     by_upstream: bool = False  # VoiceHub ended the call itself
 
 
-@dataclass
+@dataclass(slots=True)
 class Counters:
     messages_from_visitor: int = 0
     messages_from_agent: int = 0
