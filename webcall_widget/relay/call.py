@@ -92,36 +92,6 @@ OpenSession = joining.OpenSession
 
 
 class RelayedCall:
-    # An object of 30 attributes or more gets a dict of its own, 1.6 to 1.9 KiB where 29
-    # share their class's keys in 0.3 KiB: a call's attributes are slots (an idle call's
-    # memory, docs/performance.md). The registry holds calls by weak reference.
-    __slots__ = (
-        "__weakref__",
-        "_agent_audio",
-        "_calls",
-        "_early",
-        "_finished",
-        "_loop",
-        "_mailbox",
-        "_open_upstream",
-        "_ready",
-        "_stopping",
-        "_task",
-        "_watch",
-        "adopting",
-        "audio",
-        "browser",
-        "call",
-        "counters",
-        "drops",
-        "mode",
-        "outcome",
-        "recorder",
-        "settings",
-        "transcript",
-        "upstream",
-    )
-
     def __init__(
         self,
         call: CallInfo,
@@ -261,24 +231,15 @@ class RelayedCall:
 
     async def _live(self) -> Outcome:
         """Pump upstream events until the call ends, or until one of its deadlines comes."""
-        expired = self._watch.start(
+        self._watch.start(
             max(0.0, self.call.max_call_seconds - self.call.live_for),
             renew_token=self.browser is not None,
         )
         pump = asyncio.create_task(self._pump(), name=f"webcall-pump-{self.label}")
-        # What asyncio.wait does, without the frame and set it keeps for the call's life.
-        first = self._loop.create_future()
-
-        def done(_: asyncio.Future[Any]) -> None:
-            if not first.done():
-                first.set_result(None)
-
-        pump.add_done_callback(done)
-        expired.add_done_callback(done)
         try:
-            await first
-            if expired.done():
-                return outcomes.limit_reached(expired.result())
+            reason = await self._watch.until_expired_or(pump)
+            if reason is not None:
+                return outcomes.limit_reached(reason)
             return pump.result()
         finally:
             self._watch.stop()

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from webcall_widget.relay.activity import Activity
 from webcall_widget.relay.deadlines import Deadlines
@@ -64,6 +65,23 @@ class Watch:
         self.expired = self._loop.create_future()
         self._check()
         return self.expired
+
+    async def until_expired_or(self, work: asyncio.Future[Any]) -> str | None:
+        """Wait, once started, for ``work`` to be done or a deadline to come: the
+        deadline's reason, None when ``work`` was done first. What ``asyncio.wait`` does,
+        without the frame, set and waiter it would keep for the call's life."""
+        expired = self.expired
+        assert expired is not None
+        first = self._loop.create_future()
+
+        def done(_: asyncio.Future[Any]) -> None:
+            if not first.done():
+                first.set_result(None)
+
+        work.add_done_callback(done)
+        expired.add_done_callback(done)
+        await first
+        return expired.result() if expired.done() else None
 
     def renew_token_from_now(self) -> None:
         self._next_token = self._loop.time() + RESUME_REFRESH_SECONDS
