@@ -173,34 +173,40 @@ class CallMailbox:
         """Join the call's group and read its channel; when the channel layer fails (Redis
         restarting), join again, a little later each time, until it answers."""
         pause = 0.0
-        while not self._closed:
-            try:
-                await self._join()
-                if pause:
-                    logger.info("Call %s: its channel layer answers again.", bridge.label)
-                pause = 0.0
-                await self._read(bridge)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if not pause:
-                    logger.exception(
-                        "Call %s: its channel layer failed; the call goes on, but cannot be "
-                        "resumed on another process nor ended from the admin until it "
-                        "answers again.",
-                        bridge.label,
-                    )
-                pause = min(RETRY_MAX_SECONDS, 2 * pause or RETRY_FIRST_SECONDS)
-                await asyncio.sleep(pause)
-            finally:
-                if self.channel is not None:
-                    channel, self.channel = self.channel, None
-                    with contextlib.suppress(Exception):
-                        async with asyncio.timeout(5):
-                            await self.layer.group_discard(self._group, channel)
+        try:
+            while not self._closed:
+                try:
+                    await self._join()
+                    if pause:
+                        logger.info("Call %s: its channel layer answers again.", bridge.label)
+                    pause = 0.0
+                    await self._read(bridge)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    if not pause:
+                        logger.exception(
+                            "Call %s: its channel layer failed; the call goes on, but cannot "
+                            "be resumed on another process nor ended from the admin until it "
+                            "answers again.",
+                            bridge.label,
+                        )
+                    pause = min(RETRY_MAX_SECONDS, 2 * pause or RETRY_FIRST_SECONDS)
+                    await asyncio.sleep(pause)
+        finally:
+            if self.channel is not None:
+                channel, self.channel = self.channel, None
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(5):
+                        await self.layer.group_discard(self._group, channel)
 
     async def _join(self) -> None:
-        self.channel = await self.layer.new_channel()
+        """Join the call's group on the mailbox's channel, the same one again after a
+        failure: a socket attached through another process sends to it (the channel
+        answered its attach), and a new name would leave its frames, its hang-up
+        among them, where nobody reads."""
+        if self.channel is None:
+            self.channel = await self.layer.new_channel()
         await self.layer.group_add(self._group, self.channel)
         _done(self._joined_future())
 
