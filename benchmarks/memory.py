@@ -93,15 +93,29 @@ def where(frames: tracemalloc.Traceback) -> tuple[str, str]:
     return f"({name})", f"({name}:{frame.lineno})"
 
 
+def innermost(frames: tracemalloc.Traceback) -> str:
+    frame = frames[-1]
+    path = frame.filename.rsplit("site-packages/", 1)[-1].rsplit("lib/python", 1)[-1]
+    return f"{path}:{frame.lineno}"
+
+
 def report(
-    before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, calls: int, top: int
+    before: tracemalloc.Snapshot,
+    after: tracemalloc.Snapshot,
+    calls: int,
+    top: int,
+    under: tuple[str, ...] = (),
 ) -> None:
     groups: dict[str, int] = {}
     lines: dict[str, int] = {}
+    beneath: dict[str, int] = {}
     for stat in after.compare_to(before, "traceback"):
         group, line = where(stat.traceback)
         groups[group] = groups.get(group, 0) + stat.size_diff
         lines[line] = lines.get(line, 0) + stat.size_diff
+        if line in under:
+            made = f"{line} <- {innermost(stat.traceback)}"
+            beneath[made] = beneath.get(made, 0) + stat.size_diff
     total = sum(groups.values())
     app = sum(size for group, size in groups.items() if not group.startswith("("))
     print(
@@ -109,7 +123,10 @@ def report(
         f"{app / calls / 1024:.1f} KiB of it under the app's code, "
         f"{(total - app) / calls / 1024:.1f} KiB in the server and libraries alone"
     )
-    for title, sizes in (("by file", groups), ("by line", lines)):
+    tables = [("by file", groups), ("by line", lines)]
+    if under:
+        tables.append(("beneath the lines asked for, by the line that allocated", beneath))
+    for title, sizes in tables:
         print(f"\n  {title} (B per call; in parentheses: no frame of the app's)")
         for name, size in sorted(sizes.items(), key=lambda item: -item[1])[:top]:
             print(f"  {size / calls:8.0f}  {name}")
@@ -120,6 +137,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="idle calls held at once")
     parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
     parser.add_argument("--top", type=int, default=15, help="rows per table")
+    parser.add_argument(
+        "--under",
+        nargs="*",
+        default=(),
+        metavar="FILE:LINE",
+        help="also break these lines of the 'by line' table down by the line that allocated",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="webcall-memory-") as tmp:
         workdir = Path(tmp)
@@ -177,7 +201,7 @@ def measure(
         f"{args.server}, {calls} idle voice calls: RSS grew {grew:.0f} KiB per call "
         "(tracing's own bookkeeping included)"
     )
-    report(before, after, calls, args.top)
+    report(before, after, calls, args.top, tuple(args.under))
 
 
 if __name__ == "__main__":

@@ -171,6 +171,23 @@ async def test_frames_in_the_same_packet_as_the_handshake_are_read():
         assert await read(connection, len(MIXED)) == MIXED_READ
 
 
+async def test_a_connection_that_forgot_its_handshake_keeps_no_headers_and_reads_on():
+    async def script(reader, writer, head):
+        writer.write(head)
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the frames come after the handshake is forgotten
+        writer.write(b"".join(MIXED))
+
+    async with upstream(
+        script, additional_headers={"Authorization": "Bearer x" * 50}
+    ) as connection:
+        assert connection.request is not None
+        connection.forget_handshake()
+        assert connection.request is None
+        assert connection.response is not None and not connection.response.headers
+        assert await read(connection, len(MIXED)) == MIXED_READ
+
+
 async def test_a_ping_between_frames_is_answered_and_reading_goes_on():
     pong = asyncio.get_running_loop().create_future()
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,7 +56,8 @@ class Outbox:
         self.max_audio_bytes = max_audio_bytes
         self._on_drop = on_drop
         self._on_failed = on_failed
-        self._queue: deque[dict[str, Any]] = deque()
+        # A list: empty, it holds no buffer (a deque holds 0.7 KiB), and it is short.
+        self._queue: list[dict[str, Any]] = []
         self._audio_bytes = 0
         self._wakeup: asyncio.Future[bool] | None = None
         self._idle: asyncio.Future[None] | None = None
@@ -88,7 +88,7 @@ class Outbox:
     def clear_audio(self) -> None:
         """Drop the audio not sent yet: the agent was interrupted."""
         if self._audio_bytes:
-            self._queue = deque(m for m in self._queue if "bytes" not in m)
+            self._queue = [m for m in self._queue if "bytes" not in m]
             self._audio_bytes = 0
 
     @property
@@ -129,15 +129,16 @@ class Outbox:
         queue = self._queue
         excess = self._audio_bytes - self.max_audio_bytes
         texts: list[dict[str, Any]] = []
-        dropped = 0
-        while dropped < excess and len(queue) > 1:
-            message = queue.popleft()
+        dropped = taken = 0
+        while dropped < excess and len(queue) - taken > 1:
+            message = queue[taken]
+            taken += 1
             data = message.get("bytes")
             if data is None:
                 texts.append(message)
             else:
                 dropped += len(data)
-        queue.extendleft(reversed(texts))
+        queue[:taken] = texts
         self._audio_bytes -= dropped
         self.dropped_bytes += dropped
         if dropped and self._on_drop is not None:
@@ -147,8 +148,8 @@ class Outbox:
         loop = asyncio.get_running_loop()
         try:
             while True:
-                while self._queue:  # dropping or clearing may replace the deque
-                    message = self._queue.popleft()
+                while self._queue:  # dropping or clearing may replace the list
+                    message = self._queue.pop(0)
                     data = message.get("bytes")
                     if data is not None:
                         self._audio_bytes -= len(data)

@@ -21,11 +21,12 @@ It reads parts of websockets that are not public: the versions it was verified o
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+from websockets.datastructures import Headers
 from websockets.exceptions import ConcurrencyError
+from websockets.http11 import Response
 from websockets.protocol import State
 
 __all__ = ["UpstreamConnection"]
@@ -40,6 +41,9 @@ _SWITCHING = b"HTTP/1.1 101 "
 # queue does), and below which it is read again.
 QUEUE_HIGH, QUEUE_LOW = 64, 16
 
+# What every open connection keeps as its handshake's response, instead of its own.
+_SWITCHED = Response(101, "Switching Protocols", Headers())
+
 
 class UpstreamConnection(ClientConnection):
     """Read with :meth:`next_frame` (not ``recv``, which sees only what the lane left)."""
@@ -50,14 +54,23 @@ class UpstreamConnection(ClientConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.drain_waiters = []  # type: ignore[assignment]  # websockets appends and removes
         self._head: bytearray | None = bytearray()  # the HTTP response, until it is whole
         self._lane = True  # False once websockets reads the rest
         self._unread = bytearray()  # the start of a frame not all here yet
-        self._frames: deque[str | bytes] = deque()
+        # Lists, not deques: an empty list holds no buffer, an empty deque 0.7 KiB, and
+        # these hold a frame or two at a time.
+        self._frames: list[str | bytes] = []
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         limits = (self.protocol.max_message_size, self.protocol.max_fragment_size)
         self._max_frame = min((limit for limit in limits if limit is not None), default=None)
+
+    def forget_handshake(self) -> None:
+        """Let go of the handshake's request and response, headers and all (2 KiB a
+        connection), which nothing reads once the socket is open. websockets only checks
+        that a response came: while there is none, it takes the next event for one."""
+        self.request, self.response = None, _SWITCHED
 
     @property
     def in_lane(self) -> bool:
@@ -73,7 +86,7 @@ class UpstreamConnection(ClientConnection):
         """
         while True:
             if self._frames:
-                frame = self._frames.popleft()
+                frame = self._frames.pop(0)
                 if self._paused and self._lane and len(self._frames) <= QUEUE_LOW:
                     self._paused = False
                     self.transport.resume_reading()

@@ -622,6 +622,7 @@ async def _open(
         )
         assert isinstance(connection, UpstreamConnection)
         ws = connection
+        ws.forget_handshake()
         if profile.transport is Transport.SOCKETIO:
             return await SocketIOSession.handshake(ws, profile, address, **kwargs)
         return WebSocketSession(ws, profile, **kwargs)
