@@ -24,9 +24,7 @@ import asyncio
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
-from websockets.datastructures import Headers
 from websockets.exceptions import ConcurrencyError
-from websockets.http11 import Response
 from websockets.protocol import State
 
 __all__ = ["UpstreamConnection"]
@@ -40,9 +38,6 @@ _SWITCHING = b"HTTP/1.1 101 "
 # Frames queued but not read yet past which the socket is not read (as websockets' own
 # queue does), and below which it is read again.
 QUEUE_HIGH, QUEUE_LOW = 64, 16
-
-# What every open connection keeps as its handshake's response, instead of its own.
-_SWITCHED = Response(101, "Switching Protocols", Headers())
 
 
 class UpstreamConnection(ClientConnection):
@@ -67,10 +62,13 @@ class UpstreamConnection(ClientConnection):
         self._max_frame = min((limit for limit in limits if limit is not None), default=None)
 
     def forget_handshake(self) -> None:
-        """Let go of the handshake's request and response, headers and all (2 KiB a
-        connection), which nothing reads once the socket is open. websockets only checks
-        that a response came: while there is none, it takes the next event for one."""
-        self.request, self.response = None, _SWITCHED
+        """Let go of the handshake's request and the response's headers (3 KiB a
+        connection), which nothing reads once the socket is open. The response itself
+        stays: websockets takes the next event for one while there is none, and its parser
+        holds it to the end."""
+        self.request = None
+        if self.response is not None:
+            self.response.headers.clear()
 
     @property
     def in_lane(self) -> bool:
