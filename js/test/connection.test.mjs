@@ -285,6 +285,7 @@ test("while the browser is offline, attempts wait; coming online tries at once",
 // Close codes
 
 for (const [code, reason] of [
+	[1012, "restarting"],
 	[4409, "token_used"],
 	[4410, "taken_over"],
 	[4401, "bad_token"],
@@ -300,20 +301,25 @@ for (const [code, reason] of [
 	})
 }
 
-test("a new call's socket sent on by a stopping server (4013) connects again to the same URL", async () => {
-	const { connection, sockets, calls } = setup()
-	await connection.create("text")
-	const first = sockets[0]
-	first.open()
-	first.closed(4013)
-	tick(250)
-	assert.equal(sockets.length, 2)
-	assert.equal(sockets[1].url, first.url)
-	sockets[1].open()
-	sockets[1].receive(READY)
-	assert.equal(connection.phase, "live")
-	assert.ok(!calls.some(([name]) => name === "onFailed"))
-})
+for (const [code, why] of [
+	[4013, "sent on by a stopping server"],
+	[1012, "closed by a server that stopped just after taking it"],
+]) {
+	test(`a new call's socket ${why} (${code}) connects again to the same URL`, async () => {
+		const { connection, sockets, calls } = setup()
+		await connection.create("text")
+		const first = sockets[0]
+		first.open()
+		first.closed(code)
+		tick(250)
+		assert.equal(sockets.length, 2)
+		assert.equal(sockets[1].url, first.url)
+		sockets[1].open()
+		sockets[1].receive(READY)
+		assert.equal(connection.phase, "live")
+		assert.ok(!calls.some(([name]) => name === "onFailed"))
+	})
+}
 
 test("a live call sent on by a stopping server (4013) resumes at once, without a word", async () => {
 	const { socket, sockets, connection, calls } = await live()

@@ -181,7 +181,8 @@ async def test_a_connection_that_forgot_its_handshake_keeps_no_headers_and_reads
     async with upstream(
         script, additional_headers={"Authorization": "Bearer x" * 50}
     ) as connection:
-        assert connection.request is not None
+        request: object = connection.request
+        assert request is not None
         connection.forget_handshake()
         assert connection.request is None
         assert connection.response is not None and not connection.response.headers

@@ -38,7 +38,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		this.socket?.send(JSON.stringify(frame))
 	},
 
-	// the panel opened: a start socket, so that a start is one round trip (docs/widget.md)
+	// the panel opened: a start socket, for a start in one round trip
 	prepare() {
 		if (!this.socket && this.phase === "idle") {
 			this.connect(this.config.relay.start)
@@ -242,7 +242,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		if (this.phase === "idle") {
 			return // a start socket closed before its start: create opens another
 		}
-		if (code === this.config.relay.moving && this.phase === "calling" && this.moves++ < 5) {
+		if ((code === this.config.relay.moving || code === 1012) && this.phase === "calling" && this.moves++ < 5) {
 			this.early.unshift(this.startFrame)
 			this.retryTimer = setTimeout(() => this.connect(socket.url), 250 * this.moves)
 			return
