@@ -4,8 +4,8 @@ webcall_widget/static/webcall_widget/connection.js's):
 
 * a call starts on a start socket (``{"type": "start", "mode": ...}``, then ``ready``); a
   start socket sent on (4013, a stopping process) or closed by a server that stopped just
-  after it took the socket (1012) connects again to the same URL, up to five times, 0.25 s
-  more apart each time;
+  after it took the socket (1012, 4012 under Daphne) connects again to the same URL, up to
+  five times, 0.25 s more apart each time;
 * a live call whose socket closes without ``ended`` (1006, 4013, any code the widget does
   not name) resumes with its token: at once, then after 0.5, 1, 2 and 4 s (each ±20 %),
   until the token's seconds have passed; a code the widget names (1012, 44xx) fails it;
@@ -48,7 +48,7 @@ FRAME_MS = 20
 FRAME_BYTES = 640  # 20 ms of PCM16 at 16 kHz
 SEQUENCE = struct.Struct("<I")
 # A new call's socket closed with these connects again (docs/widget.md, "Close codes").
-STARTS_AGAIN = (CloseCode.MOVING, CloseCode.RESTARTING)
+STARTS_AGAIN = (CloseCode.MOVING, CloseCode.RESTARTING, CloseCode.RESTARTING_4XXX)
 # Close codes the widget's config names: each fails the call (docs/widget.md, "Close codes").
 FAILING = frozenset(code for code in CloseCode if code not in (CloseCode.NORMAL, CloseCode.MOVING))
 

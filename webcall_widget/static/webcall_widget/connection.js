@@ -242,7 +242,9 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 		if (this.phase === "idle") {
 			return // a start socket closed before its start: create opens another
 		}
-		if ((code === this.config.relay.moving || code === 1012) && this.phase === "calling" && this.moves++ < 5) {
+		const { moving, closeCodes } = this.config.relay
+		const known = closeCodes[code]
+		if ((code === moving || known === "restarting") && this.phase === "calling" && this.moves++ < 5) {
 			this.early.unshift(this.startFrame)
 			this.retryTimer = setTimeout(() => this.connect(socket.url), 250 * this.moves)
 			return
@@ -252,7 +254,6 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 			this.listener.onEnded(this.ended.notice)
 			return
 		}
-		const known = this.config.relay.closeCodes[code]
 		if (!known && (this.phase === "live" || this.phase === "reconnecting") && this.startReconnecting(code === 1001)) {
 			return
 		}
