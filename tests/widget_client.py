@@ -39,7 +39,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Origin
 
-from webcall_widget.relay.protocol import CloseCode
+from webcall_widget.relay.protocol import CLOSE_CODE_ERRORS, CloseCode
 
 RECONNECT_DELAYS = (0.0, 0.5, 1.0, 2.0, 4.0)
 EARLY_FRAMES = 100
@@ -47,10 +47,12 @@ CONNECT_TIMEOUT = 8.0
 FRAME_MS = 20
 FRAME_BYTES = 640  # 20 ms of PCM16 at 16 kHz
 SEQUENCE = struct.Struct("<I")
-# A new call's socket closed with these connects again (docs/widget.md, "Close codes").
-STARTS_AGAIN = (CloseCode.MOVING, CloseCode.RESTARTING, CloseCode.RESTARTING_4XXX)
 # Close codes the widget's config names: each fails the call (docs/widget.md, "Close codes").
-FAILING = frozenset(code for code in CloseCode if code not in (CloseCode.NORMAL, CloseCode.MOVING))
+FAILING = frozenset(int(code) for code in CLOSE_CODE_ERRORS)
+# A new call's socket closed with these connects again: MOVING, and those it reads as a restart.
+STARTS_AGAIN = frozenset(
+    [CloseCode.MOVING, *(int(c) for c, name in CLOSE_CODE_ERRORS.items() if name == "restarting")]
+)
 
 _ids = itertools.count(1)
 

@@ -23,7 +23,7 @@ from webcall_widget.http import answers_outages, client_ip, read_body, visitor_e
 from webcall_widget.models import Agent
 from webcall_widget.redaction import hide_marked_values_in_debug
 from webcall_widget.relay import tokens
-from webcall_widget.relay.protocol import CloseCode
+from webcall_widget.relay.protocol import CLOSE_CODE_ERRORS, CloseCode
 from webcall_widget.strings import widget_strings
 from webcall_widget.voicehub.errors import VoiceHubError
 from webcall_widget.voicehub.events import Mode
@@ -119,20 +119,6 @@ def _widget_config(request: HttpRequest, slug: str) -> JsonResponse:
     )
     response["Cache-Control"] = "no-cache"
     return response
-
-
-def _close_code_errors() -> dict[str, str]:
-    """What each close code the relay sends means to the widget: the error code whose text it
-    shows (``RESTARTING_4XXX`` is Daphne's spelling of ``RESTARTING``). A normal close is not
-    an error, nor is ``MOVING`` (the widget resumes, elsewhere), so neither is listed."""
-    return {
-        str(code.value): code.name.lower().removesuffix("_4xxx")
-        for code in CloseCode
-        if code not in (CloseCode.NORMAL, CloseCode.MOVING)
-    }
-
-
-CLOSE_CODE_ERRORS = _close_code_errors()
 
 
 @csrf_exempt  # JSON only: a cross-site form cannot send it without a CORS preflight.

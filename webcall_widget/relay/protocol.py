@@ -76,6 +76,21 @@ class CloseCode(enum.IntEnum):
     AGENT_DISABLED = 4503
 
 
+def _close_code_errors() -> dict[str, str]:
+    """What each close code the relay sends means to the widget (its config's
+    ``relay.closeCodes``): the error code whose text it shows (``RESTARTING_4XXX`` is
+    Daphne's spelling of ``RESTARTING``). A normal close is not an error, nor is ``MOVING``
+    (the widget resumes, elsewhere), so neither is listed."""
+    return {
+        str(code.value): code.name.lower().removesuffix("_4xxx")
+        for code in CloseCode
+        if code not in (CloseCode.NORMAL, CloseCode.MOVING)
+    }
+
+
+CLOSE_CODE_ERRORS = _close_code_errors()
+
+
 class ProtocolError(Exception):
     """A frame the relay cannot accept; ``close_code`` says whether the socket must close."""
 

@@ -49,13 +49,13 @@ class UpstreamConnection(ClientConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.drain_waiters = []  # type: ignore[assignment]  # websockets appends and removes
         self._head: bytearray | None = bytearray()  # the HTTP response, until it is whole
         self._lane = True  # False once websockets reads the rest
         self._unread = bytearray()  # the start of a frame not all here yet
         # Lists, not deques: an empty list holds no buffer, an empty deque 0.7 KiB, and
-        # these hold a frame or two at a time.
+        # these hold a frame or two at a time (websockets appends and removes its waiters).
         self._frames: list[str | bytes] = []
+        self.drain_waiters = []  # type: ignore[assignment]
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         limits = (self.protocol.max_message_size, self.protocol.max_fragment_size)
