@@ -304,6 +304,7 @@ for (const [code, reason] of [
 for (const [code, why] of [
 	[4013, "sent on by a stopping server"],
 	[1012, "closed by a server that stopped just after taking it"],
+	[4012, "closed so by Daphne"],
 ]) {
 	test(`a new call's socket ${why} (${code}) connects again to the same URL`, async () => {
 		const { connection, sockets, calls } = setup()

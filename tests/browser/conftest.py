@@ -139,6 +139,9 @@ class LiveSite:
         self.requests = requests  # (scope type, path) of everything the site was asked for
         self.refused = refused  # (path, status) of every answer of 400 or more
         self.head_scripts = head_scripts  # put at the top of every page (engines/head.py)
+        # Close codes for the next start sockets: each is accepted, and closed with its code
+        # once its start frame came, as by a server that stopped just after it took it.
+        self.cut_starts: list[int] = []
 
     def sandbox(self) -> Any:
         from webcall_widget.sandbox.app import mounted_sandbox
@@ -182,8 +185,16 @@ def live_site(
 
         await static_and_site(scope, receive, answering)
 
-    with ServerThread(recording, name="live-demo") as server:
-        yield LiveSite(server, requests, refused, head_scripts)
+    async def serving(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and "/start/" in scope["path"] and site.cut_starts:
+            requests.append((scope["type"], scope["path"]))
+            await cut_after_the_start(receive, send, site.cut_starts.pop(0))
+            return
+        await recording(scope, receive, send)
+
+    with ServerThread(serving, name="live-demo") as server:
+        site = LiveSite(server, requests, refused, head_scripts)
+        yield site
         # Pages closed by the test leave their calls waiting for a resume (RESUME_SECONDS):
         # end them as a server stop does, while the sandbox still answers.
         assert server.loop is not None
@@ -191,6 +202,16 @@ def live_site(
             timeout=20
         )
     sandbox.state.reset()
+
+
+async def cut_after_the_start(receive: Any, send: Any, code: int) -> None:
+    """A start socket accepted, then closed with ``code`` once its start frame came."""
+    while (await receive())["type"] != "websocket.connect":
+        pass
+    await send({"type": "websocket.accept"})
+    message = await receive()
+    if message["type"] == "websocket.receive":
+        await send({"type": "websocket.close", "code": code})
 
 
 @pytest.fixture

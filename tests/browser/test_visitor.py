@@ -48,6 +48,26 @@ def test_a_text_conversation_from_greeting_to_goodbye(visit):
     assert ("user", "hello from the browser") in call.messages.values_list("role", "text")
 
 
+# WebKitGTK's WebSocket (libsoup) reports the server's 1012 as 1006, an abnormal close with
+# an error event: the widget sees a dropped start there, and offers to try again.
+@pytest.mark.engines("chromium", "firefox")
+def test_a_start_cut_by_a_server_that_stopped_just_then_starts_again_without_a_word(
+    visit, live_site
+):
+    """Uvicorn closes a socket it took in its last moments, after a worker's drain, with
+    1012: a new call goes to another process instead of telling the visitor to try again."""
+    live_site.cut_starts.append(1012)
+    visitor = visit("/")
+    visitor.start_text_chat()
+    visitor.say("after the restart")
+    visitor.expect_agent_reply("You said: after the restart")
+    assert not visitor.page.is_visible(visitor.notice)
+    sockets = [path for kind, path in live_site.requests if kind == "websocket"]
+    assert len([path for path in sockets if "/start/" in path]) == 2  # the cut one, then one
+    assert not live_site.cut_starts
+    assert Call.objects.count() == 1
+
+
 def test_a_strict_csp_page_works_with_zero_violations(visit):
     visitor = visit("/csp/")
     visitor.start_text_chat()
