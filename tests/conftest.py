@@ -37,6 +37,31 @@ hypothesis.settings.register_profile("explore", max_examples=500, database=None)
 hypothesis.settings.load_profile("ci")
 
 
+UNGROUPED = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``, the tests of an ``xdist_group`` that pytest-xdist did not
+    keep to one worker fail, saying why: the modules that share servers, a file the
+    autoreloader watches or the chaos tests' CPU would otherwise run side by side and fail
+    now and then, far from the cause (pytest 9.2 with pytest-xdist 3.8: pytest-xdist#1386)."""
+    if not config.getvalue("loadgroup"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid.rpartition("]")[2]:
+            item.stash[UNGROUPED] = (
+                f"pytest-xdist did not keep this test's xdist_group to one worker under "
+                f"pytest {pytest.__version__}: install the pytest that pyproject.toml's "
+                "test extra allows (make install)."
+            )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if UNGROUPED in item.stash:
+        pytest.fail(item.stash[UNGROUPED], pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(
     django_db_modify_db_settings_parallel_suffix: None,

@@ -35,5 +35,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {"webcall_widget": {"handlers": ["stderr"], "level": "INFO"}},
+    "loggers": {
+        "webcall_widget": {"handlers": ["stderr"], "level": "INFO"},
+        # runserver's autoreloader names the file whose change restarts the server
+        "django.utils.autoreload": {"handlers": ["stderr"], "level": "INFO"},
+    },
 }

@@ -333,9 +333,8 @@ def test_a_reload_on_a_source_change_hands_the_call_to_the_reloaded_server(site,
 
 
 def answering(url: str, seconds: float = 15) -> None:
-    """Wait until the server answers HTTP: the autoreloader may restart its child once
-    while it starts (a file the tests' other workers touch), and a port that listens
-    says only that a process bound it."""
+    """Wait until the server answers HTTP: a port that listens says only that a process
+    bound it."""
     deadline = time.monotonic() + seconds
     while True:
         try:
