@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep to one worker fail, saying why: the modules that share servers, a file the
     autoreloader watches or the chaos tests' CPU would otherwise run side by side and fail
     now and then, far from the cause (pytest 9.2 with pytest-xdist 3.8: pytest-xdist#1386)."""
-    if not config.getvalue("loadgroup"):
+    if not config.getoption("loadgroup", False):  # set by xdist on its workers
         return
     for item in items:
         if item.get_closest_marker("xdist_group") and "@" not in item.nodeid.rpartition("]")[2]:
