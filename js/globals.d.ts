@@ -344,7 +344,6 @@ interface Failure {
 	retry?: boolean
 	state?: WidgetState
 	said?: boolean
-	retryAfter?: string | null
 }
 
 // Between the embed script (widget.js) and the app's modules.

@@ -485,6 +485,32 @@ test("a hang-up while the relay closes the socket is said once the call is back,
 	assert.deepEqual(calls.at(-1), ["onEnded", null])
 })
 
+test("a hang-up while reconnecting forgets the saved call at once and is said once the call is back", async () => {
+	const { socket, sockets, connection, calls, storage } = await live()
+	dropped(socket)
+	connection.end()
+	assert.equal(storage.getItem(KEY), null, "no other page takes the call up")
+	tick(0)
+	const next = sockets[1]
+	assert.equal(next.url, `${RELAY}token-1/`)
+	next.open()
+	next.receive({ ...READY, resumed: true })
+	assert.deepEqual(next.frames(), [{ type: "end" }])
+	assert.equal(connection.phase, "ending")
+	assert.equal(storage.getItem(KEY), null, "a ready after a hang-up saves nothing")
+	next.receive({ type: "ended", reason: "visitor-ended" })
+	next.closed(1000)
+	assert.deepEqual(calls.at(-1), ["onEnded", null])
+})
+
+test("a page left after a hang-up while reconnecting leaves nothing to resume", async () => {
+	const { socket, connection, storage } = await live()
+	dropped(socket)
+	connection.end()
+	connection.handleEvent({ type: "pagehide" })
+	assert.equal(storage.getItem(KEY), null)
+})
+
 test("a call after a hang-up goes live as any other", async () => {
 	const { socket, sockets, connection } = await live()
 	connection.end()

@@ -407,6 +407,32 @@ def test_a_connection_lost_past_the_grace_period_says_the_conversation_ended(liv
     assert page.evaluate("Object.keys(sessionStorage)") == []  # nothing left to resume
 
 
+def test_hanging_up_while_reconnecting_ends_the_call_as_soon_as_the_connection_is_back(
+    widget, page
+):
+    """The visitor hangs up while the widget says "Reconnecting…": the conversation ends on
+    the page at once, with nothing left for another page to take up, and the call ends as
+    the visitor's own hang-up once the widget is back in touch, not 20 s later as a visitor
+    who went away (VoiceHub counts those seconds)."""
+    widget.say("first")
+    widget.expect_agent_reply("You said: first")
+    page.context.set_offline(True)
+    widget.expect_state("reconnecting")
+    page.get_by_role("button", name=str(UI["end"])).click()
+    widget.expect_state("ended")
+    assert page.evaluate("Object.keys(sessionStorage)") == []
+    page.context.set_offline(False)
+    call = Call.objects.get()
+    for _ in range(50):
+        if call.ended_at:
+            break
+        page.wait_for_timeout(100)
+        call.refresh_from_db()
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-ended")
+    widget.expect_state("ended")
+    expect(widget.notice).to_be_hidden()  # no word of a lost connection
+
+
 def test_a_second_tab_takes_the_conversation_over(widget, page, context):
     widget.say("from the first tab")
     widget.expect_agent_reply("You said: from the first tab")

@@ -141,6 +141,7 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 
 	end() {
 		this.hangUp = true
+		this.save()
 		if (this.isOpen()) {
 			this.phase = "ending"
 			this.sendJson({ type: "end" })
@@ -308,25 +309,20 @@ export const createConnection = (config, storageKey, listener, env = globalThis)
 	},
 
 	save() {
-		if (!this.resume || !this.call) {
-			return
-		}
-		const saved = {
-			call: this.call,
-			token: this.resume.token,
-			seconds: this.resume.seconds,
-			...this.listener.session(),
-		}
+		const { resume, call, storageKey } = this
 		try {
-			this.env.sessionStorage.setItem(this.storageKey, JSON.stringify(saved))
+			if (resume && call && !this.hangUp) {
+				const saved = { call, token: resume.token, seconds: resume.seconds, ...this.listener.session() }
+				this.env.sessionStorage.setItem(storageKey, JSON.stringify(saved))
+			} else {
+				this.env.sessionStorage.removeItem(storageKey)
+			}
 		} catch {}
 	},
 
 	forget() {
 		this.resume = null
-		try {
-			this.env.sessionStorage.removeItem(this.storageKey)
-		} catch {}
+		this.save()
 	},
 
 	resumeSaved(saved) {

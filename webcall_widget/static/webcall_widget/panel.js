@@ -1,16 +1,6 @@
 // The panel (docs/widget.md)
 import { richText } from "./rich-text.js"
 
-const MODE_LABELS = { text: "modeText", WebAudio: "modeWebAudio", TextAudio: "modeTextAudio" }
-const STATE_LABELS = {
-	idle: "stateIdle",
-	connecting: "stateConnecting",
-	live: "stateLive",
-	reconnecting: "stateReconnecting",
-	ending: "stateLive",
-	ended: "stateEnded",
-	error: "stateError",
-}
 /** @type {H} */
 let h
 
@@ -34,6 +24,8 @@ export const createPanel = ({ config, root, shadow, launcher }, kit, owner) => {
 	const { icon } = kit
 	const { agent } = config
 	const s = config.strings.ui
+	/** ("mode", "WebAudio"): s.modeWebAudio @param {string} kind @param {string} name */
+	const label = (kind, name) => s[kind + name[0].toUpperCase() + name.slice(1)]
 	/** @type {Map<string, HTMLElement>} */
 	const messageElements = new Map()
 	const modes = owner.availableModes()
@@ -52,7 +44,7 @@ export const createPanel = ({ config, root, shadow, launcher }, kit, owner) => {
 			"div.modes",
 			{ role: "group", "aria-labelledby": choosing && "webcall-choose" },
 			modes.map((mode) =>
-				button("primary-button", [choosing ? s[MODE_LABELS[mode]] || mode : s.start], () => owner.start(mode), {
+				button("primary-button", [choosing ? label("mode", mode) || mode : s.start], () => owner.start(mode), {
 					"data-mode": mode,
 				}),
 			),
@@ -164,7 +156,7 @@ export const createPanel = ({ config, root, shadow, launcher }, kit, owner) => {
 			const view = this.view()
 			root.setAttribute("data-state", state)
 			root.setAttribute("data-speaking", String(Boolean(voice?.speaking)))
-			setText(statusText, s[STATE_LABELS[state]])
+			setText(statusText, label("state", state === "ending" ? "live" : state))
 			startView.hidden = !view.start
 			transcript.hidden = !view.transcript
 			composer.hidden = !view.composer

@@ -252,6 +252,9 @@ export const mount = (shell, kit) => {
 		},
 
 		onFailed(reason, message, said, starting) {
+			if (this.state === "ended") {
+				return
+			}
 			this.releaseVoice()
 			if (reason === "taken_over") {
 				this.fail(reason, { state: "ended" })
@@ -261,6 +264,9 @@ export const mount = (shell, kit) => {
 		},
 
 		onLost() {
+			if (this.state === "ended") {
+				return
+			}
 			this.releaseVoice()
 			this.fail("lost_while_away", { state: "ended" })
 		},
@@ -274,7 +280,7 @@ export const mount = (shell, kit) => {
 			return errors[code] || fallback || errors.network
 		},
 
-		fail(code, { message, actions = [], retry, state = "error", said, retryAfter } = {}) {
+		fail(code, { message, actions = [], retry, state = "error", said } = {}) {
 			const text = this.errorText(code, message)
 			const mode = this.mode
 			if (retry && mode) {
@@ -283,7 +289,7 @@ export const mount = (shell, kit) => {
 			this.setState(state)
 			panel.showNotice(text, actions)
 			if (!said) {
-				this.emit("error", { code, message: text, retryAfter: retryAfter ? Number(retryAfter) : undefined })
+				this.emitError(code, text)
 			}
 			panel.focusInside()
 		},
@@ -304,12 +310,9 @@ export const mount = (shell, kit) => {
 
 		end() {
 			const { socket } = connection
-			if (
-				this.state === "reconnecting" ||
-				connection.phase === "calling" ||
-				(!socket && (this.voicePending || this.voice))
-			) {
-				connection.abandon()
+			const away = this.state === "reconnecting" // hung up once back
+			if (away || connection.phase === "calling" || (!socket && (this.voicePending || this.voice))) {
+				away ? connection.end() : connection.abandon()
 				this.releaseVoice()
 				this.setState("ended")
 			} else if (connection.isOpen() || connection.phase === "live") {
