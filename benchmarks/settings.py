@@ -76,4 +76,13 @@ TEMPLATES = [{**TEMPLATES[0], "DIRS": [ROOT / "templates"]}]
 STATICFILES_DIRS = [ROOT / "static"]
 if os.environ.get("BENCH_STATIC_ROOT"):
     STATIC_ROOT = os.environ["BENCH_STATIC_ROOT"]
-LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+# Warnings and errors, with the time; BENCH_LOG_LEVEL "INFO" adds each call's steps (the chaos
+# tests: a failure's story is in the workers' logs).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"timed": {"format": "%(asctime)s %(process)d %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "timed"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {"webcall_widget": {"level": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}},
+}

@@ -146,6 +146,7 @@ class ChaosSite:
             rejoin="auto" if self.rejoin else "never",
             drain_seconds=f"{self.drain_seconds:g}",
             static_root=self.workdir / "static",
+            log_level="INFO",
         )
         servers.start("sandbox", sandbox, port)
         conf = functools.partial(documented_conf, static_root=self.workdir / "static")
@@ -358,12 +359,23 @@ async def talking(site: ChaosSite, chats: int, voices: int, *, tag: str) -> list
     return talks
 
 
-async def hang_up(talks: list[Talk]) -> None:
-    """Every visitor stops talking, and those still in their call hang up."""
+async def hang_up(talks: list[Talk], within: float = 20) -> None:
+    """Every visitor stops talking, and those still in their call hang up; the calls not
+    over ``within`` seconds after are named, each with its story (seconds from the hang-up:
+    the workers' logs have the relay's side at the same moments)."""
     await asyncio.gather(*(talk.stop() for talk in talks))
-    await asyncio.gather(
-        *(talk.visitor.hang_up() for talk in talks if not talk.visitor.done.is_set())
+    still = [talk for talk in talks if not talk.visitor.done.is_set()]
+    hung_up, clock = time.monotonic(), time.strftime("%H:%M:%S")
+    outcomes = await asyncio.gather(
+        *(talk.visitor.hang_up(within) for talk in still), return_exceptions=True
     )
+    stuck = []
+    for talk, outcome in zip(still, outcomes, strict=True):
+        if isinstance(outcome, TimeoutError):
+            stuck.append(talk.timeline(hung_up))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+    assert not stuck, f"hung up at {clock}, not over {within:g} s later: " + "; ".join(stuck)
 
 
 @contextlib.contextmanager

@@ -64,7 +64,7 @@ def audio_frame(seq: int) -> bytes:
 @dataclass
 class Event:
     at: float  # time.monotonic()
-    kind: str  # "ready", "resumed", "closed", "error", "ended", "reconnecting", "lost"
+    kind: str  # "ready", "resumed", "closed", "error", "ended", "reconnecting", "lost", "hung up"
     detail: Any = None
 
 
@@ -167,6 +167,7 @@ class Visitor:
     async def hang_up(self, within: float = 20) -> None:
         await self.quiet()
         self.phase = "ending"
+        self._note("hung up", "sent" if self._open() else "waits for the socket")
         await self._send(json.dumps({"type": "end"}))
         await self.wait_for(self.done.is_set, within)
 

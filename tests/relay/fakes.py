@@ -206,3 +206,20 @@ class BreakableLayer(InMemoryChannelLayer):
     async def group_add(self, group: str, channel: str) -> None:
         self._maybe_fail("group_add")
         await super().group_add(group, channel)
+
+
+class CountingLayer(BreakableLayer):
+    """The breakable in-memory layer, counting the receives that were cancelled: on
+    channels_redis, cancelling one can lose a message of the process's other channels
+    (:class:`webcall_widget.channel_layers.ChannelReader`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cancelled = 0
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        try:
+            return await super().receive(channel)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise

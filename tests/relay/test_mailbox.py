@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from tests.polling import until
-from tests.relay.fakes import BreakableLayer
+from tests.relay.fakes import BreakableLayer, CountingLayer
 from tests.relay.test_bridge import ORIGIN, Live, agent_says
 from tests.relay.virtual_time import run
 from webcall_widget.relay import messages, protocol
@@ -204,6 +204,19 @@ def test_a_failing_channel_layer_leaves_the_call_going(caplog, fails, logged):
 
     with caplog.at_level(logging.ERROR, "webcall_widget.relay"):
         run(scenario())
+
+
+def test_a_call_s_mailbox_stops_reading_without_cancelling_a_receive():
+    """On channels_redis a cancelled receive can lose another call's message (a hang-up,
+    a close) as calls end together: the mailbox's read is ended with a message."""
+
+    async def scenario() -> None:
+        layer = CountingLayer()
+        live = await with_mailbox(layer)
+        await live.bridge.end("visitor-ended")
+        assert layer.cancelled == 0
+
+    run(scenario())
 
 
 async def test_ending_a_call_without_a_channel_layer_says_what_is_missing():

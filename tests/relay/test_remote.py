@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
 
 from tests.polling import until
-from tests.relay.fakes import BreakableLayer, FakeBrowser, make_call
+from tests.relay.fakes import BreakableLayer, CountingLayer, FakeBrowser, make_call
 from tests.relay.virtual_time import run
 from webcall_widget.conf import get_settings
 from webcall_widget.models import Call, CallStatus
@@ -198,6 +198,35 @@ async def test_what_the_holder_sends_reaches_the_socket_until_it_closes_it():
     assert browser.frames == [{"type": "pong", "t": 1}]
     assert browser.closed_with == CloseCode.TAKEN_OVER
     await remote.socket_closed(CloseCode.TAKEN_OVER)
+
+
+async def test_a_resumed_socket_that_closes_stops_reading_without_cancelling_a_receive():
+    """On channels_redis a cancelled receive can lose a message of another socket or call
+    of the process: the reader is ended with a message."""
+    layer = CountingLayer()
+    remote = remote_call(layer, FakeBrowser())
+    owner = await Owner(layer, remote.call_id).join()
+    await remote.open(grant_for(remote))
+    await owner.answer_attach()
+    await owner.attached()
+    await remote.socket_closed(1001)
+    assert layer.cancelled == 0
+
+
+def test_a_holder_that_does_not_answer_in_time_is_given_up_without_cancelling_a_receive():
+    async def scenario() -> int:
+        layer = CountingLayer()
+
+        async def shown_as_it_ended() -> None:
+            return None
+
+        remote = remote_call(layer, FakeBrowser(), take_over=shown_as_it_ended, attach_timeout=1.5)
+        await remote.open(grant_for(remote))  # nobody is in the call's group
+        await asyncio.sleep(2)
+        await remote.socket_closed(1001)
+        return layer.cancelled
+
+    assert run(scenario()) == 0
 
 
 def test_what_the_visitor_said_while_the_holder_was_silent_reaches_the_call_taken_over():

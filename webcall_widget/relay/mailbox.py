@@ -24,6 +24,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
+from webcall_widget.channel_layers import ChannelReader
 from webcall_widget.relay import messages, tokens
 from webcall_widget.relay.bridge import Bridge
 
@@ -133,7 +134,8 @@ class CallMailbox:
     """The call's address on the channel layer, for the bridge that holds the call.
 
     One task, started by :meth:`open` (from ``Bridge.start``) and cancelled and awaited by
-    :meth:`close` (a step of the call's end), reads the call's own channel. A failing
+    :meth:`close` (a step of the call's end), reads the call's own channel; its receive
+    under way is ended with a message, not cancelled (:class:`ChannelReader`). A failing
     channel layer is logged and leaves the call going; what comes through the layer
     (resumes on other processes, staff ending it) is lost until it answers again.
     """
@@ -141,6 +143,7 @@ class CallMailbox:
     def __init__(self, layer: BaseChannelLayer) -> None:
         self.layer = layer
         self.channel: str | None = None
+        self._reader: ChannelReader | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._remotes: dict[str, RemoteBrowser] = {}
@@ -168,6 +171,8 @@ class CallMailbox:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if self._reader is not None:
+            await self._reader.stop()
 
     async def _serve(self, bridge: Bridge) -> None:
         """Join the call's group and read its channel; when the channel layer fails (Redis
@@ -207,13 +212,15 @@ class CallMailbox:
         among them, where nobody reads."""
         if self.channel is None:
             self.channel = await self.layer.new_channel()
+            self._reader = ChannelReader(self.layer, self.channel)
         await self.layer.group_add(self._group, self.channel)
         _done(self._joined_future())
 
     async def _read(self, bridge: Bridge) -> None:
-        assert self.channel is not None
+        assert self._reader is not None
         while not self._closed:
-            message = await self.layer.receive(self.channel)
+            message = await self._reader.receive()
+            assert message is not None
             try:
                 await self._dispatch(bridge, message)
             except Exception:

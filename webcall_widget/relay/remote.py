@@ -20,6 +20,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
+from webcall_widget.channel_layers import ChannelReader
 from webcall_widget.conf import Settings
 from webcall_widget.relay import messages, over, protocol, records, tokens
 from webcall_widget.relay.call import MAX_EARLY_FRAMES
@@ -56,6 +57,7 @@ class RemoteCall:
         self._settings = settings
         self._attach_timeout = attach_timeout
         self._channel = ""
+        self._inbox: ChannelReader | None = None
         self._owner: str | None = None  # the owner's mailbox channel, once it answered
         self._early: deque[messages.Frame | messages.Refused] = deque(maxlen=MAX_EARLY_FRAMES)
         self._reader: asyncio.Task[None] | None = None
@@ -74,6 +76,7 @@ class RemoteCall:
             Exception: whatever the channel layer raised (nothing is left running).
         """
         self._channel = await self._layer.new_channel()
+        self._inbox = ChannelReader(self._layer, self._channel)
         self._reader = asyncio.create_task(self._read(), name=f"webcall-remote-{self.call_id}")
         try:
             await self._layer.group_send(
@@ -113,11 +116,15 @@ class RemoteCall:
             )
 
     async def _stop_reading(self) -> None:
+        """Stop the reading task; its receive under way is ended with a message
+        (:class:`ChannelReader`)."""
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+        if self._inbox is not None:
+            await self._inbox.stop()
 
     async def _to_owner(self, message: messages.Frame | messages.Refused) -> bool:
         """False when the message was dropped (the owner does not keep up)."""
@@ -163,18 +170,17 @@ class RemoteCall:
     # from the process that holds the call
 
     async def _read(self) -> None:
-        deadline = asyncio.get_running_loop().time() + self._attach_timeout
+        assert self._inbox is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._attach_timeout
         try:
             while True:
-                if self._owner is None:
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            message = await self._layer.receive(self._channel)
-                    except TimeoutError:
-                        await self._owner_silent()
-                        return
-                else:
-                    message = await self._layer.receive(self._channel)
+                waiting = None if self._owner is not None else max(0, deadline - loop.time())
+                message = await self._inbox.receive(waiting)
+                if message is None:  # the owner did not answer the attach in time
+                    await self._inbox.stop()
+                    await self._owner_silent()
+                    return
                 if not await self._from_owner(message):
                     return
         except asyncio.CancelledError:
