@@ -71,7 +71,7 @@ class Direct:
     async def __aenter__(self) -> Direct:
         from webcall_widget.voicehub.client import create_web_call
         from webcall_widget.voicehub.events import Audio, EventNames, Joined, Mode, Transport
-        from webcall_widget.voicehub.session import open_session
+        from webcall_widget.voicehub.opening import open_session
 
         self.audio_type = Audio
         created = await asyncio.to_thread(

@@ -85,7 +85,7 @@ def test_memory_benchmark_puts_an_idle_call_s_memory_down_to_files_and_lines():
         r"Python objects: ([\d.]+) KiB per idle call, ([\d.]+) KiB of it under the app", stdout
     ).groups()  # type: ignore[union-attr]
     assert 0 < float(under_app) < float(per_call)
-    assert "voicehub/session.py:" in stdout, "the upstream socket is held by the app's code"
+    assert "voicehub/opening.py:" in stdout, "the upstream socket is held by the app's code"
 
 
 def test_health_benchmark_prints_the_endpoints_throughput_and_the_probes_cost():

@@ -28,7 +28,7 @@ from webcall_widget.models import CallStatus
 from webcall_widget.relay import records
 from webcall_widget.relay.mailbox import aend_call
 from webcall_widget.relay.protocol import CloseCode
-from webcall_widget.voicehub.session import open_session
+from webcall_widget.voicehub.opening import open_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,8 @@ from websockets.exceptions import InvalidStatus
 
 from webcall_widget.sandbox import Sandbox
 from webcall_widget.voicehub.errors import UpstreamConnectFailed
+from webcall_widget.voicehub.opening import open_session
 from webcall_widget.voicehub.profile_settings import build_profile
-from webcall_widget.voicehub.session import open_session
 
 
 def test_a_prefix_must_start_and_end_with_a_slash():

@@ -20,8 +20,9 @@ from webcall_widget.voicehub.events import (
     Mode,
     UpstreamError,
 )
+from webcall_widget.voicehub.opening import open_session
 from webcall_widget.voicehub.profile import UpstreamProfile
-from webcall_widget.voicehub.session import UpstreamSession, open_session
+from webcall_widget.voicehub.session import UpstreamSession
 
 
 async def create(sandbox, mode: Mode = Mode.TEXT) -> CreatedCall:

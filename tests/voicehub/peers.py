@@ -9,7 +9,8 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from webcall_widget.voicehub.events import EventNames, Transport
-from webcall_widget.voicehub.session import UpstreamSession, open_session
+from webcall_widget.voicehub.opening import open_session
+from webcall_widget.voicehub.session import UpstreamSession
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 

@@ -12,6 +12,7 @@ from websockets.asyncio.server import ServerConnection
 
 from tests.voicehub.peers import OPEN, open_peer
 from webcall_widget.sandbox.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY
+from webcall_widget.voicehub.address import socket_url
 from webcall_widget.voicehub.client import create_web_call
 from webcall_widget.voicehub.errors import UpstreamClosed, UpstreamConnectFailed
 from webcall_widget.voicehub.events import (
@@ -23,7 +24,7 @@ from webcall_widget.voicehub.events import (
     Transport,
     UpstreamError,
 )
-from webcall_widget.voicehub.session import open_session, socket_url
+from webcall_widget.voicehub.opening import open_session
 
 
 async def start(sandbox, mode=Mode.TEXT, transport=Transport.SOCKETIO, agent_id=SANDBOX_AGENT_ID):

@@ -15,6 +15,7 @@ from webcall_widget.voicehub.address import ConnectContext
 from webcall_widget.voicehub.client import create_web_call
 from webcall_widget.voicehub.errors import UpstreamClosed, UpstreamConnectFailed, UpstreamHungUp
 from webcall_widget.voicehub.events import CallEnded, Joined, Message, Mode, UpstreamEvent
+from webcall_widget.voicehub.opening import open_session
 from webcall_widget.voicehub.profile import (
     ConnectTemplate,
     JoinConfirmation,
@@ -22,7 +23,6 @@ from webcall_widget.voicehub.profile import (
     UpstreamProfile,
 )
 from webcall_widget.voicehub.secret import Secret
-from webcall_widget.voicehub.session import open_session
 
 
 async def start(sandbox, profile: UpstreamProfile, mode=Mode.TEXT):
@@ -65,7 +65,7 @@ async def test_a_namespace_is_joined_on_the_socketio_path(variant_sandbox):
 async def test_auto_finds_the_namespace_after_trying_a_path(variant_sandbox, caplog):
     sandbox = variant_sandbox("namespace")
     auto = dataclasses.replace(UpstreamProfile(), socket_path_as=SocketPathAs.AUTO)
-    with caplog.at_level(logging.INFO, logger="webcall_widget.voicehub.session"):
+    with caplog.at_level(logging.INFO, logger="webcall_widget.voicehub.opening"):
         call_id, session = await start(sandbox, auto)
     try:
         await session.join(call_id, ("text",))

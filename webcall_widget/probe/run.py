@@ -57,6 +57,7 @@ from webcall_widget.voicehub.address import ConnectContext
 from webcall_widget.voicehub.client import CreatedCall, create_web_call
 from webcall_widget.voicehub.codecs import summarise
 from webcall_widget.voicehub.events import CHANNELS_FOR_MODE, Mode, Transport
+from webcall_widget.voicehub.opening import open_session
 from webcall_widget.voicehub.profile import (
     AudioDirection,
     SocketPathAs,
@@ -65,7 +66,7 @@ from webcall_widget.voicehub.profile import (
 from webcall_widget.voicehub.profile_settings import build_profile
 from webcall_widget.voicehub.protocol import load_protocol
 from webcall_widget.voicehub.secret import Secret
-from webcall_widget.voicehub.session import UpstreamSession, open_session
+from webcall_widget.voicehub.session import UpstreamSession
 
 SPEECH_SECONDS = 2.0
 SPEECH_TAIL = 0.8  # of silence, so that the agent's voice detector hears the end

@@ -35,8 +35,8 @@ from webcall_widget.relay.mailbox import CallMailbox
 from webcall_widget.relay.outcomes import Browser
 from webcall_widget.relay.process import RelayProcess
 from webcall_widget.relay.records import CallInfo, Recorder
+from webcall_widget.voicehub.opening import open_session
 from webcall_widget.voicehub.profile import Rejoin
-from webcall_widget.voicehub.session import open_session
 
 logger = logging.getLogger("webcall_widget.relay")
 

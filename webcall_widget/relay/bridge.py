@@ -33,8 +33,8 @@ from webcall_widget.relay.lifecycle import Registry, registry
 from webcall_widget.relay.outcomes import Browser
 from webcall_widget.relay.protocol import CloseCode
 from webcall_widget.relay.records import CallInfo, NewMessage, Outcome, Recorder
+from webcall_widget.voicehub.opening import open_session
 from webcall_widget.voicehub.profile import Rejoin
-from webcall_widget.voicehub.session import open_session
 
 logger = logging.getLogger("webcall_widget.relay")
 

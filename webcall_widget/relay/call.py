@@ -64,7 +64,8 @@ from webcall_widget.voicehub.events import (
     UpstreamError,
     UpstreamEvent,
 )
-from webcall_widget.voicehub.session import UpstreamSession, open_session
+from webcall_widget.voicehub.opening import open_session
+from webcall_widget.voicehub.session import UpstreamSession
 
 logger = logging.getLogger("webcall_widget.relay")
 

@@ -50,7 +50,7 @@ from webcall_widget.relay.records import Recorder
 from webcall_widget.relay.remote import ATTACH_TIMEOUT_SECONDS
 from webcall_widget.relay.throttle import FrameBudget
 from webcall_widget.strings import visitor_message
-from webcall_widget.voicehub.session import open_session
+from webcall_widget.voicehub.opening import open_session
 
 logger = logging.getLogger("webcall_widget.relay")
 

@@ -1,10 +1,10 @@
-"""The live socket to VoiceHub for one call.
+"""The live socket to VoiceHub for one call: what the relay reads and sends.
 
-:func:`open_session` reaches the call's socket as the profile says (see
-:mod:`~webcall_widget.voicehub.address`), finishes the transport's handshake and returns
-an :class:`UpstreamSession`. One task reads (:meth:`UpstreamSession.recv`); any task may
-send. Sends are serialised, so the frames of a binary Socket.IO event are never split by
-another frame.
+An :class:`UpstreamSession` is opened by
+:func:`~webcall_widget.voicehub.opening.open_session`, as one of the two transports in
+:mod:`~webcall_widget.voicehub.transports`. One task reads (:meth:`UpstreamSession.recv`);
+any task may send. Sends are serialised, so the frames of a binary Socket.IO event are
+never split by another frame.
 
 The session hands the relay only events it can act on, normalised by the profile:
 
@@ -22,23 +22,15 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import itertools
-import json
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from webcall_widget.voicehub import socketio
 from webcall_widget.voicehub.address import (
     ConnectContext,
-    SocketAddress,
-    addresses,
-    socket_url,
 )
 from webcall_widget.voicehub.connection import UpstreamConnection
 from webcall_widget.voicehub.errors import (
@@ -64,19 +56,13 @@ from webcall_widget.voicehub.monitor import Monitor, UpstreamReport
 from webcall_widget.voicehub.profile import (
     CallEnd,
     JoinConfirmation,
-    SocketPathAs,
     UpstreamProfile,
-    with_overrides,
 )
 from webcall_widget.voicehub.protocol import UpstreamProtocol, load_protocol
 
-__all__ = ["UpstreamSession", "open_session", "socket_url"]
+__all__ = ["UpstreamSession"]
 
-logger = logging.getLogger(__name__)
 
-# Agent audio is 20 ms frames of a few hundred bytes; text events are small. Anything
-# near this size is not something we can use.
-MAX_UPSTREAM_FRAME = 1 << 20
 # The visitor's audio waiting to be written to VoiceHub beyond this is dropped.
 MAX_AUDIO_BACKLOG_SECONDS = 1.0
 # A send waits for the socket's buffer to drain past this (text events only, in practice).
@@ -381,300 +367,6 @@ class UpstreamSession(abc.ABC):
         if frame is not None and frame.code in _NORMAL_CLOSES:
             return UpstreamHungUp(f"upstream closed the socket ({_describe(exc)})")
         return UpstreamClosed(f"upstream socket closed ({_describe(exc)})")
-
-
-class SocketIOSession(UpstreamSession):
-    """Socket.IO: the upstream is gone when it has said nothing, heartbeats included, for
-    a ping interval plus a ping timeout. That is measured from the last frame received, so
-    a reader that is cancelled and calls again (or a visitor who keeps typing) does not
-    move the deadline. One timer watches it, woken once per silence window rather than a
-    timeout around every read (two per audio chunk)."""
-
-    def __init__(
-        self,
-        ws: UpstreamConnection,
-        profile: UpstreamProfile,
-        opened: socketio.Open,
-        *,
-        namespace: str = "/",
-        decoder: socketio.Decoder | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(ws, profile, **kwargs)
-        self.namespace = namespace
-        self._decoder = decoder or socketio.Decoder(namespace)
-        self._silence_limit = opened.ping_interval + opened.ping_timeout
-        self._audio_headers: dict[str, str] = {}
-        self.last_heard = self._loop.time()
-        self._silent = False
-        self._watch = self._loop.call_at(self.last_heard + self._silence_limit, self._check)
-
-    def _check(self) -> None:
-        """The silence timer: drop a socket that stopped talking, or look again later."""
-        deadline = self.last_heard + self._silence_limit
-        if self._loop.time() < deadline:
-            self._watch = self._loop.call_at(deadline, self._check)
-            return
-        self._silent = True
-        self._ws.transport.abort()  # the pending read ends with ConnectionClosed
-
-    async def _receive(self) -> tuple[str, Any] | None:
-        while True:
-            packet = await self._next_packet()
-            if isinstance(packet, socketio.Event):
-                return packet.name, packet.data
-            if isinstance(packet, socketio.Ack):
-                event = self._acknowledged(packet.id, packet.data)
-                if event is not None:
-                    self._pending.append(event)
-                    return None
-            elif isinstance(packet, socketio.Ping):
-                await self._send(socketio.PONG + packet.payload)
-            elif isinstance(packet, socketio.Closed):
-                raise UpstreamHungUp(packet.reason)
-            elif isinstance(packet, socketio.ConnectError):
-                raise UpstreamClosed(
-                    f"upstream refused the socket: {self.context.redact(packet.message)}"
-                )
-
-    async def _next_packet(self) -> socketio.Packet | None:
-        try:
-            frame = await self._ws.next_frame()
-            self.last_heard = self._loop.time()
-        except ConnectionClosed as exc:
-            self._watch.cancel()
-            if self._silent:
-                raise UpstreamClosed(
-                    f"upstream sent nothing for {self._silence_limit:g}s (missed heartbeats)"
-                ) from exc
-            raise self._closed(exc) from exc
-        try:
-            if isinstance(frame, str):
-                return self._decoder.receive_text(frame)
-            return self._decoder.receive_binary(frame)
-        except socketio.ProtocolViolation as exc:
-            raise UpstreamClosed(f"upstream broke the Socket.IO protocol: {exc}") from exc
-
-    async def _emit(self, name: str, data: Any, ack_id: int | None) -> None:
-        if isinstance(data, bytes) and ack_id is None:
-            header = self._audio_headers.get(name)
-            if header is None:
-                header = socketio.binary_event_header(name, namespace=self.namespace)
-                self._audio_headers[name] = header
-            await self._send(header, data)
-            return
-        await self._send(*socketio.encode(name, data, namespace=self.namespace, ack_id=ack_id))
-
-    async def close(self) -> None:
-        self._watch.cancel()
-        with contextlib.suppress(UpstreamClosed):
-            await self._send(socketio.disconnect_packet(self.namespace))
-        await super().close()
-
-    async def abort(self) -> None:
-        self._watch.cancel()
-        await super().abort()
-
-    @classmethod
-    async def handshake(
-        cls,
-        ws: UpstreamConnection,
-        profile: UpstreamProfile,
-        address: SocketAddress,
-        **kwargs: Any,
-    ) -> SocketIOSession:
-        decoder = socketio.Decoder(address.namespace)
-        first = await ws.next_frame()
-        opened = decoder.receive_text(first) if isinstance(first, str) else None
-        if not isinstance(opened, socketio.Open):
-            raise UpstreamConnectFailed("upstream did not open an Engine.IO session")
-        await ws.send(socketio.connect_packet(address.namespace, address.auth))
-        while True:
-            frame = await ws.next_frame()
-            if not isinstance(frame, str):
-                raise UpstreamConnectFailed("upstream did not confirm the Socket.IO connection")
-            packet = decoder.receive_text(frame)
-            if packet is None:
-                continue  # another namespace's packet
-            if isinstance(packet, socketio.Ping):
-                await ws.send(socketio.PONG + packet.payload)
-                continue
-            if isinstance(packet, socketio.Connected):
-                return cls(
-                    ws, profile, opened, namespace=address.namespace, decoder=decoder, **kwargs
-                )
-            if isinstance(packet, socketio.ConnectError):
-                raise _Refused(packet.message)
-            raise UpstreamConnectFailed("upstream did not confirm the Socket.IO connection")
-
-
-class WebSocketSession(UpstreamSession):
-    """Plain WebSocket: ``{"event": name, "data": ...}`` text frames; binary frames are
-    agent audio (down) and, with ``AUDIO_IN_FORMAT`` "binary", the visitor's (up)."""
-
-    async def _receive(self) -> tuple[str, Any] | None:
-        while True:
-            try:
-                frame = await self._ws.next_frame()
-            except ConnectionClosed as exc:
-                raise self._closed(exc) from exc
-            if isinstance(frame, bytes):
-                return self.profile.audio_out.event, frame
-            try:
-                message = json.loads(frame)
-            except ValueError:
-                self._monitor.bad(BadPayload("<frame>", "a text frame that is not JSON", frame))
-                continue
-            if isinstance(message, dict) and isinstance(message.get("event"), str):
-                return message["event"], message.get("data")
-            self._monitor.bad(BadPayload("<frame>", "a JSON frame without an event", message))
-
-    async def _emit(self, name: str, data: Any, ack_id: int | None) -> None:
-        if isinstance(data, bytes):
-            await self._send(data)
-            return
-        await self._send(json.dumps({"event": name, "data": data}, separators=(",", ":")))
-
-
-class _Refused(Exception):
-    """The Socket.IO CONNECT was refused (with the server's message)."""
-
-
-async def open_session(
-    *,
-    base_url: str,
-    socket_path: str,
-    connect_timeout: float,
-    profile: UpstreamProfile | None = None,
-    context: ConnectContext | None = None,
-    report: UpstreamReport | None = None,
-    transport: Transport | None = None,
-    names: EventNames | None = None,
-    tap: Tap | None = None,
-    log: bool = True,
-) -> UpstreamSession:
-    """Connect to a call's socket as ``profile`` says and finish the handshake.
-
-    ``transport`` and ``names`` override the profile's (for callers from before
-    profiles). With ``SOCKET_PATH_AS`` "auto", a socket that cannot be opened as a path
-    is tried as a namespace, within the same ``connect_timeout``.
-
-    Raises:
-        UpstreamConnectFailed: refused, unreachable, not the expected protocol, or
-            slower than ``connect_timeout`` seconds in total; the message says what to
-            try next.
-    """
-    profile = with_overrides(profile or UpstreamProfile(), transport, names)
-    context = context or ConnectContext(call_id="")
-    kwargs: dict[str, Any] = {
-        "protocol": load_protocol(profile),
-        "context": context,
-        "report": report,
-        "tap": tap,
-        "log": log,
-    }
-    failures: list[str] = []
-    try:
-        async with asyncio.timeout(connect_timeout):
-            for address in addresses(base_url, socket_path, profile, context):
-                try:
-                    session = await _open(address, profile, kwargs)
-                except UpstreamConnectFailed as exc:
-                    failures.append(str(exc))
-                    continue
-                if profile.socket_path_as is SocketPathAs.AUTO:
-                    logger.info(
-                        "VoiceHub call %s: webCallSocketPath worked as a Socket.IO %s; set "
-                        "UPSTREAM.SOCKET_PATH_AS to %r to skip the other try.",
-                        context.call_id,
-                        address.read_as.value,
-                        address.read_as.value,
-                    )
-                return session
-    except TimeoutError as exc:
-        failures.append(f"the upstream socket did not open within {connect_timeout:g}s")
-        raise UpstreamConnectFailed(
-            _failure_message(failures, profile), tried=tuple(failures)
-        ) from exc
-    raise UpstreamConnectFailed(_failure_message(failures, profile), tried=tuple(failures))
-
-
-async def _open(
-    address: SocketAddress, profile: UpstreamProfile, kwargs: dict[str, Any]
-) -> UpstreamSession:
-    context: ConnectContext = kwargs["context"]
-    ws: UpstreamConnection | None = None
-    try:
-        connection = await connect(
-            address.url,
-            additional_headers=dict(address.headers) or None,
-            open_timeout=None,
-            close_timeout=2,
-            max_size=MAX_UPSTREAM_FRAME,
-            compression=None,
-            # Audio is dropped past MAX_AUDIO_BACKLOG_SECONDS waiting in the buffer, well
-            # before a send would wait for it to drain.
-            write_limit=WRITE_BUFFER_LIMIT,
-            # Engine.IO has its own heartbeat; a plain socket uses WebSocket pings.
-            ping_interval=None if profile.transport is Transport.SOCKETIO else 20,
-            user_agent_header="django-webcall-widget",
-            create_connection=UpstreamConnection,
-        )
-        assert isinstance(connection, UpstreamConnection)
-        ws = connection
-        ws.forget_handshake()
-        if profile.transport is Transport.SOCKETIO:
-            return await SocketIOSession.handshake(ws, profile, address, **kwargs)
-        return WebSocketSession(ws, profile, **kwargs)
-    except _Refused as exc:
-        await _abandon(ws)
-        raise UpstreamConnectFailed(
-            f"upstream refused the socket at {address.shown} "
-            f"(Socket.IO CONNECT answered: {context.redact(str(exc))})"
-            + ("" if profile.connect.auth is not None else "; it may want CONNECT_AUTH")
-        ) from None
-    except (
-        OSError,
-        InvalidHandshake,
-        InvalidURI,
-        ConnectionClosed,
-        socketio.ProtocolViolation,
-    ) as exc:
-        await _abandon(ws)
-        raise UpstreamConnectFailed(
-            f"could not open the upstream socket at {address.shown} as a Socket.IO "
-            f"{address.read_as.value}: {type(exc).__name__}: {context.redact(str(exc))}"
-            if profile.transport is Transport.SOCKETIO
-            else f"could not open the upstream socket at {address.shown}: "
-            f"{type(exc).__name__}: {context.redact(str(exc))}"
-        ) from exc
-    except BaseException:
-        await _abandon(ws)
-        raise
-
-
-def _failure_message(failures: list[str], profile: UpstreamProfile) -> str:
-    tried = "; then ".join(failures) if failures else "no address to try"
-    hints = []
-    if profile.transport is Transport.SOCKETIO:
-        if profile.socket_path_as is SocketPathAs.PATH:
-            hints.append(
-                "if webCallSocketPath is a Socket.IO namespace, set UPSTREAM.SOCKET_PATH_AS "
-                "to 'namespace' (or 'auto')"
-            )
-        if any("refused the socket" in failure for failure in failures):
-            hints.append(
-                "if VoiceHub wants credentials on the connection, set UPSTREAM.CONNECT_AUTH, "
-                "CONNECT_QUERY or CONNECT_HEADERS"
-            )
-        hints.append("if it is a plain WebSocket, set UPSTREAM.TRANSPORT to 'websocket'")
-    hints.append("`manage.py webcall_probe <agent>` tries these for you")
-    return f"{tried}. Next: " + "; ".join(hints) + "."
-
-
-async def _abandon(ws: UpstreamConnection | None) -> None:
-    if ws is not None:
-        await ws.close()
 
 
 def _describe(exc: ConnectionClosed) -> str:

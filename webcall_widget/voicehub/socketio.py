@@ -3,7 +3,7 @@
 Just enough of the protocol for one client in one namespace (the default one unless a
 profile says otherwise): the open and connect handshakes (with an ``auth`` payload),
 heartbeats, events, acknowledgements, and binary events whose attachments arrive as
-separate binary frames. No I/O happens here; :mod:`webcall_widget.voicehub.session`
+separate binary frames. No I/O happens here; :mod:`webcall_widget.voicehub.transports`
 moves the frames.
 
 Reference: https://socket.io/docs/v4/socket-io-protocol/ and
