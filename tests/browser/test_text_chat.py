@@ -24,6 +24,17 @@ def widget(live_site, page) -> WidgetOnPage:
     return widget
 
 
+def ended_call(page) -> Call:
+    """The page's call, once its end is recorded (5 s at most)."""
+    call = Call.objects.get()
+    for _ in range(50):
+        if call.ended_at:
+            break
+        page.wait_for_timeout(100)
+        call.refresh_from_db()
+    return call
+
+
 def test_partial_replies_are_replaced_in_place(widget, page):
     page.evaluate(
         """() => {
@@ -397,12 +408,7 @@ def test_a_connection_lost_past_the_grace_period_says_the_conversation_ended(liv
     page.context.set_offline(False)
     page.wait_for_timeout(1000)
     widget.expect_state("ended")
-    call = Call.objects.get()
-    for _ in range(50):
-        if call.ended_at:
-            break
-        page.wait_for_timeout(100)
-        call.refresh_from_db()
+    call = ended_call(page)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-disconnected")
     assert page.evaluate("Object.keys(sessionStorage)") == []  # nothing left to resume
 
@@ -422,12 +428,7 @@ def test_hanging_up_while_reconnecting_ends_the_call_as_soon_as_the_connection_i
     widget.expect_state("ended")
     assert page.evaluate("Object.keys(sessionStorage)") == []
     page.context.set_offline(False)
-    call = Call.objects.get()
-    for _ in range(50):
-        if call.ended_at:
-            break
-        page.wait_for_timeout(100)
-        call.refresh_from_db()
+    call = ended_call(page)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "visitor-ended")
     widget.expect_state("ended")
     expect(widget.notice).to_be_hidden()  # no word of a lost connection
