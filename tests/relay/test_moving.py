@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import create_call, relay_app, socket_path
+from tests.polling import until
 from tests.relay.test_consumer import (
     closed_with,
     hang_up,
@@ -103,7 +104,9 @@ async def test_a_call_whose_process_lease_lapsed_is_taken_over_without_waiting_f
     await back.send_json_to({"type": "text", "text": "still there?"})
     await receive_until(back, lambda f: f.get("text") == "You said: still there?")
     assert b_waits_forever.holds(call_id) is not None
-    assert a.holds(call_id) is None  # A was told to let go
+    # A was told to let go. B does not wait for a process whose lease lapsed, so A may
+    # still be writing what was said (a busy machine: seen under two nox sessions).
+    await until(lambda: a.holds(call_id) is None)
     await hang_up(back)
     await stop_processes(b_waits_forever)
 
